@@ -1,0 +1,85 @@
+/** Inventory of the restored copy, compared with the previous passing drill of the same series. */
+import type { Inventory } from "../model.js";
+import { quoteIdent, withClient } from "../runtimes/sql.js";
+import type { Check, CheckContext } from "./check.js";
+import { listTables } from "./full-read.js";
+import { restoredDatabases, result } from "./helpers.js";
+
+/** Extensions Attest itself installs, left out of the inventory. */
+const OWN_EXTENSIONS = new Set(["amcheck"]);
+
+async function collect(ctx: CheckContext): Promise<Inventory> {
+  const inv: Inventory = { databases: [], roles: [] };
+  inv.roles = await withClient(ctx.sandbox, "postgres", async (c) =>
+    (await c.query<{ r: string }>("select rolname as r from pg_roles where rolname !~ '^pg_' order by 1")).rows.map((r) => r.r),
+  );
+  for (const db of restoredDatabases(ctx)) {
+    const known = ctx.shared.rowCounts?.get(db);
+    const tables = known
+      ? [...known.entries()].map(([name, rows]) => ({ name, rows }))
+      : await Promise.all(
+          (await listTables(ctx, db)).map(async (t) => {
+            const rows = await withClient(ctx.sandbox, db, async (c) => {
+              const r = await c.query<{ n: string }>(`select count(*)::text as n from ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+              return Number(r.rows[0]?.n ?? 0);
+            });
+            return { name: `${t.schema}.${t.name}`, rows };
+          }),
+        );
+    const facts = await withClient(ctx.sandbox, db, async (c) => {
+      const q = async (sql: string) => (await c.query<{ v: string }>(sql)).rows.map((r) => r.v);
+      return {
+        schemas: await q(
+          "select nspname as v from pg_namespace where nspname !~ '^pg_' and nspname <> 'information_schema' order by 1",
+        ),
+        indexes: Number((await q("select count(*)::text as v from pg_indexes where schemaname !~ '^pg_' and schemaname <> 'information_schema'"))[0]),
+        sequences: Number((await q("select count(*)::text as v from pg_sequences"))[0]),
+        views: Number((await q("select count(*)::text as v from pg_class c join pg_namespace n on n.oid=c.relnamespace where relkind in ('v','m') and nspname !~ '^pg_' and nspname <> 'information_schema'"))[0]),
+        extensions: (await q("select extname as v from pg_extension order by 1")).filter((e) => !OWN_EXTENSIONS.has(e)),
+      };
+    });
+    inv.databases.push({ name: db, tables: tables.sort((a, b) => a.name.localeCompare(b.name)), ...facts });
+  }
+  return inv;
+}
+
+/** Differences that matter between a previous inventory and this one. */
+export function compareInventories(prev: Inventory, cur: Inventory, tolerance: number): string[] {
+  const findings: string[] = [];
+  for (const pdb of prev.databases) {
+    const cdb = cur.databases.find((d) => d.name === pdb.name);
+    if (!cdb) {
+      findings.push(`database ${pdb.name} is missing`);
+      continue;
+    }
+    const rows = new Map(cdb.tables.map((t) => [t.name, t.rows]));
+    for (const t of pdb.tables) {
+      const now = rows.get(t.name);
+      if (now === undefined) findings.push(`table ${pdb.name}.${t.name} disappeared (had ${t.rows} rows)`);
+      else if (t.rows > 0 && (t.rows - now) / t.rows > tolerance) {
+        findings.push(`table ${pdb.name}.${t.name} lost ${t.rows - now} of ${t.rows} rows (${Math.round(((t.rows - now) / t.rows) * 100)}% > ${Math.round(tolerance * 100)}%)`);
+      }
+    }
+    for (const e of pdb.extensions) if (!cdb.extensions.includes(e)) findings.push(`extension ${e} missing in ${pdb.name}`);
+  }
+  return findings;
+}
+
+/** Collects the inventory and compares it. */
+export const inventoryCheck: Check = {
+  name: "inventory",
+  enabled: () => true,
+  async run(ctx) {
+    const inv = await collect(ctx);
+    ctx.shared.inventory = inv;
+    const tables = inv.databases.reduce((n, d) => n + d.tables.length, 0);
+    const rows = inv.databases.reduce((n, d) => n + d.tables.reduce((m, t) => m + t.rows, 0), 0);
+    const summary = `${inv.databases.length} database(s), ${tables} tables, ${rows} rows, ${inv.roles.length} roles`;
+    if (!ctx.config.inventory.compare || !ctx.previousInventory) {
+      return result("inventory", "pass", `${summary}${ctx.config.inventory.compare ? "; no previous passing drill to compare with" : ""}`);
+    }
+    const findings = compareInventories(ctx.previousInventory, inv, ctx.config.inventory.row_drop_tolerance);
+    if (findings.length) return result("inventory", "warn", `${summary}; vs previous passing drill: ${findings.slice(0, 5).join("; ")}`, { findings });
+    return result("inventory", "pass", `${summary}; consistent with the previous passing drill`);
+  },
+};

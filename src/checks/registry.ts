@@ -1,0 +1,38 @@
+/** The checks of a drill, in order. The only place that knows every check. */
+import type { CheckResult } from "../model.js";
+import { amcheckCheck } from "./amcheck.js";
+import { runAssertions } from "./assertions.js";
+import type { Check, CheckContext } from "./check.js";
+import { freshnessCheck } from "./freshness.js";
+import { fullReadCheck } from "./full-read.js";
+import { result, runCheck } from "./helpers.js";
+import { inventoryCheck } from "./inventory.js";
+import { serverUpCheck } from "./server-up.js";
+import { writeProbeCheck } from "./write-probe.js";
+
+/** Checks that run before user assertions (inventory before amcheck installs its extension). */
+export const CHECKS_BEFORE: readonly Check[] = [serverUpCheck, fullReadCheck, inventoryCheck, amcheckCheck, freshnessCheck];
+/** Checks that run last (they change the copy). */
+export const CHECKS_AFTER: readonly Check[] = [writeProbeCheck];
+
+/** Runs every enabled check; a failing server_up stops the rest (recorded as skipped). */
+export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const all = [...CHECKS_BEFORE, "assertions" as const, ...CHECKS_AFTER];
+  for (const check of all) {
+    if (ctx.signal?.aborted) throw ctx.signal.reason;
+    const name = check === "assertions" ? "assertions" : check.name;
+    if (out.some((r) => r.name === "server_up" && r.status !== "pass")) {
+      out.push(result(name, "skip", "not run: the server is not usable"));
+      continue;
+    }
+    if (check === "assertions") {
+      out.push(...(await runAssertions(ctx)));
+      continue;
+    }
+    if (!check.enabled(ctx)) continue;
+    ctx.logger.debug("check", { check: check.name });
+    out.push(await runCheck(check, ctx));
+  }
+  return out;
+}

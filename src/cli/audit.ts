@@ -1,0 +1,73 @@
+/** `attest audit` and `attest drill`. */
+import type { Command } from "commander";
+import { runAudit } from "../audit/run-audit.js";
+import { UsageError } from "../util/errors.js";
+import { configFrom, exitCodeOf, fail, installSignalHandlers, loggerFor, printJson, printSummary } from "./common.js";
+
+interface RunFlags {
+  config?: string;
+  source?: string[];
+  json?: boolean;
+  mail?: boolean;
+  backup?: string;
+  targetTime?: string;
+  label?: string;
+  verbose?: boolean;
+}
+
+async function run(kind: "audit" | "drill", flags: RunFlags): Promise<number> {
+  const logger = loggerFor(flags);
+  const controller = new AbortController();
+  const signals = installSignalHandlers(controller, logger);
+  try {
+    const config = configFrom(flags.config);
+    if (kind === "drill" && (flags.source?.length ?? 0) !== 1) throw new UsageError("drill needs exactly one --source NAME");
+    if (flags.targetTime && Number.isNaN(Date.parse(flags.targetTime))) throw new UsageError(`--target-time ${flags.targetTime} is not an ISO time`);
+    const result = await runAudit({
+      config,
+      kind,
+      sources: flags.source ?? [],
+      ...(flags.backup ? { backup: flags.backup } : {}),
+      ...(flags.targetTime ? { targetTime: flags.targetTime } : {}),
+      ...(flags.label ? { label: flags.label } : {}),
+      mail: flags.mail !== false,
+      logger,
+      signal: controller.signal,
+      onRuntime: (r) => signals.setRuntime(r),
+    });
+    if (flags.json) printJson(result);
+    else printSummary(result);
+    return exitCodeOf(result.status);
+  } catch (err) {
+    return fail(err);
+  } finally {
+    signals.dispose();
+  }
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Registers `audit` and `drill`. */
+export function registerAudit(program: Command, setExit: (code: number) => void): void {
+  program
+    .command("audit")
+    .description("drill the selected backups of every source, evaluate policies, record history, send reports")
+    .requiredOption("--config <file>", "configuration file")
+    .option("--source <name>", "only this source (repeatable)", collect)
+    .option("--json", "print one JSON document on stdout")
+    .option("--no-mail", "do not send e-mail")
+    .option("-v, --verbose", "debug logs")
+    .action(async (flags: RunFlags) => setExit(await run("audit", flags)));
+  program
+    .command("drill")
+    .description("restore and verify one backup of one source now (exit code gates a release)")
+    .requiredOption("--config <file>", "configuration file")
+    .requiredOption("--source <name>", "the source", collect)
+    .option("--backup <id>", "backup id, or latest", "latest")
+    .option("--target-time <iso>", "recovery target time (physical backups)")
+    .option("--label <text>", "label recorded with the run (release id)")
+    .option("--json", "print one JSON document on stdout")
+    .option("--no-mail", "do not send e-mail")
+    .option("-v, --verbose", "debug logs")
+    .action(async (flags: RunFlags) => setExit(await run("drill", flags)));
+}

@@ -1,0 +1,77 @@
+/** What every command shares: config loading, logger, printing, exit codes, signals. */
+import { loadConfig } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+import type { RunResult } from "../model.js";
+import type { ManagedRuntime } from "../runtimes/registry.js";
+import { describeError, UsageError } from "../util/errors.js";
+import { createLogger, type Logger } from "../util/log.js";
+import { redact } from "../util/redact.js";
+
+/** Exit codes shared by the commands. */
+export { EXIT, exitCodeOf } from "../audit/run-status.js";
+
+/** Loads the config named by --config; a config error exits 2 with one line. */
+export function configFrom(file: string | undefined): Config {
+  if (!file) throw new UsageError("--config FILE is required");
+  return loadConfig(file);
+}
+
+/** A logger for a command; JSON lines when --json or no TTY. */
+export function loggerFor(opts: { json?: boolean; verbose?: boolean }): Logger {
+  return createLogger({ json: Boolean(opts.json), level: opts.verbose ? "debug" : "info" });
+}
+
+/** Prints exactly one JSON document on standard output. */
+export function printJson(doc: unknown): void {
+  process.stdout.write(`${redact(JSON.stringify(doc, null, 2))}\n`);
+}
+
+/** Prints an error as one line on standard error and sets the exit code. */
+export function fail(err: unknown): number {
+  const code = err instanceof UsageError ? 2 : 3;
+  process.stderr.write(`attest: ${redact(describeError(err))}\n`);
+  return code;
+}
+
+/**
+ * SIGINT/SIGTERM abort the run (sandboxes are destroyed on the way out); a second signal
+ * destroys what is live at once and exits.
+ */
+export function installSignalHandlers(controller: AbortController, logger: Logger): { setRuntime(r: ManagedRuntime): void; dispose(): void } {
+  let runtime: ManagedRuntime | undefined;
+  let count = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    count++;
+    if (count === 1) {
+      logger.warn(`received ${sig}: stopping, destroying sandboxes`);
+      controller.abort(new Error(`received ${sig}`));
+      return;
+    }
+    logger.warn(`received ${sig} again: destroying sandboxes now and exiting`);
+    void (runtime?.destroyAll() ?? Promise.resolve()).finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    setRuntime: (r) => {
+      runtime = r;
+    },
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+/** A short human summary of a run, for standard error when not --json. */
+export function printSummary(run: RunResult): void {
+  const lines = [`${run.run.kind} ${run.run.id}: ${run.status.toUpperCase()}`];
+  for (const d of run.drills) {
+    lines.push(
+      `  ${d.verdict.toUpperCase().padEnd(5)} ${d.source}/${d.series} ${d.backup.id} (${d.backup.format}) ${Math.round(d.timings.totalMs / 100) / 10}s — ${d.reason}`,
+    );
+  }
+  for (const v of run.violations) lines.push(`  ${v.severity.toUpperCase()} ${v.rule} ${v.source}${v.series ? `/${v.series}` : ""}: ${v.message}`);
+  for (const d of run.delivery ?? []) if (!d.ok) lines.push(`  delivery ${d.channel} failed: ${d.detail}`);
+  process.stdout.write(`${redact(lines.join("\n"))}\n`);
+}

@@ -1,0 +1,84 @@
+/** The whole configuration file's schema. `config.example.yml` documents every key. */
+import { z } from "zod";
+import { dumpDirSourceSchema } from "../sources/dump-dir/dump-dir-config.js";
+import { alertsSchema } from "../report/alerts/alerts-config.js";
+import { mailSchema } from "../report/mail/mail-config.js";
+import { checksSchema, durationSchema, policiesSchema } from "./common-schema.js";
+
+export type { ChecksConfig, PoliciesConfig } from "./common-schema.js";
+
+/** Every source type; each adapter owns its schema. */
+export const sourceSchema = z.discriminatedUnion("type", [dumpDirSourceSchema]);
+
+/** One resolved source configuration. */
+export type SourceConfig = z.infer<typeof sourceSchema>;
+
+/** The source types this build knows. */
+export const SOURCE_TYPES = sourceSchema.options.map((o) => o.shape.type.value);
+
+const localRuntimeSchema = z
+  .object({
+    /** Directory with initdb/pg_ctl/postgres of one major; otherwise discovered per major. */
+    bin_dir: z.string().optional(),
+    /** OS user the sandbox runs as when Attest runs as root. */
+    user: z.string().default("postgres"),
+    /** Where sandboxes live; default: the OS temp dir. */
+    work_dir: z.string().optional(),
+  })
+  .strict();
+
+const dockerRuntimeSchema = z
+  .object({
+    image: z.string().default("postgres:{major}"),
+    network: z.enum(["host", "bridge"]).default("host"),
+    memory: z.string().optional(),
+    cpus: z.number().positive().optional(),
+    tmpfs: z.boolean().default(false),
+    pull: z.boolean().default(true),
+  })
+  .strict();
+
+/** Where drills run. */
+export const sandboxSchema = z
+  .object({
+    runtime: z.enum(["local", "docker"]).default("local"),
+    local: localRuntimeSchema.default(localRuntimeSchema.parse({})),
+    docker: dockerRuntimeSchema.default(dockerRuntimeSchema.parse({})),
+    concurrency: z.number().int().min(1).max(16).default(1),
+    timeout: durationSchema.prefault("2h"),
+  })
+  .strict();
+
+/** The top-level configuration. */
+export const configSchema = z
+  .object({
+    organization: z
+      .object({ name: z.string().default("Attest"), department: z.string().optional() })
+      .strict()
+      .default({ name: "Attest" }),
+    sandbox: sandboxSchema.default(sandboxSchema.parse({})),
+    policies: policiesSchema.default({}),
+    checks: checksSchema.optional(),
+    sources: z.array(sourceSchema).min(1, "at least one source is needed"),
+    history: z.object({ csv: z.string().default("./reports/history.csv") }).strict().default({ csv: "./reports/history.csv" }),
+    reports: z
+      .object({ dir: z.string().default("./reports"), pdf: z.boolean().default(true), json: z.boolean().default(true) })
+      .strict()
+      .default({ dir: "./reports", pdf: true, json: true }),
+    mail: mailSchema.optional(),
+    alerts: alertsSchema.optional(),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.sources.forEach((s, i) => {
+      if (seen.has(s.name)) ctx.addIssue({ code: "custom", path: ["sources", i, "name"], message: `duplicate source name "${s.name}"` });
+      seen.add(s.name);
+    });
+    if (cfg.alerts?.email.length && !cfg.mail) {
+      ctx.addIssue({ code: "custom", path: ["alerts", "email"], message: "alert e-mails need a mail: section (transport, from)" });
+    }
+  });
+
+/** The resolved, frozen configuration. */
+export type Config = z.infer<typeof configSchema> & { readonly file: string };

@@ -1,0 +1,195 @@
+/** Restores pg_dump output: pg_restore for archives, psql (guarded) for plain SQL. */
+import { randomBytes } from "node:crypto";
+import type { Backup, DrillPlan } from "../../model.js";
+import type { Sandbox } from "../../runtimes/runtime.js";
+import { quoteIdent, quoteLiteral, withClient } from "../../runtimes/sql.js";
+import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
+import { formatBytes } from "../../util/duration.js";
+import { lastLines, ProcessError } from "../../util/process.js";
+import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
+import { createGuardStream, forbiddenError } from "./guard-stream.js";
+import { openPlain, prescanPlain } from "./plain-source.js";
+import { SqlScanner } from "./sql-scanner.js";
+
+/** Options of the logical restorer. */
+export interface LogicalRestorerOptions {
+  jobs: number;
+  /** A pg_dumpall --globals-only file restored first. */
+  globals?: string;
+}
+
+const ARCHIVE_FORMATS = new Set(["custom", "directory", "tar"]);
+
+/** The logical restorer. */
+export class LogicalRestorer implements Restorer {
+  readonly name = "logical";
+  readonly sandboxMode = "init" as const;
+  readonly #opts: LogicalRestorerOptions;
+
+  constructor(opts: LogicalRestorerOptions) {
+    this.#opts = opts;
+  }
+
+  /** Host paths the sandbox must read. */
+  inputs(plan: DrillPlan): string[] {
+    return [plan.backup.location, ...(this.#opts.globals ? [this.#opts.globals] : [])];
+  }
+
+  async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
+    const b = ctx.plan.backup;
+    if (b.format === "unknown") throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
+    const notes: string[] = [];
+    const plain = b.format === "plain" || b.format === "plain-gzip";
+    const scan = plain ? await prescanPlain(b.location, b.format === "plain-gzip", ctx.signal) : undefined;
+    if (scan?.forbidden) throw forbiddenError(scan.forbidden, b.id);
+
+    if (this.#opts.globals) await this.#restoreGlobals(sandbox, ctx, notes);
+    const roles = scan?.roles ?? (await this.#archiveRoles(sandbox, b, ctx));
+    await this.#createMissingRoles(sandbox, roles, notes);
+
+    const createsOwnDb = Boolean(scan?.has("connect"));
+    const db = b.series;
+    if (!createsOwnDb) await withClient(sandbox, "postgres", (c) => c.query(`CREATE DATABASE ${quoteIdent(db)} TEMPLATE template0`));
+
+    const stopProgress = this.#watchSize(sandbox, db, ctx);
+    try {
+      if (ARCHIVE_FORMATS.has(b.format)) await this.#pgRestore(sandbox, b, db, ctx);
+      else await this.#psql(sandbox, b, createsOwnDb ? "postgres" : db, !createsOwnDb, ctx, notes);
+    } catch (err) {
+      throw await classify(err, sandbox, b.format === "plain" || b.format === "plain-gzip" ? "psql" : "pg_restore");
+    } finally {
+      stopProgress();
+    }
+    return { databases: [db], notes };
+  }
+
+  async #pgRestore(sandbox: Sandbox, b: Backup, db: string, ctx: RestoreContext): Promise<void> {
+    const args = ["--exit-on-error", "--no-password", "-d", db];
+    // tar archives cannot be restored in parallel
+    if (b.format !== "tar" && this.#opts.jobs > 1) args.push("-j", String(this.#opts.jobs));
+    args.push(sandbox.inputPath(b.location));
+    await sandbox.exec("pg_restore", args, { timeoutMs: ctx.timeoutMs, signal: ctx.signal });
+  }
+
+  async #psql(sandbox: Sandbox, b: Backup, db: string, restrict: boolean, ctx: RestoreContext, notes: string[]): Promise<void> {
+    const key = restrict && (await supportsRestrict(sandbox)) ? randomBytes(24).toString("hex") : undefined;
+    notes.push(
+      key
+        ? "plain dump scanned for psql meta-commands and run with psql in restricted mode"
+        : "plain dump scanned for psql meta-commands (psql restricted mode unavailable or the dump uses \\connect)",
+    );
+    const guard = createGuardStream({ file: b.id, ...(key ? { restrictKey: key } : {}) });
+    const input = openPlain(b.location, b.format === "plain-gzip");
+    input.on("error", (err) => guard.destroy(err));
+    input.pipe(guard);
+    await sandbox.exec("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password", "-d", db, "-f", "-"], {
+      stdin: guard,
+      timeoutMs: ctx.timeoutMs,
+      signal: ctx.signal,
+    });
+  }
+
+  async #restoreGlobals(sandbox: Sandbox, ctx: RestoreContext, notes: string[]): Promise<void> {
+    const file = this.#opts.globals!;
+    const scan = await prescanPlain(file, file.endsWith(".gz"), ctx.signal);
+    if (scan.forbidden) throw new VerifierError(forbiddenError(scan.forbidden, file).message);
+    const errors: string[] = [];
+    const guard = createGuardStream({ file });
+    openPlain(file, file.endsWith(".gz")).pipe(guard);
+    // roles that already exist (postgres) make CREATE ROLE fail; those errors are expected
+    await sandbox.exec("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=0", "--no-password", "-d", "postgres", "-f", "-"], {
+      stdin: guard,
+      timeoutMs: 120_000,
+      signal: ctx.signal,
+      onStderrLine: (l) => {
+        if (/ERROR:/.test(l) && !/already exists/.test(l)) errors.push(l);
+      },
+    });
+    notes.push(`restored globals from ${file}${errors.length ? ` (${errors.length} errors: ${errors[0]})` : ""}`);
+  }
+
+  async #archiveRoles(sandbox: Sandbox, b: Backup, ctx: RestoreContext): Promise<Set<string>> {
+    const scanner = new SqlScanner();
+    try {
+      await sandbox.exec("pg_restore", ["--schema-only", "-f", "-", sandbox.inputPath(b.location)], {
+        timeoutMs: Math.min(ctx.timeoutMs, 600_000),
+        signal: ctx.signal,
+        onStdoutLine: (l) => scanner.line(l),
+      });
+    } catch (err) {
+      throw await classify(err, sandbox, "pg_restore");
+    }
+    return scanner.roles;
+  }
+
+  async #createMissingRoles(sandbox: Sandbox, roles: Set<string>, notes: string[]): Promise<void> {
+    if (roles.size === 0) return;
+    const created = await withClient(sandbox, "postgres", async (c) => {
+      const existing = new Set((await c.query<{ rolname: string }>("select rolname from pg_roles")).rows.map((r) => r.rolname));
+      const missing = [...roles].filter((r) => !existing.has(r)).sort();
+      for (const r of missing) await c.query(`CREATE ROLE ${quoteIdent(r)} NOLOGIN`);
+      return missing;
+    });
+    if (created.length) notes.push(`created ${created.length} role(s) the dump references: ${created.join(", ")}`);
+  }
+
+  #watchSize(sandbox: Sandbox, db: string, ctx: RestoreContext): () => void {
+    let stopped = false;
+    const tick = async () => {
+      while (!stopped) {
+        await new Promise((r) => setTimeout(r, 2000));
+        if (stopped) break;
+        try {
+          const size = await withClient(sandbox, "postgres", async (c) => {
+            const r = await c.query<{ s: string }>("select coalesce(pg_database_size(" + quoteLiteral(db) + "),0)::text as s");
+            return Number(r.rows[0]?.s ?? 0);
+          });
+          ctx.progress(`restoring, ${formatBytes(size)} written`);
+        } catch {
+          // the database may not exist yet (psql -C dumps create it themselves)
+        }
+      }
+    };
+    void tick();
+    return () => {
+      stopped = true;
+    };
+  }
+}
+
+async function supportsRestrict(sandbox: Sandbox): Promise<boolean> {
+  const r = await sandbox.exec("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-f", "-"], {
+    stdin: "\\restrict attestprobe\n\\unrestrict attestprobe\n",
+    timeoutMs: 30_000,
+    allowFailure: true,
+  });
+  return r.code === 0;
+}
+
+/** Maps a restore tool's failure to fail (the backup) or error (the verifier). */
+async function classify(err: unknown, sandbox: Sandbox, tool: string): Promise<Error> {
+  const e = coerceError(err);
+  if (e instanceof BackupDefectError || e instanceof VerifierError) return e;
+  if (!(e instanceof ProcessError) || !e.result) return new VerifierError(`${tool}: ${e.message}`, { cause: e });
+  const tail = e.result.stderrTail;
+  const short = lastLines(tail, 3) || e.message;
+  if (e.result.timedOut) return new VerifierError(`${tool} timed out: ${short}`, { cause: e });
+  if (/No space left on device|could not extend file|disk full/i.test(tail)) {
+    return new VerifierError(`sandbox ran out of disk space during restore: ${short}`, { cause: e });
+  }
+  if (/could not open extension control file|extension "[^"]+" is not available/i.test(tail)) {
+    return new VerifierError(`the sandbox lacks an extension the dump needs: ${short}`, { cause: e });
+  }
+  if (/unsupported version .* in file header/i.test(tail)) {
+    return new VerifierError(`the sandbox's ${tool} is too old for this archive: ${short}`, { cause: e });
+  }
+  if (!(await sandbox.isRunning().catch(() => false)) || /server closed the connection unexpectedly|terminating connection due to administrator/i.test(tail)) {
+    if (!(await sandbox.isRunning().catch(() => false))) {
+      return new VerifierError(`the sandbox server stopped during the restore: ${short}`, { cause: e });
+    }
+  }
+  if (/backslash commands are restricted/.test(tail)) {
+    return new BackupDefectError(`psql refused a meta-command in the dump: ${short}`, { cause: e });
+  }
+  return new BackupDefectError(`${tool} failed: ${short}`, { cause: e });
+}

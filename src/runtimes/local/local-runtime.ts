@@ -1,0 +1,203 @@
+/** The `local` runtime: initdb/postgres from the host's PostgreSQL binaries in a private temp dir. */
+import { randomBytes } from "node:crypto";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describeError, VerifierError } from "../../util/errors.js";
+import type { Logger } from "../../util/log.js";
+import { freeLoopbackPort } from "../../util/net.js";
+import { isRoot, lookupUser, type OsUser, processAlive, processStartTime } from "../../util/os-user.js";
+import { runProcess } from "../../util/process.js";
+import { chooseMajor, type Runtime, type Sandbox, type SandboxSpec, type SweepReport } from "../runtime.js";
+import { discoverInstalls, type PgInstall } from "./local-binaries.js";
+import { LocalSandbox, stopPostmaster } from "./local-sandbox.js";
+
+/** Options of the local runtime. */
+export interface LocalRuntimeOptions {
+  binDir?: string;
+  user: string;
+  workDir?: string;
+  logger: Logger;
+}
+
+/** What a sandbox directory records about its owner, so a later run can sweep it. */
+interface OwnerRecord {
+  pid: number;
+  pidStart?: string;
+  run: string;
+  source: string;
+  backup: string;
+  started: string;
+}
+
+const OWNER_FILE = "owner.json";
+
+/** The embedded default runtime. */
+export class LocalRuntime implements Runtime {
+  readonly name = "local";
+  readonly #opts: LocalRuntimeOptions;
+  readonly #base: string;
+  readonly #live = new Set<LocalSandbox>();
+  #installs: Promise<PgInstall[]> | undefined;
+  #counter = 0;
+
+  constructor(opts: LocalRuntimeOptions) {
+    this.#opts = opts;
+    this.#base = join(opts.workDir ?? tmpdir(), "attest-sandboxes");
+  }
+
+  /** Where sandbox directories are created. */
+  get baseDir(): string {
+    return this.#base;
+  }
+
+  #discover(): Promise<PgInstall[]> {
+    this.#installs ??= discoverInstalls(this.#opts.binDir);
+    return this.#installs;
+  }
+
+  async availableMajors(): Promise<number[]> {
+    return (await this.#discover()).map((i) => i.major);
+  }
+
+  #user(): OsUser | undefined {
+    if (!isRoot()) return undefined;
+    const u = lookupUser(this.#opts.user);
+    if (!u) {
+      throw new VerifierError(
+        `running as root, and the sandbox user "${this.#opts.user}" does not exist (PostgreSQL refuses to run as root; set sandbox.local.user)`,
+      );
+    }
+    return u;
+  }
+
+  async provision(spec: SandboxSpec, signal?: AbortSignal): Promise<Sandbox> {
+    const installs = await this.#discover();
+    if (installs.length === 0) {
+      throw new VerifierError(
+        "no PostgreSQL server binaries found (looked in sandbox.local.bin_dir, /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin, pg_config --bindir)",
+      );
+    }
+    const choice = chooseMajor(spec.pgMajor, installs.map((i) => i.major), spec.allowNewer);
+    if ("error" in choice) throw new VerifierError(choice.error);
+    const install = installs.find((i) => i.major === choice.major)!;
+    const user = this.#user();
+    this.#ensureBase();
+
+    const id = `attest-${spec.labels.run}-${++this.#counter}`;
+    const dir = join(this.#base, id);
+    mkdirSync(dir, { mode: 0o700 });
+    const owner: OwnerRecord = {
+      pid: process.pid,
+      pidStart: processStartTime(process.pid),
+      ...spec.labels,
+      started: new Date().toISOString(),
+    };
+    writeFileSync(join(dir, OWNER_FILE), JSON.stringify(owner));
+    for (const sub of ["sock", "data"]) mkdirSync(join(dir, sub), { mode: 0o700 });
+    const password = randomBytes(18).toString("base64url");
+    writeFileSync(join(dir, "pgpass"), `*:*:*:postgres:${password}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, "pwfile"), `${password}\n`, { mode: 0o600 });
+    if (user) chownTree(dir, user);
+
+    const port = await freeLoopbackPort();
+    const sandbox = new LocalSandbox({
+      id,
+      dir,
+      binDir: install.binDir,
+      pgMajor: install.major,
+      port,
+      password,
+      user,
+      dataDir: spec.dataDir ?? join(dir, "data"),
+      onDestroyed: () => this.#live.delete(sandbox),
+    });
+    this.#live.add(sandbox);
+    try {
+      await this.#checkInputs(sandbox, spec, user);
+      if (spec.mode === "init" && !spec.dataDir) {
+        await sandbox.exec(
+          "initdb",
+          ["-D", sandbox.dataDir, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
+            `--pwfile=${join(dir, "pwfile")}`, "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+          { timeoutMs: 120_000, signal },
+        );
+        await sandbox.start({ timeoutMs: 60_000, signal, settings: { wal_level: "minimal", max_wal_senders: "0" } });
+      }
+      return sandbox;
+    } catch (err) {
+      await sandbox.destroy().catch(() => {});
+      throw err;
+    }
+  }
+
+  async #checkInputs(sandbox: LocalSandbox, spec: SandboxSpec, user: OsUser | undefined): Promise<void> {
+    if (!user) return;
+    for (const input of spec.inputs) {
+      const isDir = statSync(input.hostPath).isDirectory();
+      const r = await sandbox.exec("test", [isDir ? "-x" : "-r", input.hostPath], { timeoutMs: 10_000, allowFailure: true });
+      if (r.code !== 0) {
+        throw new VerifierError(
+          `${input.hostPath} is not readable by the sandbox user ${user.name} (uid ${user.uid}); grant it read access (group or o+r)`,
+        );
+      }
+    }
+  }
+
+  #ensureBase(): void {
+    // 0711: the sandbox user may traverse into its own directory, nobody may list the others
+    mkdirSync(this.#base, { recursive: true, mode: 0o711 });
+    chmodSync(this.#base, 0o711);
+  }
+
+  /** Destroys every sandbox this process still has (signal handling). */
+  async destroyAll(): Promise<void> {
+    await Promise.allSettled([...this.#live].map((s) => s.destroy()));
+  }
+
+  async sweep(): Promise<SweepReport> {
+    const report: SweepReport = { removed: [], kept: [] };
+    if (!existsSync(this.#base)) return report;
+    for (const name of readdirSync(this.#base)) {
+      if (!name.startsWith("attest-")) continue;
+      const dir = join(this.#base, name);
+      let owner: OwnerRecord | undefined;
+      try {
+        owner = JSON.parse(readFileSync(join(dir, OWNER_FILE), "utf8")) as OwnerRecord;
+      } catch {
+        owner = undefined;
+      }
+      const alive = owner ? processAlive(owner.pid, owner.pidStart) : Date.now() - statSync(dir).mtimeMs < 3_600_000;
+      if (alive) {
+        report.kept.push(name);
+        continue;
+      }
+      try {
+        await stopPostmaster(join(dir, "data"), 15_000);
+        await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+        report.removed.push(owner ? `${name} (run ${owner.run}, ${owner.source}/${owner.backup})` : name);
+        this.#opts.logger.info("removed leftover sandbox", { sandbox: name, run: owner?.run });
+      } catch (err) {
+        this.#opts.logger.warn("could not remove leftover sandbox", { sandbox: name, error: describeError(err) });
+        report.kept.push(name);
+      }
+    }
+    return report;
+  }
+}
+
+function chownTree(dir: string, user: OsUser): void {
+  chownSync(dir, user.uid, user.gid);
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) chownTree(p, user);
+    else chownSync(p, user.uid, user.gid);
+  }
+}
+
+/** Runs `which`-style lookup of a program on PATH (for messages). */
+export async function hasProgram(name: string): Promise<boolean> {
+  const r = await runProcess("sh", ["-c", `command -v ${name}`], { timeoutMs: 5000, allowFailure: true });
+  return r.code === 0;
+}

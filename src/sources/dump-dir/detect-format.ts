@@ -1,0 +1,108 @@
+/** Tells what a file or directory in a dump directory is, from its content. */
+import { createReadStream, existsSync, openSync, readSync, closeSync, statSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { createGunzip } from "node:zlib";
+import { type ArchiveHeader, NotAnArchiveError, type PlainHeader, parseArchiveHeader, parsePlainHeader } from "./archive-header.js";
+
+/** The dump formats this source knows. */
+export const DUMP_FORMATS = ["custom", "directory", "tar", "plain", "plain-gzip", "unknown"] as const;
+/** A dump format. */
+export type DumpFormat = (typeof DUMP_FORMATS)[number];
+
+/** What detection found. */
+export interface Detected {
+  format: DumpFormat;
+  archive?: ArchiveHeader;
+  plain?: PlainHeader;
+  /** Why the content is not a dump (format `unknown`). */
+  problem?: string;
+  sizeBytes: number;
+}
+
+function readHead(path: string, bytes: number): Buffer {
+  const fd = openSync(path, "r");
+  try {
+    const buf = Buffer.alloc(bytes);
+    const n = readSync(fd, buf, 0, bytes, 0);
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The first `bytes` of a gzip file's decompressed content (a truncated stream is fine). */
+export function readGzipHead(path: string, bytes: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const input = createReadStream(path);
+    const gunzip = createGunzip();
+    const finish = () => {
+      input.destroy();
+      gunzip.destroy();
+      resolve(Buffer.concat(chunks).subarray(0, bytes));
+    };
+    gunzip.on("data", (b: Buffer) => {
+      chunks.push(b);
+      total += b.length;
+      if (total >= bytes) finish();
+    });
+    gunzip.on("end", finish);
+    gunzip.on("error", finish);
+    input.on("error", finish);
+    input.pipe(gunzip);
+  });
+}
+
+function dirSize(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    n += e.isDirectory() ? dirSize(p) : statSync(p).size;
+  }
+  return n;
+}
+
+function archive(buf: Buffer, format: DumpFormat, sizeBytes: number): Detected {
+  try {
+    return { format, archive: parseArchiveHeader(buf), sizeBytes };
+  } catch (err) {
+    const why = err instanceof NotAnArchiveError ? err.message : String(err);
+    return { format: "unknown", problem: `not a readable pg_dump ${format} archive (${why})`, sizeBytes };
+  }
+}
+
+/** Detects a directory-format dump (a directory holding toc.dat). */
+export function isDirectoryDump(dir: string): boolean {
+  return existsSync(join(dir, "toc.dat"));
+}
+
+/** Detects the format of `path` by its content. */
+export async function detectFormat(path: string): Promise<Detected> {
+  const st = statSync(path);
+  if (st.isDirectory()) {
+    const size = dirSize(path);
+    return archive(readHead(join(path, "toc.dat"), 8192), "directory", size);
+  }
+  const size = st.size;
+  if (size === 0) return { format: "unknown", problem: "the file is empty", sizeBytes: 0 };
+  const head = readHead(path, 16384);
+  if (head.toString("latin1", 0, 5) === "PGDMP") return archive(head, "custom", size);
+  if (head.length > 512 && head.toString("latin1", 257, 262) === "ustar") {
+    const first = head.toString("latin1", 0, 100).replace(/\0.*$/s, "");
+    if (first !== "toc.dat") return { format: "unknown", problem: `a tar file whose first member is ${first}, not toc.dat`, sizeBytes: size };
+    return archive(head.subarray(512), "tar", size);
+  }
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    const inner = await readGzipHead(path, 16384);
+    if (inner.toString("latin1", 0, 5) === "PGDMP") {
+      return { format: "unknown", problem: "a gzip-compressed custom archive (decompress it, or dump with -Fc -Z)", sizeBytes: size };
+    }
+    const plain = parsePlainHeader(inner.toString("utf8"));
+    if (plain) return { format: "plain-gzip", plain, sizeBytes: size };
+    return { format: "unknown", problem: "a gzip file that does not hold a pg_dump plain SQL dump", sizeBytes: size };
+  }
+  const plain = parsePlainHeader(head.toString("utf8"));
+  if (plain) return { format: "plain", plain, sizeBytes: size };
+  return { format: "unknown", problem: "not a pg_dump archive (no PGDMP signature) nor a plain SQL dump header", sizeBytes: size };
+}

@@ -1,0 +1,115 @@
+/** The `dump-dir` source: a directory of pg_dump output, grouped into series by database. */
+import { readdirSync, statSync } from "node:fs";
+import { join, relative, sep } from "node:path";
+import picomatch from "picomatch";
+import type { Backup, Finding } from "../../model.js";
+import type { Source, SourceContext } from "../source.js";
+import { majorOfVersion, seriesFromName, timestampFromName } from "./archive-header.js";
+import { type Detected, detectFormat, isDirectoryDump } from "./detect-format.js";
+import type { DumpDirSourceConfig } from "./dump-dir-config.js";
+
+/** Extensions a dump file has when `include` is not configured. */
+export const DEFAULT_INCLUDE = ["**/*.dump", "**/*.custom", "**/*.backup", "**/*.pgdump", "**/*.sql", "**/*.sql.gz", "**/*.tar"];
+
+/** Lists dumps in a directory tree. */
+export class DumpDirSource implements Source {
+  readonly type = "dump-dir";
+  readonly name: string;
+  readonly #cfg: DumpDirSourceConfig;
+  readonly #include: (p: string) => boolean;
+  readonly #exclude: (p: string) => boolean;
+  #findings: Finding[] = [];
+
+  constructor(cfg: DumpDirSourceConfig) {
+    this.#cfg = cfg;
+    this.name = cfg.name;
+    const include = cfg.include.length === 1 && cfg.include[0] === "**/*" ? DEFAULT_INCLUDE : cfg.include;
+    this.#include = picomatch(include, { dot: false });
+    this.#exclude = cfg.exclude.length ? picomatch(cfg.exclude) : () => false;
+  }
+
+  async list(ctx: SourceContext): Promise<Backup[]> {
+    const found: Backup[] = [];
+    this.#findings = [];
+    const walk = async (dir: string, depth: number) => {
+      for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+        if (ctx.signal?.aborted) return;
+        const abs = join(dir, e.name);
+        const rel = relative(this.#cfg.path, abs).split(sep).join("/");
+        if (this.#exclude(rel)) continue;
+        if (this.#cfg.globals && abs === this.#cfg.globals) continue;
+        if (e.isDirectory()) {
+          if (isDirectoryDump(abs)) found.push(await this.#backup(abs, rel, ctx));
+          else if (this.#cfg.recursive && depth < 6) await walk(abs, depth + 1);
+          continue;
+        }
+        if (!e.isFile() || !this.#include(rel)) continue;
+        const b = await this.#backup(abs, rel, ctx);
+        if (b.labels.kind === "cluster") {
+          ctx.logger.debug("skipping pg_dumpall output (configure it as `globals`)", { source: this.name, file: rel });
+          continue;
+        }
+        found.push(b);
+      }
+    };
+    await walk(this.#cfg.path, 0);
+    return found.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  async inspect(): Promise<Finding[]> {
+    return this.#findings;
+  }
+
+  async #backup(abs: string, rel: string, ctx: SourceContext): Promise<Backup> {
+    let d: Detected;
+    try {
+      d = await detectFormat(abs);
+    } catch (err) {
+      d = { format: "unknown", problem: `cannot read: ${(err as Error).message}`, sizeBytes: 0 };
+    }
+    const name = rel.split("/").pop() ?? rel;
+    const dbname = d.archive?.dbname ?? d.plain?.dbname;
+    const series = dbname ?? seriesFromName(name === "toc.dat" ? rel : name);
+    const serverVersion = d.archive?.serverVersion ?? d.plain?.serverVersion;
+    const labels: Record<string, string> = {};
+    if (d.problem) labels.problem = d.problem;
+    if (d.plain?.kind === "cluster") labels.kind = "cluster";
+    if (serverVersion) labels.serverVersion = serverVersion;
+    const dumpVersion = d.archive?.dumpVersion ?? d.plain?.dumpVersion;
+    if (dumpVersion) labels.dumpVersion = dumpVersion;
+    if (d.archive) labels.archiveVersion = d.archive.version;
+
+    let createdAt: Date;
+    let origin: Backup["createdAtOrigin"];
+    const fromHeader = d.archive?.createdAt ?? d.plain?.startedAt;
+    const fromName = timestampFromName(rel);
+    if (fromHeader) {
+      createdAt = fromHeader;
+      origin = "header";
+    } else if (fromName) {
+      createdAt = fromName;
+      origin = "name";
+    } else {
+      createdAt = statSync(abs).mtime;
+      origin = "mtime";
+    }
+    if (d.problem) {
+      this.#findings.push({ source: this.name, series, backupId: rel, kind: "unreadable", severity: "critical", message: `${rel}: ${d.problem}` });
+      ctx.logger.debug("unrecognised file in dump directory", { source: this.name, file: rel, problem: d.problem });
+    }
+    const major = majorOfVersion(serverVersion);
+    return {
+      source: this.name,
+      id: rel,
+      series,
+      family: "logical",
+      format: d.format,
+      createdAt: createdAt.toISOString(),
+      createdAtOrigin: origin,
+      sizeBytes: d.sizeBytes,
+      ...(major !== undefined ? { pgMajor: major } : {}),
+      location: abs,
+      labels,
+    };
+  }
+}

@@ -1,0 +1,12 @@
+/** Builds the Source adapter for a source configuration. The only place that knows every adapter. */
+import type { SourceConfig } from "../config/schema.js";
+import { DumpDirSource } from "./dump-dir/dump-dir-source.js";
+import type { Source } from "./source.js";
+
+/** Creates the adapter for one configured source. */
+export function createSource(config: SourceConfig): Source {
+  switch (config.type) {
+    case "dump-dir":
+      return new DumpDirSource(config);
+  }
+}

@@ -1,0 +1,176 @@
+/** Running external programs: timeouts, abort, stderr tail in every error. */
+import { spawn } from "node:child_process";
+import type { Readable } from "node:stream";
+import { abortReason } from "./retry.js";
+
+/** How to run a program. */
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+  /** Data for standard input: a string/Buffer, or a stream piped in. */
+  stdin?: string | Buffer | Readable;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Called with each complete line of standard error. */
+  onStderrLine?: (line: string) => void;
+  /** Called with each complete line of standard output (then stdout is not kept). */
+  onStdoutLine?: (line: string) => void;
+  /** Largest standard output kept in memory (bytes); more is an error. */
+  maxStdoutBytes?: number;
+  /** Do not throw on a non-zero exit. */
+  allowFailure?: boolean;
+}
+
+/** What a finished program left. */
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderrTail: string;
+  timedOut: boolean;
+}
+
+/** A program that exited non-zero, timed out, or could not start. */
+export class ProcessError extends Error {
+  override readonly name = "ProcessError";
+  constructor(
+    message: string,
+    readonly result: RunResult | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+const TAIL_LINES = 12;
+
+/** Keeps the last lines of a stream, for error messages. */
+class LineTail {
+  readonly #lines: string[] = [];
+  #partial = "";
+  constructor(readonly onLine?: (line: string) => void) {}
+  push(chunk: string): void {
+    const parts = (this.#partial + chunk).split("\n");
+    this.#partial = parts.pop() ?? "";
+    for (const p of parts) this.#add(p);
+  }
+  end(): void {
+    if (this.#partial) this.#add(this.#partial);
+    this.#partial = "";
+  }
+  #add(line: string): void {
+    this.onLine?.(line);
+    this.#lines.push(line);
+    if (this.#lines.length > TAIL_LINES) this.#lines.shift();
+  }
+  get text(): string {
+    return this.#lines.join("\n").trim();
+  }
+}
+
+/** Runs `cmd args`, resolving when it exits; throws ProcessError on failure unless allowed. */
+export function runProcess(cmd: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    if (opts.signal?.aborted) return reject(abortReason(opts.signal));
+    const child = spawn(cmd, args, {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      uid: opts.uid,
+      gid: opts.gid,
+      // own process group, so a timeout or abort also ends the program's children (pg_restore -j)
+      detached: true,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const stderr = new LineTail(opts.onStderrLine);
+    const stdoutLines = opts.onStdoutLine ? new LineTail(opts.onStdoutLine) : undefined;
+    const chunks: Buffer[] = [];
+    let stdoutBytes = 0;
+    let timedOut = false;
+    let aborted: Error | undefined;
+    let overflow = false;
+    const kill = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGTERM");
+      } catch {}
+      setTimeout(() => {
+        try {
+          if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+        } catch {}
+      }, 3000).unref();
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, opts.timeoutMs);
+    const onAbort = () => {
+      aborted = abortReason(opts.signal!);
+      kill();
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+
+    child.stdout.on("data", (b: Buffer) => {
+      if (stdoutLines) return stdoutLines.push(b.toString("utf8"));
+      stdoutBytes += b.length;
+      if (stdoutBytes > (opts.maxStdoutBytes ?? 64 * 1024 * 1024)) {
+        overflow = true;
+        kill();
+        return;
+      }
+      chunks.push(b);
+    });
+    child.stderr.on("data", (b: Buffer) => stderr.push(b.toString("utf8")));
+    child.stdin.on("error", () => {
+      // the program may exit before reading all input (it failed); its exit code says why
+    });
+    if (opts.stdin === undefined) child.stdin.end();
+    else if (typeof opts.stdin === "string" || Buffer.isBuffer(opts.stdin)) child.stdin.end(opts.stdin);
+    else {
+      opts.stdin.on("error", (err) => {
+        aborted ??= err;
+        kill();
+      });
+      opts.stdin.pipe(child.stdin);
+    }
+
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      reject(new ProcessError(`${cmd}: could not start: ${err.message}`, undefined, { cause: err }));
+    });
+    child.on("close", (code, sig) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      stderr.end();
+      stdoutLines?.end();
+      const result: RunResult = {
+        code,
+        signal: sig,
+        stdout: Buffer.concat(chunks).toString("utf8"),
+        stderrTail: stderr.text,
+        timedOut,
+      };
+      const name = cmd.split("/").pop();
+      const tail = result.stderrTail ? `: ${lastLines(result.stderrTail, 3)}` : "";
+      if (aborted) return reject(new ProcessError(`${name} stopped: ${aborted.message}`, result, { cause: aborted }));
+      if (timedOut) return reject(new ProcessError(`${name} timed out after ${opts.timeoutMs} ms${tail}`, result));
+      if (overflow) return reject(new ProcessError(`${name} printed more output than allowed`, result));
+      if ((code !== 0 || sig) && !opts.allowFailure) {
+        const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
+        return reject(new ProcessError(`${name} ${how}${tail}`, result));
+      }
+      resolve(result);
+    });
+  });
+}
+
+/** The last `n` non-empty lines of a text, joined with " | ". */
+export function lastLines(text: string, n: number): string {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-n)
+    .join(" | ");
+}
