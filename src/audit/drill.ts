@@ -65,6 +65,7 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
     if (b.family === "logical" && dumpMajor > major) major = dumpMajor;
     logger.info("drill started", { source: deps.source.name, backup: b.id, format: b.format, reason: plan.reason });
     const p1 = new Phase();
+    await restorer.preflight?.(plan, signal);
     progress("provisioning sandbox");
     sandbox = await deps.runtime.provision(
       {

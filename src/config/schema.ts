@@ -1,8 +1,8 @@
 /** The whole configuration file's schema. `config.example.yml` documents every key. */
 import { z } from "zod";
-import { dumpDirSourceSchema } from "../sources/dump-dir/dump-dir-config.js";
 import { alertsSchema } from "../report/alerts/alerts-config.js";
 import { mailSchema } from "../report/mail/mail-config.js";
+import { dumpDirSourceSchema } from "../sources/dump-dir/dump-dir-config.js";
 import { checksSchema, durationSchema, policiesSchema } from "./common-schema.js";
 
 export type { ChecksConfig, PoliciesConfig } from "./common-schema.js";
@@ -34,7 +34,8 @@ const dockerRuntimeSchema = z
     memory: z.string().optional(),
     cpus: z.number().positive().optional(),
     tmpfs: z.boolean().default(false),
-    pull: z.boolean().default(true),
+    /** Pull a missing image from its registry (off by default: drills must not reach out unasked). */
+    pull: z.boolean().default(false),
   })
   .strict();
 

@@ -32,5 +32,7 @@ export interface Restorer {
   readonly sandboxMode: "init" | "empty";
   /** Host paths the sandbox must be able to read (the backup, a WAL archive, a globals file). */
   inputs?(plan: DrillPlan): string[];
+  /** Checks that need no sandbox (format, hostile content); throws BackupDefectError. */
+  preflight?(plan: DrillPlan, signal?: AbortSignal): Promise<void>;
   restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome>;
 }

@@ -25,6 +25,7 @@ export class LogicalRestorer implements Restorer {
   readonly name = "logical";
   readonly sandboxMode = "init" as const;
   readonly #opts: LogicalRestorerOptions;
+  #scan: SqlScanner | undefined;
 
   constructor(opts: LogicalRestorerOptions) {
     this.#opts = opts;
@@ -35,13 +36,19 @@ export class LogicalRestorer implements Restorer {
     return [plan.backup.location, ...(this.#opts.globals ? [this.#opts.globals] : [])];
   }
 
+  async preflight(plan: DrillPlan, signal?: AbortSignal): Promise<void> {
+    const b = plan.backup;
+    if (b.format === "unknown") throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
+    const plain = b.format === "plain" || b.format === "plain-gzip";
+    this.#scan = plain ? await prescanPlain(b.location, b.format === "plain-gzip", signal) : undefined;
+    if (this.#scan?.forbidden) throw forbiddenError(this.#scan.forbidden, b.id);
+  }
+
   async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
     const b = ctx.plan.backup;
-    if (b.format === "unknown") throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
+    if (this.#scan === undefined) await this.preflight(ctx.plan, ctx.signal);
+    const scan = this.#scan;
     const notes: string[] = [];
-    const plain = b.format === "plain" || b.format === "plain-gzip";
-    const scan = plain ? await prescanPlain(b.location, b.format === "plain-gzip", ctx.signal) : undefined;
-    if (scan?.forbidden) throw forbiddenError(scan.forbidden, b.id);
 
     if (this.#opts.globals) await this.#restoreGlobals(sandbox, ctx, notes);
     const roles = scan?.roles ?? (await this.#archiveRoles(sandbox, b, ctx));

@@ -13,8 +13,8 @@ export const dumpDirSourceSchema = z
     ...baseSourceShape,
     type: z.literal("dump-dir"),
     path: existingDir,
-    /** Glob patterns (relative to path) a backup must match. */
-    include: z.array(z.string()).default(["**/*"]),
+    /** Glob patterns (relative to path) a backup must match; default: the usual dump extensions. */
+    include: z.array(z.string()).min(1).optional(),
     exclude: z.array(z.string()).default([]),
     /** Search subdirectories (the rotated `YYYY-MM-DD-daily/<db>.custom` layout). */
     recursive: z.boolean().default(true),

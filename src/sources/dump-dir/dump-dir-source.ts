@@ -18,12 +18,15 @@ export class DumpDirSource implements Source {
   readonly #cfg: DumpDirSourceConfig;
   readonly #include: (p: string) => boolean;
   readonly #exclude: (p: string) => boolean;
+  /** Whether `include` was configured (then it applies to directory dumps too). */
+  readonly #explicitInclude: boolean;
   #findings: Finding[] = [];
 
   constructor(cfg: DumpDirSourceConfig) {
     this.#cfg = cfg;
     this.name = cfg.name;
-    const include = cfg.include.length === 1 && cfg.include[0] === "**/*" ? DEFAULT_INCLUDE : cfg.include;
+    this.#explicitInclude = cfg.include !== undefined;
+    const include = cfg.include ?? DEFAULT_INCLUDE;
     this.#include = picomatch(include, { dot: false });
     this.#exclude = cfg.exclude.length ? picomatch(cfg.exclude) : () => false;
   }
@@ -39,7 +42,9 @@ export class DumpDirSource implements Source {
         if (this.#exclude(rel)) continue;
         if (this.#cfg.globals && abs === this.#cfg.globals) continue;
         if (e.isDirectory()) {
-          if (isDirectoryDump(abs)) found.push(await this.#backup(abs, rel, ctx));
+          if (isDirectoryDump(abs)) {
+            if (!this.#explicitInclude || this.#include(rel)) found.push(await this.#backup(abs, rel, ctx));
+          }
           else if (this.#cfg.recursive && depth < 6) await walk(abs, depth + 1);
           continue;
         }

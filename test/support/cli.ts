@@ -1,0 +1,53 @@
+/** Runs the real `attest` CLI as a child process, as a user would. */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** The repository root. */
+export const ROOT = join(import.meta.dirname, "..", "..");
+/** The sample dumps built by fixtures/build-dumps.sh. */
+export const DUMPS = join(ROOT, "fixtures", "generated", "dumps");
+
+/** What a CLI run left. */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `attest ARGS`; resolves when it exits. */
+export function attest(args: string[], opts: { env?: NodeJS.ProcessEnv; onSpawn?: (pid: number) => void } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, "dist", "cli", "main.js"), ...args], {
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    if (child.pid) opts.onSpawn?.(child.pid);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A temporary working folder with a config file written from YAML text. */
+export function workspace(yaml: (dir: string) => string): { dir: string; config: string } {
+  const dir = mkdtempSync(join(tmpdir(), "attest-test-"));
+  const config = join(dir, "attest.yml");
+  writeFileSync(config, yaml(dir));
+  return { dir, config };
+}
+
+/** Sandbox directories of the local runtime that belong to `runId` (or any, without it). */
+export function localSandboxes(runId?: string): string[] {
+  const base = join(tmpdir(), "attest-sandboxes");
+  if (!existsSync(base)) return [];
+  return readdirSync(base).filter((n) => n.startsWith("attest-") && (!runId || n.includes(runId)));
+}
