@@ -113,7 +113,9 @@ export interface Inventory {
 export interface DrillResult {
   source: string;
   series: string;
-  backup: Pick<Backup, "id" | "family" | "format" | "createdAt" | "sizeBytes" | "location"> & { pgMajor?: number };
+  backup: Pick<Backup, "id" | "family" | "format" | "createdAt" | "sizeBytes" | "location"> & {
+    pgMajor?: number;
+  };
   runtime: string;
   sandboxMajor?: number;
   target?: RecoveryTarget;

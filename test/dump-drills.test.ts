@@ -11,7 +11,10 @@ import { leftovers, sandboxYaml, selectedRuntimes } from "./support/runtimes.js"
 
 interface Expected {
   roles: string[];
-  databases: Record<string, { tables: Record<string, number>; extensions: string[]; max_orders_created_at?: string }>;
+  databases: Record<
+    string,
+    { tables: Record<string, number>; extensions: string[]; max_orders_created_at?: string }
+  >;
 }
 const expected = JSON.parse(readFileSync(join(DUMPS, "expected.json"), "utf8")) as Expected;
 const PROBE = "/tmp/attest-pwned-attest-shell-probe";
@@ -26,7 +29,10 @@ describe.each(selectedRuntimes())("logical drills in the %s runtime", (runtime) 
   const runs: string[] = [];
   const dirs: string[] = [];
   const config = (body: string) => {
-    const ws = workspace((dir) => `${sandboxYaml(runtime)}\n${body}\nhistory: { csv: ${dir}/reports/history.csv }\nreports: { dir: ${dir}/reports }\n`);
+    const ws = workspace(
+      (dir) =>
+        `${sandboxYaml(runtime)}\n${body}\nhistory: { csv: ${dir}/reports/history.csv }\nreports: { dir: ${dir}/reports }\n`,
+    );
     dirs.push(ws.dir);
     return ws;
   };
@@ -36,7 +42,9 @@ describe.each(selectedRuntimes())("logical drills in the %s runtime", (runtime) 
     try {
       doc = JSON.parse(r.stdout) as RunResult;
     } catch {
-      throw new Error(`stdout is not one JSON document (exit ${r.code}): ${r.stdout.slice(0, 300)} ${r.stderr.slice(-1500)}`);
+      throw new Error(
+        `stdout is not one JSON document (exit ${r.code}): ${r.stdout.slice(0, 300)} ${r.stderr.slice(-1500)}`,
+      );
     }
     runs.push(doc.run.id);
     return { ...r, doc };
@@ -61,11 +69,21 @@ sources:
     const { code, doc, stderr } = await run(["audit", "--config", ws.config]);
     expect(code, stderr.slice(-2000)).toBe(0);
     expect(doc.status).toBe("pass");
-    expect(doc.drills.map((d) => d.backup.format).sort()).toEqual(["custom", "custom", "custom", "directory", "plain", "plain-gzip", "tar"]);
+    expect(doc.drills.map((d) => d.backup.format).sort()).toEqual([
+      "custom",
+      "custom",
+      "custom",
+      "directory",
+      "plain",
+      "plain-gzip",
+      "tar",
+    ]);
     for (const d of doc.drills) {
       expect(d.verdict, `${d.backup.id}: ${d.reason}`).toBe("pass");
       expect(d.runtime).toBe(runtime);
-      expect(d.timings.totalMs).toBeGreaterThanOrEqual(d.timings.restoreMs + d.timings.provisionMs + d.timings.checksMs);
+      expect(d.timings.totalMs).toBeGreaterThanOrEqual(
+        d.timings.restoreMs + d.timings.provisionMs + d.timings.checksMs,
+      );
       for (const name of ["server_up", "full_read", "inventory", "amcheck", "write"]) {
         expect(d.checks.find((c) => c.name === name)?.status, `${d.backup.id} ${name}`).toBe("pass");
       }
@@ -81,7 +99,9 @@ sources:
         expect(tables["sales.orders"]).toBe(1000);
       }
     }
-    const history = readFileSync(join(ws.dir, "reports", "history.csv"), "utf8").trim().split("\n");
+    const history = readFileSync(join(ws.dir, "reports", "history.csv"), "utf8")
+      .trim()
+      .split("\n");
     expect(history).toHaveLength(1 + doc.drills.length);
   });
 
@@ -146,7 +166,17 @@ sources:
     const first = await run(["drill", "--config", ws.config, "--source", "app"]);
     expect(first.code).toBe(0);
     // the same series, now drilling the older dump: 120 orders fewer than the previous pass
-    const second = await run(["drill", "--config", ws.config, "--source", "app", "--backup", "app_20261120T0300.dump"]);
-    expect(second.doc.drills[0]!.checks.find((c) => c.name === "inventory")?.detail).toMatch(/consistent with the previous passing drill/);
+    const second = await run([
+      "drill",
+      "--config",
+      ws.config,
+      "--source",
+      "app",
+      "--backup",
+      "app_20261120T0300.dump",
+    ]);
+    expect(second.doc.drills[0]!.checks.find((c) => c.name === "inventory")?.detail).toMatch(
+      /consistent with the previous passing drill/,
+    );
   });
 });

@@ -1,13 +1,14 @@
 /** One drill: provision → restore → checks → destroy, every phase timed, the sandbox always destroyed. */
-import type { SourceConfig } from "../config/schema.js";
+
 import type { CheckContext } from "../checks/check.js";
 import { runChecks } from "../checks/registry.js";
+import type { SourceConfig } from "../config/schema.js";
 import type { CheckResult, DrillPlan, DrillResult, Inventory, Timings, Verdict } from "../model.js";
 import { restorerFor } from "../restore/registry.js";
 import type { RestoreOutcome } from "../restore/restorer.js";
 import type { Runtime, Sandbox } from "../runtimes/runtime.js";
-import { BackupDefectError, describeError } from "../util/errors.js";
 import { formatDuration } from "../util/duration.js";
+import { BackupDefectError, describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 
 /** What a drill needs. */
@@ -41,7 +42,14 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
   const key = `${deps.source.name}/${b.series}`;
   const started = new Date();
   const total = new Phase();
-  const timings: Timings = { provisionMs: 0, restoreMs: 0, recoveryMs: 0, checksMs: 0, teardownMs: 0, totalMs: 0 };
+  const timings: Timings = {
+    provisionMs: 0,
+    restoreMs: 0,
+    recoveryMs: 0,
+    checksMs: 0,
+    teardownMs: 0,
+    totalMs: 0,
+  };
   const notes: string[] = [];
   let checks: CheckResult[] = [];
   let restored: RestoreOutcome | undefined;
@@ -54,7 +62,8 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
   const signal = AbortSignal.any([deps.signal, AbortSignal.timeout(deps.timeoutMs)]);
   const ticker = setInterval(() => logger.progress(key, `${phaseName} ${formatDuration(total.ms())}`), 1000);
   ticker.unref();
-  const progress = (text: string) => logger.progress(key, `${phaseName} ${formatDuration(total.ms())} · ${text}`);
+  const progress = (text: string) =>
+    logger.progress(key, `${phaseName} ${formatDuration(total.ms())} · ${text}`);
   const deadline = () => Math.max(1000, deps.timeoutMs - total.ms());
 
   try {
@@ -63,7 +72,12 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
     const dumpMajor = Number(/^(\d+)/.exec(b.labels.dumpVersion ?? "")?.[1] ?? 0);
     // an archive written by a newer pg_dump needs a pg_restore at least that new
     if (b.family === "logical" && dumpMajor > major) major = dumpMajor;
-    logger.info("drill started", { source: deps.source.name, backup: b.id, format: b.format, reason: plan.reason });
+    logger.info("drill started", {
+      source: deps.source.name,
+      backup: b.id,
+      format: b.format,
+      reason: plan.reason,
+    });
     const p1 = new Phase();
     await restorer.preflight?.(plan, signal);
     progress("provisioning sandbox");
@@ -78,7 +92,8 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
       signal,
     );
     timings.provisionMs = p1.ms();
-    if (b.pgMajor && sandbox.pgMajor !== b.pgMajor) notes.push(`restored a PostgreSQL ${b.pgMajor} backup into a PostgreSQL ${sandbox.pgMajor} sandbox`);
+    if (b.pgMajor && sandbox.pgMajor !== b.pgMajor)
+      notes.push(`restored a PostgreSQL ${b.pgMajor} backup into a PostgreSQL ${sandbox.pgMajor} sandbox`);
 
     phaseName = "restore";
     const p2 = new Phase();
@@ -164,7 +179,10 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
     ...(restored?.reached ? { reached: restored.reached } : {}),
     checks,
     ...(newestData
-      ? { newestData, measuredRpoSeconds: Math.max(0, Math.round((started.getTime() - Date.parse(newestData)) / 1000)) }
+      ? {
+          newestData,
+          measuredRpoSeconds: Math.max(0, Math.round((started.getTime() - Date.parse(newestData)) / 1000)),
+        }
       : {}),
     notes,
   };
@@ -184,7 +202,8 @@ export function verdictOfChecks(checks: readonly CheckResult[]): { verdict: Verd
   const failed = first("fail");
   if (failed) return { verdict: "fail", reason: `${failed.name}: ${failed.detail}` };
   const errored = first("error");
-  if (errored) return { verdict: "error", reason: `${errored.name} could not be performed: ${errored.detail}` };
+  if (errored)
+    return { verdict: "error", reason: `${errored.name} could not be performed: ${errored.detail}` };
   const warned = first("warn");
   if (warned) return { verdict: "warn", reason: `${warned.name}: ${warned.detail}` };
   if (!checks.some((c) => c.status === "pass")) return { verdict: "error", reason: "no check was performed" };

@@ -1,5 +1,5 @@
 /** Evidence files: a drill's inventory and check details, kept beside the history. */
-import { mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import type { HistoryRecord } from "../history/history-record.js";
 import type { CheckResult, Inventory } from "../model.js";
@@ -34,7 +34,14 @@ export function previousInventory(
 ): Inventory | undefined {
   for (let i = history.length - 1; i >= 0; i--) {
     const r = history[i]!;
-    if (r.recordType !== "drill" || r.source !== source || r.series !== series || r.verdict !== "pass" || !r.evidence) continue;
+    if (
+      r.recordType !== "drill" ||
+      r.source !== source ||
+      r.series !== series ||
+      r.verdict !== "pass" ||
+      !r.evidence
+    )
+      continue;
     try {
       return (JSON.parse(readFileSync(join(reportsDir, r.evidence), "utf8")) as Evidence).inventory;
     } catch {

@@ -62,6 +62,8 @@ export function policiesFor(config: Config, source: SourceConfig): PoliciesConfi
   return {
     ...config.policies,
     ...own,
-    ...(config.policies.retention || own.retention ? { retention: { ...config.policies.retention, ...own.retention } } : {}),
+    ...(config.policies.retention || own.retention
+      ? { retention: { ...config.policies.retention, ...own.retention } }
+      : {}),
   };
 }

@@ -11,7 +11,7 @@ import { createRuntime, type ManagedRuntime } from "../runtimes/registry.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { runDrill } from "./drill.js";
-import { writeEvidence, previousInventory } from "./evidence.js";
+import { previousInventory, writeEvidence } from "./evidence.js";
 import { inventorySources, pickSources, policiesFor } from "./inventory.js";
 import { makeRunId, runStatus } from "./run-status.js";
 import { selectPlans } from "./select.js";
@@ -131,7 +131,11 @@ export async function runAudit(opts: AuditOptions): Promise<RunResult> {
   } catch (err) {
     run.delivery = [{ channel: "reports", ok: false, detail: describeError(err) }];
   }
-  logger.info(`${opts.kind} ${runId} finished`, { status: run.status, drills: done.length, violations: violations.length });
+  logger.info(`${opts.kind} ${runId} finished`, {
+    status: run.status,
+    drills: done.length,
+    violations: violations.length,
+  });
   return run;
 }
 

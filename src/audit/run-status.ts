@@ -3,7 +3,8 @@ import type { DrillResult, Verdict, Violation } from "../model.js";
 
 /** fail beats error beats warn beats pass; a critical violation is a fail. */
 export function runStatus(drills: readonly DrillResult[], violations: readonly Violation[]): Verdict {
-  if (drills.some((d) => d.verdict === "fail") || violations.some((v) => v.severity === "critical")) return "fail";
+  if (drills.some((d) => d.verdict === "fail") || violations.some((v) => v.severity === "critical"))
+    return "fail";
   if (drills.some((d) => d.verdict === "error")) return "error";
   if (drills.some((d) => d.verdict === "warn") || violations.length > 0) return "warn";
   return "pass";
@@ -21,6 +22,9 @@ export function exitCodeOf(status: Verdict): number {
 
 /** A run id: UTC time plus randomness, safe in file names, labels and tags. */
 export function makeRunId(now = new Date()): string {
-  const t = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const t = now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
   return `${t}-${Math.random().toString(36).slice(2, 6)}`.toLowerCase();
 }

@@ -12,7 +12,8 @@ export function bySeries(backups: readonly Backup[]): Map<string, Backup[]> {
     list.push(b);
     m.set(b.series, list);
   }
-  for (const list of m.values()) list.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  for (const list of m.values())
+    list.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   return m;
 }
 
@@ -67,7 +68,8 @@ export function selectPlans(source: Source, backups: readonly Backup[], opts: Se
         const pool = list.filter((b) => opts.now.getTime() - Date.parse(b.createdAt) <= window);
         const picked: Backup[] = [];
         if (m?.[3] && pool[0]) picked.push(pool.shift()!);
-        while (picked.length < n && pool.length > 0) picked.push(pool.splice(Math.floor(random() * pool.length), 1)[0]!);
+        while (picked.length < n && pool.length > 0)
+          picked.push(pool.splice(Math.floor(random() * pool.length), 1)[0]!);
         for (const b of picked) add({ backup: b, reason: rule });
       }
     } else {

@@ -22,9 +22,12 @@ export const amcheckCheck: Check = {
       },
     });
     // pg_amcheck: 0 = nothing found, 2 = corruption found, other = it could not check
-    if (r.code === 0) return result("amcheck", "pass", `heap and btree (heapallindexed) clean in ${dbs.join(", ")}`);
+    if (r.code === 0)
+      return result("amcheck", "pass", `heap and btree (heapallindexed) clean in ${dbs.join(", ")}`);
     if (r.code === 2) {
-      return result("amcheck", "fail", `corruption found: ${corruption.slice(0, 3).join(" | ")}`, { corruption });
+      return result("amcheck", "fail", `corruption found: ${corruption.slice(0, 3).join(" | ")}`, {
+        corruption,
+      });
     }
     return result("amcheck", "error", `pg_amcheck exited with ${r.code}: ${lastLines(r.stderrTail, 2)}`);
   },

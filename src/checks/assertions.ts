@@ -59,10 +59,20 @@ export async function runAssertions(ctx: Parameters<Check["run"]>[0]): Promise<C
       });
       const ok = satisfies(value, q.expect);
       const shown = value instanceof Date ? value.toISOString() : String(value);
-      out.push({ ...result(name, ok ? "pass" : "fail", `${shown} ${ok ? "satisfies" : "does not satisfy"} ${q.expect}`), durationMs: Date.now() - t0 });
+      out.push({
+        ...result(
+          name,
+          ok ? "pass" : "fail",
+          `${shown} ${ok ? "satisfies" : "does not satisfy"} ${q.expect}`,
+        ),
+        durationMs: Date.now() - t0,
+      });
     } catch (err) {
       // a query that errors on the restored copy is a finding about the copy (missing table…)
-      out.push({ ...result(name, "fail", `query failed: ${describeError(err)}`), durationMs: Date.now() - t0 });
+      out.push({
+        ...result(name, "fail", `query failed: ${describeError(err)}`),
+        durationMs: Date.now() - t0,
+      });
     }
   }
   return out;

@@ -15,8 +15,15 @@ const TABLES_SQL = `
   order by 1, 2`;
 
 /** Lists tables and materialized views of a database. */
-export async function listTables(ctx: CheckContext, db: string): Promise<Array<{ schema: string; name: string }>> {
-  return withClient(ctx.sandbox, db, async (c) => (await c.query<{ schema: string; name: string }>(TABLES_SQL)).rows);
+export async function listTables(
+  ctx: CheckContext,
+  db: string,
+): Promise<Array<{ schema: string; name: string }>> {
+  return withClient(
+    ctx.sandbox,
+    db,
+    async (c) => (await c.query<{ schema: string; name: string }>(TABLES_SQL)).rows,
+  );
 }
 
 /** Full read of every table; stores exact row counts for the inventory check. */
@@ -38,7 +45,9 @@ export const fullReadCheck: Check = {
           const rel = `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
           try {
             // t::text forces every column, TOASTed ones included, to be read and decompressed
-            const r = await c.query<{ n: string }>(`select count(*)::text as n, sum(length(t::text)) from ${rel} t`);
+            const r = await c.query<{ n: string }>(
+              `select count(*)::text as n, sum(length(t::text)) from ${rel} t`,
+            );
             const n = Number(r.rows[0]?.n ?? 0);
             perDb.set(`${t.schema}.${t.name}`, n);
             rows += n;
@@ -51,7 +60,12 @@ export const fullReadCheck: Check = {
     }
     ctx.shared.rowCounts = counts;
     if (failures.length) {
-      return result("full_read", "fail", `${failures.length} table(s) unreadable: ${failures.slice(0, 3).join("; ")}`, { failures });
+      return result(
+        "full_read",
+        "fail",
+        `${failures.length} table(s) unreadable: ${failures.slice(0, 3).join("; ")}`,
+        { failures },
+      );
     }
     return result("full_read", "pass", `read ${rows} rows in ${tables} tables`);
   },

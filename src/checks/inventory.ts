@@ -11,7 +11,9 @@ const OWN_EXTENSIONS = new Set(["amcheck"]);
 async function collect(ctx: CheckContext): Promise<Inventory> {
   const inv: Inventory = { databases: [], roles: [] };
   inv.roles = await withClient(ctx.sandbox, "postgres", async (c) =>
-    (await c.query<{ r: string }>("select rolname as r from pg_roles where rolname !~ '^pg_' order by 1")).rows.map((r) => r.r),
+    (
+      await c.query<{ r: string }>("select rolname as r from pg_roles where rolname !~ '^pg_' order by 1")
+    ).rows.map((r) => r.r),
   );
   for (const db of restoredDatabases(ctx)) {
     const known = ctx.shared.rowCounts?.get(db);
@@ -20,7 +22,9 @@ async function collect(ctx: CheckContext): Promise<Inventory> {
       : await Promise.all(
           (await listTables(ctx, db)).map(async (t) => {
             const rows = await withClient(ctx.sandbox, db, async (c) => {
-              const r = await c.query<{ n: string }>(`select count(*)::text as n from ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+              const r = await c.query<{ n: string }>(
+                `select count(*)::text as n from ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
+              );
               return Number(r.rows[0]?.n ?? 0);
             });
             return { name: `${t.schema}.${t.name}`, rows };
@@ -32,10 +36,24 @@ async function collect(ctx: CheckContext): Promise<Inventory> {
         schemas: await q(
           "select nspname as v from pg_namespace where nspname !~ '^pg_' and nspname <> 'information_schema' order by 1",
         ),
-        indexes: Number((await q("select count(*)::text as v from pg_indexes where schemaname !~ '^pg_' and schemaname <> 'information_schema'"))[0]),
+        indexes: Number(
+          (
+            await q(
+              "select count(*)::text as v from pg_indexes where schemaname !~ '^pg_' and schemaname <> 'information_schema'",
+            )
+          )[0],
+        ),
         sequences: Number((await q("select count(*)::text as v from pg_sequences"))[0]),
-        views: Number((await q("select count(*)::text as v from pg_class c join pg_namespace n on n.oid=c.relnamespace where relkind in ('v','m') and nspname !~ '^pg_' and nspname <> 'information_schema'"))[0]),
-        extensions: (await q("select extname as v from pg_extension order by 1")).filter((e) => !OWN_EXTENSIONS.has(e)),
+        views: Number(
+          (
+            await q(
+              "select count(*)::text as v from pg_class c join pg_namespace n on n.oid=c.relnamespace where relkind in ('v','m') and nspname !~ '^pg_' and nspname <> 'information_schema'",
+            )
+          )[0],
+        ),
+        extensions: (await q("select extname as v from pg_extension order by 1")).filter(
+          (e) => !OWN_EXTENSIONS.has(e),
+        ),
       };
     });
     inv.databases.push({ name: db, tables: tables.sort((a, b) => a.name.localeCompare(b.name)), ...facts });
@@ -57,10 +75,13 @@ export function compareInventories(prev: Inventory, cur: Inventory, tolerance: n
       const now = rows.get(t.name);
       if (now === undefined) findings.push(`table ${pdb.name}.${t.name} disappeared (had ${t.rows} rows)`);
       else if (t.rows > 0 && (t.rows - now) / t.rows > tolerance) {
-        findings.push(`table ${pdb.name}.${t.name} lost ${t.rows - now} of ${t.rows} rows (${Math.round(((t.rows - now) / t.rows) * 100)}% > ${Math.round(tolerance * 100)}%)`);
+        findings.push(
+          `table ${pdb.name}.${t.name} lost ${t.rows - now} of ${t.rows} rows (${Math.round(((t.rows - now) / t.rows) * 100)}% > ${Math.round(tolerance * 100)}%)`,
+        );
       }
     }
-    for (const e of pdb.extensions) if (!cdb.extensions.includes(e)) findings.push(`extension ${e} missing in ${pdb.name}`);
+    for (const e of pdb.extensions)
+      if (!cdb.extensions.includes(e)) findings.push(`extension ${e} missing in ${pdb.name}`);
   }
   return findings;
 }
@@ -76,10 +97,20 @@ export const inventoryCheck: Check = {
     const rows = inv.databases.reduce((n, d) => n + d.tables.reduce((m, t) => m + t.rows, 0), 0);
     const summary = `${inv.databases.length} database(s), ${tables} tables, ${rows} rows, ${inv.roles.length} roles`;
     if (!ctx.config.inventory.compare || !ctx.previousInventory) {
-      return result("inventory", "pass", `${summary}${ctx.config.inventory.compare ? "; no previous passing drill to compare with" : ""}`);
+      return result(
+        "inventory",
+        "pass",
+        `${summary}${ctx.config.inventory.compare ? "; no previous passing drill to compare with" : ""}`,
+      );
     }
     const findings = compareInventories(ctx.previousInventory, inv, ctx.config.inventory.row_drop_tolerance);
-    if (findings.length) return result("inventory", "warn", `${summary}; vs previous passing drill: ${findings.slice(0, 5).join("; ")}`, { findings });
+    if (findings.length)
+      return result(
+        "inventory",
+        "warn",
+        `${summary}; vs previous passing drill: ${findings.slice(0, 5).join("; ")}`,
+        { findings },
+      );
     return result("inventory", "pass", `${summary}; consistent with the previous passing drill`);
   },
 };

@@ -11,7 +11,13 @@ import { serverUpCheck } from "./server-up.js";
 import { writeProbeCheck } from "./write-probe.js";
 
 /** Checks that run before user assertions (inventory before amcheck installs its extension). */
-export const CHECKS_BEFORE: readonly Check[] = [serverUpCheck, fullReadCheck, inventoryCheck, amcheckCheck, freshnessCheck];
+export const CHECKS_BEFORE: readonly Check[] = [
+  serverUpCheck,
+  fullReadCheck,
+  inventoryCheck,
+  amcheckCheck,
+  freshnessCheck,
+];
 /** Checks that run last (they change the copy). */
 export const CHECKS_AFTER: readonly Check[] = [writeProbeCheck];
 

@@ -9,7 +9,9 @@ export const serverUpCheck: Check = {
   enabled: () => true,
   async run(ctx) {
     return withClient(ctx.sandbox, "postgres", async (c) => {
-      const r = await c.query<{ v: string; rec: boolean }>("select version() as v, pg_is_in_recovery() as rec");
+      const r = await c.query<{ v: string; rec: boolean }>(
+        "select version() as v, pg_is_in_recovery() as rec",
+      );
       const row = r.rows[0]!;
       if (row.rec) return result("server_up", "fail", "server is still in recovery");
       return result("server_up", "pass", row.v.split(" on ")[0] ?? row.v);

@@ -10,11 +10,14 @@ export const writeProbeCheck: Check = {
   async run(ctx) {
     for (const db of restoredDatabases(ctx)) {
       await withClient(ctx.sandbox, db, async (c) => {
-        await c.query("create table public.attest_write_probe (id int primary key, at timestamptz default now())");
+        await c.query(
+          "create table public.attest_write_probe (id int primary key, at timestamptz default now())",
+        );
         await c.query("insert into public.attest_write_probe (id) select generate_series(1, 100)");
         const r = await c.query<{ n: string }>("select count(*)::text as n from public.attest_write_probe");
         await c.query("drop table public.attest_write_probe");
-        if (r.rows[0]?.n !== "100") throw new Error(`probe table returned ${r.rows[0]?.n} rows instead of 100`);
+        if (r.rows[0]?.n !== "100")
+          throw new Error(`probe table returned ${r.rows[0]?.n} rows instead of 100`);
       });
     }
     return result("write", "pass", "accepted a write in every restored database");

@@ -2,7 +2,15 @@
 import type { Command } from "commander";
 import { runAudit } from "../audit/run-audit.js";
 import { UsageError } from "../util/errors.js";
-import { configFrom, exitCodeOf, fail, installSignalHandlers, loggerFor, printJson, printSummary } from "./common.js";
+import {
+  configFrom,
+  exitCodeOf,
+  fail,
+  installSignalHandlers,
+  loggerFor,
+  printJson,
+  printSummary,
+} from "./common.js";
 
 interface RunFlags {
   config?: string;
@@ -21,8 +29,10 @@ async function run(kind: "audit" | "drill", flags: RunFlags): Promise<number> {
   const signals = installSignalHandlers(controller, logger);
   try {
     const config = configFrom(flags.config);
-    if (kind === "drill" && (flags.source?.length ?? 0) !== 1) throw new UsageError("drill needs exactly one --source NAME");
-    if (flags.targetTime && Number.isNaN(Date.parse(flags.targetTime))) throw new UsageError(`--target-time ${flags.targetTime} is not an ISO time`);
+    if (kind === "drill" && (flags.source?.length ?? 0) !== 1)
+      throw new UsageError("drill needs exactly one --source NAME");
+    if (flags.targetTime && Number.isNaN(Date.parse(flags.targetTime)))
+      throw new UsageError(`--target-time ${flags.targetTime} is not an ISO time`);
     const result = await runAudit({
       config,
       kind,
@@ -51,7 +61,9 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 export function registerAudit(program: Command, setExit: (code: number) => void): void {
   program
     .command("audit")
-    .description("drill the selected backups of every source, evaluate policies, record history, send reports")
+    .description(
+      "drill the selected backups of every source, evaluate policies, record history, send reports",
+    )
     .requiredOption("--config <file>", "configuration file")
     .option("--source <name>", "only this source (repeatable)", collect)
     .option("--json", "print one JSON document on stdout")

@@ -37,7 +37,10 @@ export function fail(err: unknown): number {
  * SIGINT/SIGTERM abort the run (sandboxes are destroyed on the way out); a second signal
  * destroys what is live at once and exits.
  */
-export function installSignalHandlers(controller: AbortController, logger: Logger): { setRuntime(r: ManagedRuntime): void; dispose(): void } {
+export function installSignalHandlers(
+  controller: AbortController,
+  logger: Logger,
+): { setRuntime(r: ManagedRuntime): void; dispose(): void } {
   let runtime: ManagedRuntime | undefined;
   let count = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -48,7 +51,9 @@ export function installSignalHandlers(controller: AbortController, logger: Logge
       return;
     }
     logger.warn(`received ${sig} again: destroying sandboxes now and exiting`);
-    void (runtime?.destroyAll() ?? Promise.resolve()).finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
+    void (runtime?.destroyAll() ?? Promise.resolve()).finally(() =>
+      process.exit(sig === "SIGINT" ? 130 : 143),
+    );
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -71,7 +76,10 @@ export function printSummary(run: RunResult): void {
       `  ${d.verdict.toUpperCase().padEnd(5)} ${d.source}/${d.series} ${d.backup.id} (${d.backup.format}) ${Math.round(d.timings.totalMs / 100) / 10}s — ${d.reason}`,
     );
   }
-  for (const v of run.violations) lines.push(`  ${v.severity.toUpperCase()} ${v.rule} ${v.source}${v.series ? `/${v.series}` : ""}: ${v.message}`);
+  for (const v of run.violations)
+    lines.push(
+      `  ${v.severity.toUpperCase()} ${v.rule} ${v.source}${v.series ? `/${v.series}` : ""}: ${v.message}`,
+    );
   for (const d of run.delivery ?? []) if (!d.ok) lines.push(`  delivery ${d.channel} failed: ${d.detail}`);
   process.stdout.write(`${redact(lines.join("\n"))}\n`);
 }

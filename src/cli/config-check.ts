@@ -17,7 +17,9 @@ export function registerConfig(program: Command, setExit: (code: number) => void
         if (flags.json) printJson({ ok: true, config: cfg });
         else {
           process.stdout.write(
-            redact(`${cfg.file}: OK — ${cfg.sources.length} source(s): ${cfg.sources.map((s) => `${s.name} (${s.type})`).join(", ")}; runtime ${cfg.sandbox.runtime}\n`),
+            redact(
+              `${cfg.file}: OK — ${cfg.sources.length} source(s): ${cfg.sources.map((s) => `${s.name} (${s.type})`).join(", ")}; runtime ${cfg.sandbox.runtime}\n`,
+            ),
           );
         }
         setExit(0);

@@ -22,7 +22,10 @@ async function list(flags: ListFlags): Promise<number> {
           name: i.config.name,
           type: i.config.type,
           ...(i.error ? { error: i.error } : {}),
-          backups: i.backups.map((b) => ({ ...b, ageSeconds: Math.round((now - Date.parse(b.createdAt)) / 1000) })),
+          backups: i.backups.map((b) => ({
+            ...b,
+            ageSeconds: Math.round((now - Date.parse(b.createdAt)) / 1000),
+          })),
           findings: i.findings,
         })),
       });
@@ -43,9 +46,17 @@ async function list(flags: ListFlags): Promise<number> {
         }
       }
       const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-      const text = rows.map((r) => r.map((v, c) => v.padEnd(widths[c]!)).join("  ").trimEnd()).join("\n");
+      const text = rows
+        .map((r) =>
+          r
+            .map((v, c) => v.padEnd(widths[c]!))
+            .join("  ")
+            .trimEnd(),
+        )
+        .join("\n");
       process.stdout.write(`${text}\n`);
-      for (const i of inventories) for (const f of i.findings) process.stdout.write(`${f.severity.toUpperCase()}: ${f.message}\n`);
+      for (const i of inventories)
+        for (const f of i.findings) process.stdout.write(`${f.severity.toUpperCase()}: ${f.message}\n`);
     }
     return inventories.some((i) => i.error) ? 3 : 0;
   } catch (err) {

@@ -13,7 +13,9 @@ const setExit = (code: number) => {
 
 const program = new Command()
   .name("attest")
-  .description("Proves PostgreSQL backups restore: restore drills, integrity checks, RPO/RTO/retention evidence.")
+  .description(
+    "Proves PostgreSQL backups restore: restore drills, integrity checks, RPO/RTO/retention evidence.",
+  )
   .version("0.1.0")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });

@@ -23,9 +23,13 @@ export const selectRuleSchema = z
 /** Expectation of a SQL assertion: `> 0`, `= 42`, `between 10 and 20`, `!= 0`, `is null`. */
 export const expectSchema = z
   .string()
-  .refine((s) => /^\s*((>=|<=|!=|<>|=|>|<)\s*\S+|between\s+\S+\s+and\s+\S+|is\s+(not\s+)?null|~\s*.+)\s*$/i.test(s), {
-    message: 'expect is one of "> N", ">= N", "= V", "!= V", "< N", "<= N", "between A and B", "is null", "is not null", "~ REGEX"',
-  });
+  .refine(
+    (s) => /^\s*((>=|<=|!=|<>|=|>|<)\s*\S+|between\s+\S+\s+and\s+\S+|is\s+(not\s+)?null|~\s*.+)\s*$/i.test(s),
+    {
+      message:
+        'expect is one of "> N", ">= N", "= V", "!= V", "< N", "<= N", "between A and B", "is null", "is not null", "~ REGEX"',
+    },
+  );
 
 /** Checks run after a restore. */
 export const checksSchema = z
@@ -52,7 +56,10 @@ export const checksSchema = z
           .strict(),
       )
       .default([]),
-    freshness: z.object({ database: z.string().min(1), sql: z.string().min(1) }).strict().optional(),
+    freshness: z
+      .object({ database: z.string().min(1), sql: z.string().min(1) })
+      .strict()
+      .optional(),
     write: z.boolean().default(true),
   })
   .strict();

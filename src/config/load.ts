@@ -5,7 +5,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { UsageError } from "../util/errors.js";
-import { ReferenceError, resolveReferences } from "./references.js";
+import { resolveReferences, UnresolvedReferenceError } from "./references.js";
 import { type Config, configSchema } from "./schema.js";
 
 /** A configuration error: names the key path and the reason. Exit code 2. */
@@ -59,7 +59,8 @@ export function formatIssuePath(path: ReadonlyArray<PropertyKey>): string {
 function describeIssues(error: z.ZodError): string[] {
   return error.issues.map((i) => {
     let msg = i.message;
-    if (i.code === "unrecognized_keys") msg = `unknown key${i.keys.length > 1 ? "s" : ""} ${i.keys.join(", ")}`;
+    if (i.code === "unrecognized_keys")
+      msg = `unknown key${i.keys.length > 1 ? "s" : ""} ${i.keys.join(", ")}`;
     if (i.code === "invalid_union" && "discriminator" in i) msg = `${msg}`;
     return `${formatIssuePath(i.path)}: ${msg}`;
   });
@@ -80,7 +81,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   try {
     raw = resolveReferences(raw, "", env);
   } catch (err) {
-    if (err instanceof ReferenceError) throw new ConfigError(file, [err.message]);
+    if (err instanceof UnresolvedReferenceError) throw new ConfigError(file, [err.message]);
     throw err;
   }
   raw = resolvePaths(raw, dirname(resolve(file)));

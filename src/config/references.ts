@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { registerSecret } from "../util/redact.js";
 
 /** A reference that could not be resolved, with the key path it sits at. */
-export class ReferenceError extends Error {
+export class UnresolvedReferenceError extends Error {
   override readonly name = "ConfigReferenceError";
   constructor(
     readonly path: string,
@@ -37,14 +37,18 @@ function resolveString(text: string, path: string, env: NodeJS.ProcessEnv): stri
       try {
         v = readFileSync(file, "utf8").replace(/\r?\n$/, "");
       } catch (err) {
-        throw new ReferenceError(path, `cannot read secret file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+        throw new UnresolvedReferenceError(
+          path,
+          `cannot read secret file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+        );
       }
       registerSecret(v);
       return v;
     }
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(inner)) throw new ReferenceError(path, `"\${${inner}}" is not a valid reference`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(inner))
+      throw new UnresolvedReferenceError(path, `"\${${inner}}" is not a valid reference`);
     const v = env[inner];
-    if (v === undefined) throw new ReferenceError(path, `environment variable ${inner} is not set`);
+    if (v === undefined) throw new UnresolvedReferenceError(path, `environment variable ${inner} is not set`);
     if (SECRET_KEY.test(key)) registerSecret(v);
     return v;
   });

@@ -2,13 +2,14 @@
 import { z } from "zod";
 import { alertsSchema } from "../report/alerts/alerts-config.js";
 import { mailSchema } from "../report/mail/mail-config.js";
+import { basebackupSourceSchema } from "../sources/basebackup/basebackup-config.js";
 import { dumpDirSourceSchema } from "../sources/dump-dir/dump-dir-config.js";
 import { checksSchema, durationSchema, policiesSchema } from "./common-schema.js";
 
 export type { ChecksConfig, PoliciesConfig } from "./common-schema.js";
 
 /** Every source type; each adapter owns its schema. */
-export const sourceSchema = z.discriminatedUnion("type", [dumpDirSourceSchema]);
+export const sourceSchema = z.discriminatedUnion("type", [dumpDirSourceSchema, basebackupSourceSchema]);
 
 /** One resolved source configuration. */
 export type SourceConfig = z.infer<typeof sourceSchema>;
@@ -61,9 +62,16 @@ export const configSchema = z
     policies: policiesSchema.default({}),
     checks: checksSchema.optional(),
     sources: z.array(sourceSchema).min(1, "at least one source is needed"),
-    history: z.object({ csv: z.string().default("./reports/history.csv") }).strict().default({ csv: "./reports/history.csv" }),
+    history: z
+      .object({ csv: z.string().default("./reports/history.csv") })
+      .strict()
+      .default({ csv: "./reports/history.csv" }),
     reports: z
-      .object({ dir: z.string().default("./reports"), pdf: z.boolean().default(true), json: z.boolean().default(true) })
+      .object({
+        dir: z.string().default("./reports"),
+        pdf: z.boolean().default(true),
+        json: z.boolean().default(true),
+      })
       .strict()
       .default({ dir: "./reports", pdf: true, json: true }),
     mail: mailSchema.optional(),
@@ -73,11 +81,20 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();
     cfg.sources.forEach((s, i) => {
-      if (seen.has(s.name)) ctx.addIssue({ code: "custom", path: ["sources", i, "name"], message: `duplicate source name "${s.name}"` });
+      if (seen.has(s.name))
+        ctx.addIssue({
+          code: "custom",
+          path: ["sources", i, "name"],
+          message: `duplicate source name "${s.name}"`,
+        });
       seen.add(s.name);
     });
     if (cfg.alerts?.email.length && !cfg.mail) {
-      ctx.addIssue({ code: "custom", path: ["alerts", "email"], message: "alert e-mails need a mail: section (transport, from)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["alerts", "email"],
+        message: "alert e-mails need a mail: section (transport, from)",
+      });
     }
   });
 

@@ -3,7 +3,17 @@
  * so an edited, inserted or removed row breaks the chain (`attest history verify`).
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync, ftruncateSync, fstatSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  writeSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import { Parser } from "@json2csv/plainjs";
 import { HISTORY_COLUMNS, type HistoryRecord } from "./history-record.js";
@@ -22,7 +32,11 @@ export function rowHash(row: HistoryRecord): string {
   return h.digest("hex");
 }
 
-const parser = new Parser<HistoryRecord, HistoryRecord>({ fields: [...HISTORY_COLUMNS], header: false, eol: "\n" });
+const parser = new Parser<HistoryRecord, HistoryRecord>({
+  fields: [...HISTORY_COLUMNS],
+  header: false,
+  eol: "\n",
+});
 const headerLine = `${HISTORY_COLUMNS.map((c) => `"${c}"`).join(",")}\n`;
 
 /** Parses CSV text as json2csv writes it (quoted fields, "" escapes, embedded newlines). */
@@ -87,7 +101,9 @@ export class HistoryStore {
     if (header.join(",") !== HISTORY_COLUMNS.join(",")) {
       throw new Error(`${this.path}: not an Attest history file (unexpected header)`);
     }
-    return rows.map((cells) => Object.fromEntries(HISTORY_COLUMNS.map((c, i) => [c, cells[i] ?? ""])) as HistoryRecord);
+    return rows.map(
+      (cells) => Object.fromEntries(HISTORY_COLUMNS.map((c, i) => [c, cells[i] ?? ""])) as HistoryRecord,
+    );
   }
 
   /** Verifies every row's hash and link. */
@@ -102,10 +118,20 @@ export class HistoryStore {
     for (const [i, r] of records.entries()) {
       const line = `row ${i + 1}`;
       if (r.prevHash !== prev) {
-        return { ok: false, rows: records.length, head: prev, problem: `${line} (${r.recordType} ${r.runId}): previous-hash link broken — a row before it was removed, inserted or edited` };
+        return {
+          ok: false,
+          rows: records.length,
+          head: prev,
+          problem: `${line} (${r.recordType} ${r.runId}): previous-hash link broken — a row before it was removed, inserted or edited`,
+        };
       }
       if (rowHash(r) !== r.hash) {
-        return { ok: false, rows: records.length, head: prev, problem: `${line} (${r.recordType} ${r.runId}): content does not match its hash — the row was edited` };
+        return {
+          ok: false,
+          rows: records.length,
+          head: prev,
+          problem: `${line} (${r.recordType} ${r.runId}): content does not match its hash — the row was edited`,
+        };
       }
       prev = r.hash;
     }
@@ -147,6 +173,9 @@ export class HistoryStore {
     const size = fstatSync(fd).size;
     if (size === 0) return;
     const text = readFileSync(this.path, "utf8");
+    // never cut into a file that is not ours
+    if (!text.startsWith(headerLine))
+      throw new Error(`${this.path}: not an Attest history file (unexpected header)`);
     if (text.endsWith("\n")) {
       // a complete last line can still be torn inside a quoted field: re-parse to be sure
       const rows = parseCsv(text);

@@ -3,7 +3,11 @@ import pg from "pg";
 import type { Sandbox } from "./runtime.js";
 
 /** Runs `fn` with a connected client to `database`; the client is always closed. */
-export async function withClient<T>(sandbox: Sandbox, database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  sandbox: Sandbox,
+  database: string,
+  fn: (c: pg.Client) => Promise<T>,
+): Promise<T> {
   const client = new pg.Client({
     ...sandbox.connection,
     database,

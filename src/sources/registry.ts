@@ -1,5 +1,6 @@
 /** Builds the Source adapter for a source configuration. The only place that knows every adapter. */
 import type { SourceConfig } from "../config/schema.js";
+import { BasebackupSource } from "./basebackup/basebackup-source.js";
 import { DumpDirSource } from "./dump-dir/dump-dir-source.js";
 import type { Source } from "./source.js";
 
@@ -8,5 +9,7 @@ export function createSource(config: SourceConfig): Source {
   switch (config.type) {
     case "dump-dir":
       return new DumpDirSource(config);
+    case "basebackup":
+      return new BasebackupSource(config);
   }
 }

@@ -19,7 +19,8 @@ export function lookupUser(name: string): OsUser | undefined {
   }
   for (const line of text.split("\n")) {
     const f = line.split(":");
-    if (f[0] === name && f.length >= 7) return { name, uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? "/" };
+    if (f[0] === name && f.length >= 7)
+      return { name, uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? "/" };
   }
   return undefined;
 }

@@ -46,8 +46,8 @@ export class ProcessError extends Error {
 
 const TAIL_LINES = 12;
 
-/** Keeps the last lines of a stream, for error messages. */
-class LineTail {
+/** Keeps the last lines of a stream, for error messages; calls `onLine` for each complete line. */
+export class LineTail {
   readonly #lines: string[] = [];
   #partial = "";
   constructor(readonly onLine?: (line: string) => void) {}
@@ -153,8 +153,10 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunOption
       };
       const name = cmd.split("/").pop();
       const tail = result.stderrTail ? `: ${lastLines(result.stderrTail, 3)}` : "";
-      if (aborted) return reject(new ProcessError(`${name} stopped: ${aborted.message}`, result, { cause: aborted }));
-      if (timedOut) return reject(new ProcessError(`${name} timed out after ${opts.timeoutMs} ms${tail}`, result));
+      if (aborted)
+        return reject(new ProcessError(`${name} stopped: ${aborted.message}`, result, { cause: aborted }));
+      if (timedOut)
+        return reject(new ProcessError(`${name} timed out after ${opts.timeoutMs} ms${tail}`, result));
       if (overflow) return reject(new ProcessError(`${name} printed more output than allowed`, result));
       if ((code !== 0 || sig) && !opts.allowFailure) {
         const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;

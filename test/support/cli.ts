@@ -1,6 +1,6 @@
 /** Runs the real `attest` CLI as a child process, as a user would. */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -17,7 +17,10 @@ export interface CliResult {
 }
 
 /** Runs `attest ARGS`; resolves when it exits. */
-export function attest(args: string[], opts: { env?: NodeJS.ProcessEnv; onSpawn?: (pid: number) => void } = {}): Promise<CliResult> {
+export function attest(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; onSpawn?: (pid: number) => void } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, "dist", "cli", "main.js"), ...args], {
       env: { ...process.env, ...opts.env },
@@ -50,4 +53,18 @@ export function localSandboxes(runId?: string): string[] {
   const base = join(tmpdir(), "attest-sandboxes");
   if (!existsSync(base)) return [];
   return readdirSync(base).filter((n) => n.startsWith("attest-") && (!runId || n.includes(runId)));
+}
+
+/** Local sandbox directories whose owner.json names process `pid`. */
+export function localSandboxesOf(pid: number): string[] {
+  const base = join(tmpdir(), "attest-sandboxes");
+  return localSandboxes().filter((name) => {
+    try {
+      return (
+        (JSON.parse(readFileSync(join(base, name, "owner.json"), "utf8")) as { pid: number }).pid === pid
+      );
+    } catch {
+      return false;
+    }
+  });
 }

@@ -6,9 +6,13 @@ import { join } from "node:path";
 const root = join(import.meta.dirname, "..", "..");
 
 export default function setup(): void {
-  execFileSync("bash", [join(root, "fixtures", "build-dumps.sh"), join(root, "fixtures", "generated", "dumps")], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  execFileSync(
+    "bash",
+    [join(root, "fixtures", "build-dumps.sh"), join(root, "fixtures", "generated", "dumps")],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
   if (!existsSync(join(root, "dist", "cli", "main.js"))) {
     throw new Error("dist/cli/main.js is missing: run `npm run build` (npm test does it)");
   }

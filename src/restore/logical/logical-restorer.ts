@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import type { Backup, DrillPlan } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { quoteIdent, quoteLiteral, withClient } from "../../runtimes/sql.js";
-import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
 import { formatBytes } from "../../util/duration.js";
+import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
 import { lastLines, ProcessError } from "../../util/process.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
 import { createGuardStream, forbiddenError } from "./guard-stream.js";
@@ -38,7 +38,8 @@ export class LogicalRestorer implements Restorer {
 
   async preflight(plan: DrillPlan, signal?: AbortSignal): Promise<void> {
     const b = plan.backup;
-    if (b.format === "unknown") throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
+    if (b.format === "unknown")
+      throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
     const plain = b.format === "plain" || b.format === "plain-gzip";
     this.#scan = plain ? await prescanPlain(b.location, b.format === "plain-gzip", signal) : undefined;
     if (this.#scan?.forbidden) throw forbiddenError(this.#scan.forbidden, b.id);
@@ -56,14 +57,21 @@ export class LogicalRestorer implements Restorer {
 
     const createsOwnDb = Boolean(scan?.has("connect"));
     const db = b.series;
-    if (!createsOwnDb) await withClient(sandbox, "postgres", (c) => c.query(`CREATE DATABASE ${quoteIdent(db)} TEMPLATE template0`));
+    if (!createsOwnDb)
+      await withClient(sandbox, "postgres", (c) =>
+        c.query(`CREATE DATABASE ${quoteIdent(db)} TEMPLATE template0`),
+      );
 
     const stopProgress = this.#watchSize(sandbox, db, ctx);
     try {
       if (ARCHIVE_FORMATS.has(b.format)) await this.#pgRestore(sandbox, b, db, ctx);
       else await this.#psql(sandbox, b, createsOwnDb ? "postgres" : db, !createsOwnDb, ctx, notes);
     } catch (err) {
-      throw await classify(err, sandbox, b.format === "plain" || b.format === "plain-gzip" ? "psql" : "pg_restore");
+      throw await classify(
+        err,
+        sandbox,
+        b.format === "plain" || b.format === "plain-gzip" ? "psql" : "pg_restore",
+      );
     } finally {
       stopProgress();
     }
@@ -78,7 +86,14 @@ export class LogicalRestorer implements Restorer {
     await sandbox.exec("pg_restore", args, { timeoutMs: ctx.timeoutMs, signal: ctx.signal });
   }
 
-  async #psql(sandbox: Sandbox, b: Backup, db: string, restrict: boolean, ctx: RestoreContext, notes: string[]): Promise<void> {
+  async #psql(
+    sandbox: Sandbox,
+    b: Backup,
+    db: string,
+    restrict: boolean,
+    ctx: RestoreContext,
+    notes: string[],
+  ): Promise<void> {
     const key = restrict && (await supportsRestrict(sandbox)) ? randomBytes(24).toString("hex") : undefined;
     notes.push(
       key
@@ -104,15 +119,21 @@ export class LogicalRestorer implements Restorer {
     const guard = createGuardStream({ file });
     openPlain(file, file.endsWith(".gz")).pipe(guard);
     // roles that already exist (postgres) make CREATE ROLE fail; those errors are expected
-    await sandbox.exec("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=0", "--no-password", "-d", "postgres", "-f", "-"], {
-      stdin: guard,
-      timeoutMs: 120_000,
-      signal: ctx.signal,
-      onStderrLine: (l) => {
-        if (/ERROR:/.test(l) && !/already exists/.test(l)) errors.push(l);
+    await sandbox.exec(
+      "psql",
+      ["-X", "-q", "-v", "ON_ERROR_STOP=0", "--no-password", "-d", "postgres", "-f", "-"],
+      {
+        stdin: guard,
+        timeoutMs: 120_000,
+        signal: ctx.signal,
+        onStderrLine: (l) => {
+          if (/ERROR:/.test(l) && !/already exists/.test(l)) errors.push(l);
+        },
       },
-    });
-    notes.push(`restored globals from ${file}${errors.length ? ` (${errors.length} errors: ${errors[0]})` : ""}`);
+    );
+    notes.push(
+      `restored globals from ${file}${errors.length ? ` (${errors.length} errors: ${errors[0]})` : ""}`,
+    );
   }
 
   async #archiveRoles(sandbox: Sandbox, b: Backup, ctx: RestoreContext): Promise<Set<string>> {
@@ -132,12 +153,15 @@ export class LogicalRestorer implements Restorer {
   async #createMissingRoles(sandbox: Sandbox, roles: Set<string>, notes: string[]): Promise<void> {
     if (roles.size === 0) return;
     const created = await withClient(sandbox, "postgres", async (c) => {
-      const existing = new Set((await c.query<{ rolname: string }>("select rolname from pg_roles")).rows.map((r) => r.rolname));
+      const existing = new Set(
+        (await c.query<{ rolname: string }>("select rolname from pg_roles")).rows.map((r) => r.rolname),
+      );
       const missing = [...roles].filter((r) => !existing.has(r)).sort();
       for (const r of missing) await c.query(`CREATE ROLE ${quoteIdent(r)} NOLOGIN`);
       return missing;
     });
-    if (created.length) notes.push(`created ${created.length} role(s) the dump references: ${created.join(", ")}`);
+    if (created.length)
+      notes.push(`created ${created.length} role(s) the dump references: ${created.join(", ")}`);
   }
 
   #watchSize(sandbox: Sandbox, db: string, ctx: RestoreContext): () => void {
@@ -148,7 +172,9 @@ export class LogicalRestorer implements Restorer {
         if (stopped) break;
         try {
           const size = await withClient(sandbox, "postgres", async (c) => {
-            const r = await c.query<{ s: string }>("select coalesce(pg_database_size(" + quoteLiteral(db) + "),0)::text as s");
+            const r = await c.query<{ s: string }>(
+              "select coalesce(pg_database_size(" + quoteLiteral(db) + "),0)::text as s",
+            );
             return Number(r.rows[0]?.s ?? 0);
           });
           ctx.progress(`restoring, ${formatBytes(size)} written`);
@@ -177,7 +203,8 @@ async function supportsRestrict(sandbox: Sandbox): Promise<boolean> {
 async function classify(err: unknown, sandbox: Sandbox, tool: string): Promise<Error> {
   const e = coerceError(err);
   if (e instanceof BackupDefectError || e instanceof VerifierError) return e;
-  if (!(e instanceof ProcessError) || !e.result) return new VerifierError(`${tool}: ${e.message}`, { cause: e });
+  if (!(e instanceof ProcessError) || !e.result)
+    return new VerifierError(`${tool}: ${e.message}`, { cause: e });
   const tail = e.result.stderrTail;
   const short = lastLines(tail, 3) || e.message;
   if (e.result.timedOut) return new VerifierError(`${tool} timed out: ${short}`, { cause: e });
@@ -190,7 +217,10 @@ async function classify(err: unknown, sandbox: Sandbox, tool: string): Promise<E
   if (/unsupported version .* in file header/i.test(tail)) {
     return new VerifierError(`the sandbox's ${tool} is too old for this archive: ${short}`, { cause: e });
   }
-  if (!(await sandbox.isRunning().catch(() => false)) || /server closed the connection unexpectedly|terminating connection due to administrator/i.test(tail)) {
+  if (
+    !(await sandbox.isRunning().catch(() => false)) ||
+    /server closed the connection unexpectedly|terminating connection due to administrator/i.test(tail)
+  ) {
     if (!(await sandbox.isRunning().catch(() => false))) {
       return new VerifierError(`the sandbox server stopped during the restore: ${short}`, { cause: e });
     }

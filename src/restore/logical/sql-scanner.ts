@@ -23,7 +23,7 @@ type State =
   | { kind: "block"; depth: number }
   | { kind: "copy" };
 
-const ROLE_NAME = String.raw`("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
+const ROLE_NAME = `("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
 const ROLE_LIST = String.raw`(${ROLE_NAME}(?:\s*,\s*${ROLE_NAME})*)`;
 const ROLE_PATTERNS = [
   new RegExp(String.raw`\bOWNER\s+TO\s+${ROLE_NAME}`, "gi"),
@@ -44,7 +44,8 @@ export function rolesInStatement(stmt: string, into: Set<string>): void {
     for (const m of head.matchAll(re)) {
       for (const raw of (m[1] ?? "").split(/\s*,\s*/)) {
         const name = raw.startsWith('"') ? raw.slice(1, -1).replace(/""/g, '"') : raw.toLowerCase();
-        if (name && !NOT_ROLES.has(name.toLowerCase()) && !/^(with|granted|cascade|restrict)$/i.test(name)) into.add(name);
+        if (name && !NOT_ROLES.has(name.toLowerCase()) && !/^(with|granted|cascade|restrict)$/i.test(name))
+          into.add(name);
       }
     }
   }

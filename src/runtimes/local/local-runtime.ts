@@ -1,6 +1,15 @@
 /** The `local` runtime: initdb/postgres from the host's PostgreSQL binaries in a private temp dir. */
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -79,7 +88,11 @@ export class LocalRuntime implements Runtime {
         "no PostgreSQL server binaries found (looked in sandbox.local.bin_dir, /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin, pg_config --bindir)",
       );
     }
-    const choice = chooseMajor(spec.pgMajor, installs.map((i) => i.major), spec.allowNewer);
+    const choice = chooseMajor(
+      spec.pgMajor,
+      installs.map((i) => i.major),
+      spec.allowNewer,
+    );
     if ("error" in choice) throw new VerifierError(choice.error);
     const install = installs.find((i) => i.major === choice.major)!;
     const user = this.#user();
@@ -119,11 +132,26 @@ export class LocalRuntime implements Runtime {
       if (spec.mode === "init" && !spec.dataDir) {
         await sandbox.exec(
           "initdb",
-          ["-D", sandbox.dataDir, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
-            `--pwfile=${join(dir, "pwfile")}`, "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+          [
+            "-D",
+            sandbox.dataDir,
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            `--pwfile=${join(dir, "pwfile")}`,
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+          ],
           { timeoutMs: 120_000, signal },
         );
-        await sandbox.start({ timeoutMs: 60_000, signal, settings: { wal_level: "minimal", max_wal_senders: "0" } });
+        await sandbox.start({
+          timeoutMs: 60_000,
+          signal,
+          settings: { wal_level: "minimal", max_wal_senders: "0" },
+        });
       }
       return sandbox;
     } catch (err) {
@@ -136,7 +164,10 @@ export class LocalRuntime implements Runtime {
     if (!user) return;
     for (const input of spec.inputs) {
       const isDir = statSync(input.hostPath).isDirectory();
-      const r = await sandbox.exec("test", [isDir ? "-x" : "-r", input.hostPath], { timeoutMs: 10_000, allowFailure: true });
+      const r = await sandbox.exec("test", [isDir ? "-x" : "-r", input.hostPath], {
+        timeoutMs: 10_000,
+        allowFailure: true,
+      });
       if (r.code !== 0) {
         throw new VerifierError(
           `${input.hostPath} is not readable by the sandbox user ${user.name} (uid ${user.uid}); grant it read access (group or o+r)`,
@@ -168,7 +199,9 @@ export class LocalRuntime implements Runtime {
       } catch {
         owner = undefined;
       }
-      const alive = owner ? processAlive(owner.pid, owner.pidStart) : Date.now() - statSync(dir).mtimeMs < 3_600_000;
+      const alive = owner
+        ? processAlive(owner.pid, owner.pidStart)
+        : Date.now() - statSync(dir).mtimeMs < 3_600_000;
       if (alive) {
         report.kept.push(name);
         continue;
@@ -179,7 +212,10 @@ export class LocalRuntime implements Runtime {
         report.removed.push(owner ? `${name} (run ${owner.run}, ${owner.source}/${owner.backup})` : name);
         this.#opts.logger.info("removed leftover sandbox", { sandbox: name, run: owner?.run });
       } catch (err) {
-        this.#opts.logger.warn("could not remove leftover sandbox", { sandbox: name, error: describeError(err) });
+        this.#opts.logger.warn("could not remove leftover sandbox", {
+          sandbox: name,
+          error: describeError(err),
+        });
         report.kept.push(name);
       }
     }

@@ -1,13 +1,13 @@
 /** A sandbox that is a PostgreSQL cluster in a private directory on this host. */
 import { spawn } from "node:child_process";
-import { existsSync, openSync, closeSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { describeError } from "../../util/errors.js";
+import type { OsUser } from "../../util/os-user.js";
 import { lastLines, type RunResult, runProcess } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
-import type { OsUser } from "../../util/os-user.js";
 import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
 
 /** Settings that make a throwaway cluster fast; durability is worthless here. */
@@ -150,7 +150,12 @@ export class LocalSandbox implements Sandbox {
             throw err;
           }
         },
-        { timeoutMs: opts.timeoutMs, what: "the sandbox server to accept connections", signal: opts.signal, intervalMs: 50 },
+        {
+          timeoutMs: opts.timeoutMs,
+          what: "the sandbox server to accept connections",
+          signal: opts.signal,
+          intervalMs: 50,
+        },
       );
     } catch (err) {
       if (err instanceof StopRetry) throw err.inner;
@@ -176,7 +181,10 @@ export class LocalSandbox implements Sandbox {
   async logTail(lines: number): Promise<string> {
     try {
       const text = readFileSync(join(this.#p.dir, "server.log"), "utf8");
-      return text.split("\n").slice(-lines - 1).join("\n");
+      return text
+        .split("\n")
+        .slice(-lines - 1)
+        .join("\n");
     } catch {
       return "";
     }

@@ -40,7 +40,8 @@ export function parseArchiveHeader(buf: Buffer): ArchiveHeader {
   const vrev = vmaj > 1 || vmin > 0 ? byte() : 0;
   const intSize = byte();
   const offSize = byte();
-  if (intSize < 1 || intSize > 8 || offSize < 1 || offSize > 8) throw new NotAnArchiveError("implausible integer sizes");
+  if (intSize < 1 || intSize > 8 || offSize < 1 || offSize > 8)
+    throw new NotAnArchiveError("implausible integer sizes");
   const format = FORMAT_CODES[byte()] ?? "unknown";
   const ver = (a: number, b: number) => vmaj > a || (vmaj === a && vmin >= b);
   const readInt = () => {
@@ -52,16 +53,25 @@ export function parseArchiveHeader(buf: Buffer): ArchiveHeader {
   const readStr = (): string | undefined => {
     const len = readInt();
     if (len < 0) return undefined;
-    if (len > 4096 || pos + len > buf.length) throw new NotAnArchiveError("header string is truncated or implausible");
+    if (len > 4096 || pos + len > buf.length)
+      throw new NotAnArchiveError("header string is truncated or implausible");
     const s = buf.toString("utf8", pos, pos + len);
     pos += len;
     return s;
   };
   const header: ArchiveHeader = { version: `${vmaj}.${vmin}.${vrev}`, format };
-  if (ver(1, 15)) byte(); // compression algorithm
+  if (ver(1, 15))
+    byte(); // compression algorithm
   else if (ver(1, 4)) readInt(); // compression level
   if (ver(1, 4)) {
-    const [sec, min, hour, mday, mon, year] = [readInt(), readInt(), readInt(), readInt(), readInt(), readInt()];
+    const [sec, min, hour, mday, mon, year] = [
+      readInt(),
+      readInt(),
+      readInt(),
+      readInt(),
+      readInt(),
+      readInt(),
+    ];
     readInt(); // isdst
     const d = new Date(Date.UTC(year + 1900, mon, mday, hour, min, sec));
     if (!Number.isNaN(d.getTime())) header.createdAt = d;
@@ -107,7 +117,9 @@ export function parsePlainHeader(text: string): PlainHeader | undefined {
     const d = new Date(`${started[1]!.replace(" ", "T")}${zone}`);
     if (!Number.isNaN(d.getTime())) h.startedAt = d;
   }
-  h.dbname = /^CREATE DATABASE\s+"?([^"\s]+)"?/m.exec(text)?.[1] ?? /^\\connect\s+(?:-reuse-previous=on\s+)?"?(?:dbname=)?'?([^"'\s]+)/m.exec(text)?.[1];
+  h.dbname =
+    /^CREATE DATABASE\s+"?([^"\s]+)"?/m.exec(text)?.[1] ??
+    /^\\connect\s+(?:-reuse-previous=on\s+)?"?(?:dbname=)?'?([^"'\s]+)/m.exec(text)?.[1];
   return h;
 }
 

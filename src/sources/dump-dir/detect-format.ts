@@ -1,8 +1,14 @@
 /** Tells what a file or directory in a dump directory is, from its content. */
-import { createReadStream, existsSync, openSync, readSync, closeSync, statSync, readdirSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createGunzip } from "node:zlib";
-import { type ArchiveHeader, NotAnArchiveError, type PlainHeader, parseArchiveHeader, parsePlainHeader } from "./archive-header.js";
+import {
+  type ArchiveHeader,
+  NotAnArchiveError,
+  type PlainHeader,
+  parseArchiveHeader,
+  parsePlainHeader,
+} from "./archive-header.js";
 
 /** The dump formats this source knows. */
 export const DUMP_FORMATS = ["custom", "directory", "tar", "plain", "plain-gzip", "unknown"] as const;
@@ -90,19 +96,36 @@ export async function detectFormat(path: string): Promise<Detected> {
   if (head.toString("latin1", 0, 5) === "PGDMP") return archive(head, "custom", size);
   if (head.length > 512 && head.toString("latin1", 257, 262) === "ustar") {
     const first = head.toString("latin1", 0, 100).replace(/\0.*$/s, "");
-    if (first !== "toc.dat") return { format: "unknown", problem: `a tar file whose first member is ${first}, not toc.dat`, sizeBytes: size };
+    if (first !== "toc.dat")
+      return {
+        format: "unknown",
+        problem: `a tar file whose first member is ${first}, not toc.dat`,
+        sizeBytes: size,
+      };
     return archive(head.subarray(512), "tar", size);
   }
   if (head[0] === 0x1f && head[1] === 0x8b) {
     const inner = await readGzipHead(path, 16384);
     if (inner.toString("latin1", 0, 5) === "PGDMP") {
-      return { format: "unknown", problem: "a gzip-compressed custom archive (decompress it, or dump with -Fc -Z)", sizeBytes: size };
+      return {
+        format: "unknown",
+        problem: "a gzip-compressed custom archive (decompress it, or dump with -Fc -Z)",
+        sizeBytes: size,
+      };
     }
     const plain = parsePlainHeader(inner.toString("utf8"));
     if (plain) return { format: "plain-gzip", plain, sizeBytes: size };
-    return { format: "unknown", problem: "a gzip file that does not hold a pg_dump plain SQL dump", sizeBytes: size };
+    return {
+      format: "unknown",
+      problem: "a gzip file that does not hold a pg_dump plain SQL dump",
+      sizeBytes: size,
+    };
   }
   const plain = parsePlainHeader(head.toString("utf8"));
   if (plain) return { format: "plain", plain, sizeBytes: size };
-  return { format: "unknown", problem: "not a pg_dump archive (no PGDMP signature) nor a plain SQL dump header", sizeBytes: size };
+  return {
+    format: "unknown",
+    problem: "not a pg_dump archive (no PGDMP signature) nor a plain SQL dump header",
+    sizeBytes: size,
+  };
 }

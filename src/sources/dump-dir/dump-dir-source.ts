@@ -9,7 +9,15 @@ import { type Detected, detectFormat, isDirectoryDump } from "./detect-format.js
 import type { DumpDirSourceConfig } from "./dump-dir-config.js";
 
 /** Extensions a dump file has when `include` is not configured. */
-export const DEFAULT_INCLUDE = ["**/*.dump", "**/*.custom", "**/*.backup", "**/*.pgdump", "**/*.sql", "**/*.sql.gz", "**/*.tar"];
+export const DEFAULT_INCLUDE = [
+  "**/*.dump",
+  "**/*.custom",
+  "**/*.backup",
+  "**/*.pgdump",
+  "**/*.sql",
+  "**/*.sql.gz",
+  "**/*.tar",
+];
 
 /** Lists dumps in a directory tree. */
 export class DumpDirSource implements Source {
@@ -35,7 +43,9 @@ export class DumpDirSource implements Source {
     const found: Backup[] = [];
     this.#findings = [];
     const walk = async (dir: string, depth: number) => {
-      for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+        a.name.localeCompare(b.name),
+      )) {
         if (ctx.signal?.aborted) return;
         const abs = join(dir, e.name);
         const rel = relative(this.#cfg.path, abs).split(sep).join("/");
@@ -44,14 +54,16 @@ export class DumpDirSource implements Source {
         if (e.isDirectory()) {
           if (isDirectoryDump(abs)) {
             if (!this.#explicitInclude || this.#include(rel)) found.push(await this.#backup(abs, rel, ctx));
-          }
-          else if (this.#cfg.recursive && depth < 6) await walk(abs, depth + 1);
+          } else if (this.#cfg.recursive && depth < 6) await walk(abs, depth + 1);
           continue;
         }
         if (!e.isFile() || !this.#include(rel)) continue;
         const b = await this.#backup(abs, rel, ctx);
         if (b.labels.kind === "cluster") {
-          ctx.logger.debug("skipping pg_dumpall output (configure it as `globals`)", { source: this.name, file: rel });
+          ctx.logger.debug("skipping pg_dumpall output (configure it as `globals`)", {
+            source: this.name,
+            file: rel,
+          });
           continue;
         }
         found.push(b);
@@ -99,8 +111,19 @@ export class DumpDirSource implements Source {
       origin = "mtime";
     }
     if (d.problem) {
-      this.#findings.push({ source: this.name, series, backupId: rel, kind: "unreadable", severity: "critical", message: `${rel}: ${d.problem}` });
-      ctx.logger.debug("unrecognised file in dump directory", { source: this.name, file: rel, problem: d.problem });
+      this.#findings.push({
+        source: this.name,
+        series,
+        backupId: rel,
+        kind: "unreadable",
+        severity: "critical",
+        message: `${rel}: ${d.problem}`,
+      });
+      ctx.logger.debug("unrecognised file in dump directory", {
+        source: this.name,
+        file: rel,
+        problem: d.problem,
+      });
     }
     const major = majorOfVersion(serverVersion);
     return {
