@@ -6,8 +6,8 @@ import { recordsOfRun } from "../history/history-record.js";
 import { HistoryStore } from "../history/history-store.js";
 import type { DrillPlan, DrillResult, RunKind, RunResult } from "../model.js";
 import { evaluatePolicies } from "../policy/evaluate.js";
-import { deliver } from "../report/deliver.js";
 import { createRuntime, type ManagedRuntime } from "../runtimes/registry.js";
+import { createSource } from "../sources/registry.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { runDrill } from "./drill.js";
@@ -32,6 +32,8 @@ export interface AuditOptions {
   /** Called with the runtime once it exists (signal handlers destroy its sandboxes). */
   onRuntime?: (runtime: ManagedRuntime) => void;
   now?: () => Date;
+  /** The run id, when the caller made it first (it names the run lock's owner). */
+  runId?: string;
 }
 
 /** Runs an audit or a drill and returns its document. History and reports are written. */
@@ -39,7 +41,7 @@ export async function runAudit(opts: AuditOptions): Promise<RunResult> {
   const { config, logger } = opts;
   const now = opts.now ?? (() => new Date());
   const startedAt = now();
-  const runId = makeRunId(startedAt);
+  const runId = opts.runId ?? makeRunId(startedAt);
   const sourceConfigs = pickSources(config, opts.sources);
   const history = new HistoryStore(config.history.csv);
   const past = history.read();
@@ -49,6 +51,20 @@ export async function runAudit(opts: AuditOptions): Promise<RunResult> {
   opts.onRuntime?.(runtime);
   const swept = await runtime.sweep();
   if (swept.removed.length) logger.info("swept leftovers of earlier runs", { removed: swept.removed.length });
+  // sources that make resources of their own (OCI clones, mounts) sweep what dead runs left
+  for (const source of sourceConfigs.map(createSource)) {
+    if (!source.sweep) continue;
+    try {
+      const r = await source.sweep({ logger, signal: opts.signal });
+      if (r.removed.length)
+        logger.info("swept leftovers of earlier runs", { source: source.name, removed: r.removed });
+    } catch (err) {
+      logger.warn("could not sweep leftovers of earlier runs", {
+        source: source.name,
+        error: describeError(err),
+      });
+    }
+  }
 
   const inventories = await inventorySources(sourceConfigs, logger, opts.signal);
   const plans: Array<{ plan: DrillPlan; inv: (typeof inventories)[number] }> = [];
@@ -75,6 +91,7 @@ export async function runAudit(opts: AuditOptions): Promise<RunResult> {
         logger,
         signal: opts.signal,
         timeoutMs: inv.config.timeout ?? config.sandbox.timeout,
+        sourceAdapter: inv.source,
         ...(prev ? { previousInventory: prev } : {}),
       });
       out.result.evidence = writeEvidence(
@@ -127,7 +144,9 @@ export async function runAudit(opts: AuditOptions): Promise<RunResult> {
   const head = history.append(recordsOfRun(run, run.run.finishedAt));
   writeRunDocument(config.reports.dir, run);
   try {
-    run.delivery = await deliver(run, { config, logger, historyHead: head, mail: opts.mail });
+    // pdfkit and nodemailer are heavy to load; a drill that sends nothing never loads them
+    const { deliver } = await import("../report/deliver.js");
+    run.delivery = await deliver(run, { config, logger, historyHead: head, mail: opts.mail, inventories });
   } catch (err) {
     run.delivery = [{ channel: "reports", ok: false, detail: describeError(err) }];
   }

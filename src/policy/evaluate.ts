@@ -61,14 +61,18 @@ export function evaluatePolicies(input: PolicyInput): Violation[] {
   const out: Violation[] = [];
   for (const src of input.sources) {
     const source = src.config.name;
+    // a source that could not be listed carries a finding of its own; its emptiness means nothing
+    const unlisted = src.findings.some((f) => f.kind === "list_failed");
     if (src.backups.length === 0) {
-      out.push({
-        source,
-        rule: "rpo",
-        severity: "critical",
-        message: `source ${source} has no backups at all`,
-        evidence: { aspect: "none", count: 0 },
-      });
+      if (!unlisted) {
+        out.push({
+          source,
+          rule: "rpo",
+          severity: "critical",
+          message: `source ${source} has no backups at all`,
+          evidence: { aspect: "none", count: 0 },
+        });
+      }
     } else {
       for (const series of seriesInputs(source, src.policies, src.backups, drills, now)) {
         for (const rule of SERIES_RULES) out.push(...rule(series));

@@ -36,7 +36,11 @@ export const mailSchema = z
   .strict()
   .superRefine((m, ctx) => {
     if (m.transport === "smtp" && !m.smtp) {
-      ctx.addIssue({ code: "custom", path: ["smtp"], message: "transport smtp needs smtp: { host, port, … }" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["smtp"],
+        message: "transport smtp needs smtp: { host, port, … }",
+      });
     }
   });
 
