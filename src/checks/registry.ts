@@ -3,6 +3,7 @@ import type { CheckResult } from "../model.js";
 import { amcheckCheck } from "./amcheck.js";
 import { runAssertions } from "./assertions.js";
 import type { Check, CheckContext } from "./check.js";
+import { checksumFailuresCheck, pgChecksumsCheck } from "./checksums.js";
 import { freshnessCheck } from "./freshness.js";
 import { fullReadCheck } from "./full-read.js";
 import { result, runCheck } from "./helpers.js";
@@ -16,10 +17,12 @@ export const CHECKS_BEFORE: readonly Check[] = [
   fullReadCheck,
   inventoryCheck,
   amcheckCheck,
+  // after the reads above, so every page has passed the checksum verification once
+  checksumFailuresCheck,
   freshnessCheck,
 ];
-/** Checks that run last (they change the copy). */
-export const CHECKS_AFTER: readonly Check[] = [writeProbeCheck];
+/** Checks that run last: the write probe changes the copy; pg_checksums stops and restarts it. */
+export const CHECKS_AFTER: readonly Check[] = [writeProbeCheck, pgChecksumsCheck];
 
 /** Runs every enabled check; a failing server_up stops the rest (recorded as skipped). */
 export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {

@@ -2,7 +2,13 @@
 import type { Finding, Violation } from "../model.js";
 
 /** Finding kinds this rule reports. */
-export const WAL_FINDING_KINDS = ["wal_gap", "wal_missing_for_backup", "wal_stalled"] as const;
+export const WAL_FINDING_KINDS = [
+  "wal_gap",
+  "wal_missing_for_backup",
+  "wal_stalled",
+  "wal_archive_missing",
+  "wal_archive_unreadable",
+] as const;
 
 /** Evaluates `wal_continuity` for one source's findings. */
 export function walContinuityRule(source: string, findings: readonly Finding[]): Violation[] {

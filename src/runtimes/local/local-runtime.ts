@@ -38,6 +38,8 @@ interface OwnerRecord {
   source: string;
   backup: string;
   started: string;
+  /** A provided data directory (a mounted clone): a sweep stops a server left running there. */
+  dataDir?: string;
 }
 
 const OWNER_FILE = "owner.json";
@@ -106,6 +108,7 @@ export class LocalRuntime implements Runtime {
       pidStart: processStartTime(process.pid),
       ...spec.labels,
       started: new Date().toISOString(),
+      ...(spec.dataDir ? { dataDir: spec.dataDir } : {}),
     };
     writeFileSync(join(dir, OWNER_FILE), JSON.stringify(owner));
     for (const sub of ["sock", "data"]) mkdirSync(join(dir, sub), { mode: 0o700 });
@@ -128,6 +131,7 @@ export class LocalRuntime implements Runtime {
     });
     this.#live.add(sandbox);
     try {
+      if (spec.dataDir) await adoptDataDir(spec.dataDir, user, signal);
       await this.#checkInputs(sandbox, spec, user);
       if (spec.mode === "init" && !spec.dataDir) {
         await sandbox.exec(
@@ -207,7 +211,7 @@ export class LocalRuntime implements Runtime {
         continue;
       }
       try {
-        await stopPostmaster(join(dir, "data"), 15_000);
+        await stopPostmaster(owner?.dataDir ?? join(dir, "data"), 15_000);
         await rm(dir, { recursive: true, force: true, maxRetries: 3 });
         report.removed.push(owner ? `${name} (run ${owner.run}, ${owner.source}/${owner.backup})` : name);
         this.#opts.logger.info("removed leftover sandbox", { sandbox: name, run: owner?.run });
@@ -230,6 +234,20 @@ function chownTree(dir: string, user: OsUser): void {
     if (statSync(p).isDirectory()) chownTree(p, user);
     else chownSync(p, user.uid, user.gid);
   }
+}
+
+/**
+ * Hands a provided data directory to the sandbox user: it is a throwaway copy (a cloned volume),
+ * never production. `chown -R -P` does not follow symbolic links (pg_wal, tablespaces) out of it.
+ */
+async function adoptDataDir(dataDir: string, user: OsUser | undefined, signal?: AbortSignal): Promise<void> {
+  if (user) {
+    await runProcess("chown", ["-R", "-P", "-h", `${user.uid}:${user.gid}`, "--", dataDir], {
+      timeoutMs: 3_600_000,
+      ...(signal ? { signal } : {}),
+    });
+  }
+  chmodSync(dataDir, 0o700);
 }
 
 /** Runs `which`-style lookup of a program on PATH (for messages). */

@@ -130,7 +130,8 @@ export class LocalSandbox implements Sandbox {
     child.unref();
     const check = async (): Promise<true | undefined> => {
       if (exited) throw new StartError(`postgres ${exited}: ${lastLines(await this.logTail(40), 4)}`);
-      if (opts.wait === "running") return existsSync(join(this.dataDir, "postmaster.pid")) ? true : undefined;
+      // the postmaster creates the pid file empty and fills it a moment later
+      if (opts.wait === "running") return postmasterPid(this.dataDir) !== undefined ? true : undefined;
       const c = new pg.Client({ ...this.connection, database: "postgres", connectionTimeoutMillis: 5000 });
       try {
         await c.connect();
@@ -140,27 +141,24 @@ export class LocalSandbox implements Sandbox {
         await c.end().catch(() => {});
       }
     };
-    try {
-      await retryUntil(
-        async () => {
-          try {
-            return await check();
-          } catch (err) {
-            if (err instanceof StartError) throw new StopRetry(err);
-            throw err;
-          }
-        },
-        {
-          timeoutMs: opts.timeoutMs,
-          what: "the sandbox server to accept connections",
-          signal: opts.signal,
-          intervalMs: 50,
-        },
-      );
-    } catch (err) {
-      if (err instanceof StopRetry) throw err.inner;
-      throw err;
-    }
+    // retryUntil retries on errors: a dead server is returned as a value so the wait ends at once
+    const outcome = await retryUntil<true | StartError>(
+      async () => {
+        try {
+          return await check();
+        } catch (err) {
+          if (err instanceof StartError) return err;
+          throw err;
+        }
+      },
+      {
+        timeoutMs: opts.timeoutMs,
+        what: "the sandbox server to accept connections",
+        signal: opts.signal,
+        intervalMs: 50,
+      },
+    );
+    if (outcome instanceof StartError) throw outcome;
   }
 
   async isRunning(): Promise<boolean> {
@@ -207,11 +205,6 @@ export class LocalSandbox implements Sandbox {
 }
 
 class StartError extends Error {}
-class StopRetry extends Error {
-  constructor(readonly inner: Error) {
-    super(inner.message);
-  }
-}
 
 /** The postmaster pid recorded in a data directory, if any. */
 export function postmasterPid(dataDir: string): number | undefined {

@@ -1,0 +1,246 @@
+/**
+ * Starting a restored data directory and waiting until recovery is over: archive recovery
+ * to a target (recovery.signal + restore_command) or crash recovery. Shared by the physical
+ * and snapshot restorers.
+ */
+import type { Reached, RecoveryTarget } from "../../model.js";
+import type { Sandbox } from "../../runtimes/runtime.js";
+import { formatBytes, formatDuration } from "../../util/duration.js";
+import { BackupDefectError, describeError, VerifierError } from "../../util/errors.js";
+import { lastLines } from "../../util/process.js";
+import { retryUntil } from "../../util/retry.js";
+import { parseHistory } from "../../wal/timeline-history.js";
+import { formatLsn, parseLsn } from "../../wal/wal-names.js";
+import type { RestoreContext } from "../restorer.js";
+import { prepareDataDir } from "./prepare-data-dir.js";
+import { describeTarget, recoveryStartSettings } from "./recovery-config.js";
+import { classifyRecoveryFailure, type RecoveryLogFacts, readRecoveryLog } from "./recovery-log.js";
+import { socketDirOf, socketSql } from "./sandbox-shell.js";
+
+/** How to run recovery. */
+export interface RecoveryPlan {
+  /** Archive recovery to this target; undefined = crash recovery to the end of pg_wal. */
+  target?: RecoveryTarget;
+  /** The WAL archive as the sandbox sees it (needed for archive recovery). */
+  archiveDir?: string;
+  /** Role of the restored cluster to connect as over the socket before access is set up. */
+  superuser: string;
+  /** Where replay starts (the backup's start), for progress and the replay rate. */
+  startLsn?: string;
+  /** Tells the failure reason more about where WAL is missing, given what the log says. */
+  explainStop?: (facts: RecoveryLogFacts) => string | undefined;
+}
+
+/** What recovery ended with. */
+export interface RecoveryResult {
+  reached: Reached;
+  recoveryMs: number;
+  databases: string[];
+  notes: string[];
+  /** Whether the cluster has data checksums on. */
+  dataChecksums: boolean;
+  /** The timeline the server runs on now (after promotion a new one). */
+  currentTimeline: number;
+  /** Why recovery stopped, from the new timeline's history ("before transaction 812 at …"). */
+  stopReason?: string;
+}
+
+/** Starts the server and waits until it is promoted (or crash recovery is over). */
+export async function runRecovery(
+  sandbox: Sandbox,
+  ctx: RestoreContext,
+  plan: RecoveryPlan,
+): Promise<RecoveryResult> {
+  const notes: string[] = [];
+  await prepareDataDir(sandbox, plan, notes);
+  const settings = recoveryStartSettings();
+  const startedAt = Date.now();
+  const deadline = startedAt + ctx.timeoutMs;
+  const logFacts = async () => readRecoveryLog(await sandbox.logTail(400));
+  const fail = async (fallback?: string): Promise<never> => {
+    const facts = await logFacts();
+    const judged = classifyRecoveryFailure(facts.fatal ?? fallback);
+    const where = reachedWords(facts);
+    const extra = judged.defect ? plan.explainStop?.(facts) : undefined;
+    const target = plan.target ? ` (target: ${describeTarget(plan.target)})` : " (crash recovery)";
+    const msg = `${judged.what}${target}: ${facts.fatal ?? fallback ?? "no message"}${where ? `; last reachable point: ${where}` : judged.defect ? "; nothing could be replayed" : ""}${extra ? `; ${extra}` : ""}`;
+    throw judged.defect
+      ? new BackupDefectError(msg)
+      : new VerifierError(`${msg} | ${lastLines(await sandbox.logTail(20), 4)}`);
+  };
+
+  try {
+    await sandbox.start({
+      settings,
+      wait: "running",
+      timeoutMs: Math.max(10_000, Math.min(30_000, deadline - Date.now())),
+      signal: ctx.signal,
+    });
+  } catch (err) {
+    await fail(describeError(err));
+  }
+
+  let socketDir: string | undefined;
+  let lastProgress = "";
+  let notRunning = 0;
+  const startLsn = plan.startLsn ? parseLsn(plan.startLsn) : undefined;
+  type Poll = { kind: "done" } | { kind: "died" } | { kind: "error"; message: string };
+  const poll = await retryUntil<Poll>(
+    async () => {
+      // postmaster.pid may exist but be empty for a moment after start: dead only when seen so thrice
+      if (!(await sandbox.isRunning())) return ++notRunning >= 3 ? { kind: "died" } : undefined;
+      notRunning = 0;
+      socketDir ??= await socketDirOf(sandbox);
+      if (!socketDir) return undefined;
+      const sql = socketSql(sandbox, socketDir, plan.superuser);
+      let row: string;
+      try {
+        row = await sql.query("select pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn()::text, '')", {
+          timeoutMs: 15_000,
+        });
+      } catch (err) {
+        // not accepting connections before consistency: say which segment replay is at
+        const facts = await logFacts();
+        const text = facts.lastRestored
+          ? `recovering: restored ${facts.lastRestored}`
+          : "recovering: starting";
+        if (text !== lastProgress) {
+          lastProgress = text;
+          ctx.progress(text);
+        }
+        if (/role ".*" does not exist/.test(describeError(err))) {
+          return {
+            kind: "error",
+            message: `role "${plan.superuser}" does not exist in the restored cluster; set the source's superuser`,
+          };
+        }
+        return undefined;
+      }
+      const [inRecovery, lsn] = row.split("|");
+      if (inRecovery === "f") return { kind: "done" };
+      if (lsn) {
+        const replayed = startLsn !== undefined ? parseLsn(lsn) - startLsn : undefined;
+        ctx.progress(
+          `replaying WAL: ${lsn}${replayed !== undefined ? ` (${formatBytes(Number(replayed))} replayed)` : ""}`,
+        );
+      }
+      return undefined;
+    },
+    {
+      timeoutMs: Math.max(1000, deadline - Date.now()),
+      intervalMs: 200,
+      what: "WAL replay to finish",
+      signal: ctx.signal,
+    },
+  ).catch(async (err) => {
+    if (ctx.signal?.aborted) throw err;
+    const facts = await logFacts();
+    throw new VerifierError(
+      `${describeError(err)}; recovery was at ${reachedWords(facts) || facts.lastRestored || "its start"} when the time ran out`,
+      { cause: err },
+    );
+  });
+  if (poll.kind === "died") await fail();
+  if (poll.kind === "error") throw new VerifierError(poll.message);
+  const recoveryMs = Date.now() - startedAt;
+
+  const sql = socketSql(sandbox, socketDir!, plan.superuser);
+  const info = JSON.parse(
+    await sql.query(
+      `select json_build_object(
+        'lsn', pg_last_wal_replay_lsn()::text,
+        'ts', to_char(pg_last_xact_replay_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'walfile', pg_walfile_name(pg_current_wal_lsn()),
+        'checkpoint_tli', (select timeline_id from pg_control_checkpoint()),
+        'checksums', current_setting('data_checksums'),
+        'dbs', (select json_agg(datname order by datname) from pg_database where not datistemplate and datallowconn))`,
+    ),
+  ) as {
+    lsn: string | null;
+    ts: string | null;
+    walfile: string;
+    checkpoint_tli: number;
+    checksums: string;
+    dbs: string[] | null;
+  };
+  const currentTimeline = Number.parseInt(info.walfile.slice(0, 8), 16);
+  const facts = await logFacts();
+  const reached: Reached = {};
+  let stopReason: string | undefined;
+  if (plan.target && currentTimeline > 1) {
+    // the new timeline's history names the parent that was replayed and why recovery stopped
+    const text = await sql.query(
+      `select pg_read_file('pg_wal/${currentTimeline.toString(16).toUpperCase().padStart(8, "0")}.history', 0, 1048576, true)`,
+    );
+    const last = text ? parseHistory(text).at(-1) : undefined;
+    if (last) {
+      reached.timeline = last.tli;
+      stopReason = last.reason;
+    }
+  }
+  reached.timeline ??= facts.newTimeline ? facts.newTimeline - 1 : currentTimeline;
+  const lsn = info.lsn ?? facts.redoDoneAt;
+  if (lsn) reached.lsn = lsn;
+  const ts = info.ts ?? facts.lastTransactionAt;
+  if (ts) reached.timestamp = new Date(ts).toISOString();
+
+  await setUpAccess(sandbox, sql, notes);
+
+  if (startLsn !== undefined && reached.lsn) {
+    const bytes = Number(parseLsn(reached.lsn) - startLsn);
+    if (bytes > 0) {
+      notes.push(
+        `replayed ${formatBytes(bytes)} of WAL (${formatLsn(startLsn)} → ${reached.lsn}) in ${formatDuration(recoveryMs)}` +
+          ` (${formatBytes(Math.round((bytes * 1000) / Math.max(1, recoveryMs)))}/s)`,
+      );
+    }
+  }
+  if (stopReason) notes.push(`recovery stopped: ${stopReason}; promoted to timeline ${currentTimeline}`);
+  else if (!plan.target)
+    notes.push(
+      `crash recovery${facts.redoDoneAt ? ` replayed up to ${facts.redoDoneAt}` : " found nothing to replay"}`,
+    );
+  return {
+    reached,
+    recoveryMs,
+    databases: info.dbs ?? [],
+    notes,
+    dataChecksums: info.checksums === "on",
+    currentTimeline,
+    ...(stopReason ? { stopReason } : {}),
+  };
+}
+
+/** Makes sure the sandbox's own login (postgres + its password) works over TCP. */
+async function setUpAccess(
+  sandbox: Sandbox,
+  sql: ReturnType<typeof socketSql>,
+  notes: string[],
+): Promise<void> {
+  const { user, password } = sandbox.connection;
+  const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  const ident = `"${user.replace(/"/g, '""')}"`;
+  const existed = (await sql.query(`select count(*) from pg_roles where rolname = ${q(user)}`)) === "1";
+  await sql.query(
+    [
+      "SET password_encryption = 'scram-sha-256';",
+      existed ? "" : `CREATE ROLE ${ident} LOGIN SUPERUSER;`,
+      `ALTER ROLE ${ident} WITH LOGIN SUPERUSER PASSWORD ${q(password)};`,
+    ].join("\n"),
+    { stdin: true },
+  );
+  notes.push(
+    existed
+      ? `role ${user} given the sandbox's password (loopback TCP logins use it)`
+      : `role ${user} did not exist in the backup; created for the drill's checks`,
+  );
+}
+
+/** "0/2AFFF58 (last transaction 2026-…Z)" from the log facts. */
+export function reachedWords(f: RecoveryLogFacts): string {
+  const parts: string[] = [];
+  if (f.redoDoneAt) parts.push(`redo done at ${f.redoDoneAt}`);
+  else if (f.lastRestored) parts.push(`after ${f.lastRestored}`);
+  if (f.lastTransactionAt) parts.push(`last transaction at ${f.lastTransactionAt}`);
+  return parts.join(", ");
+}

@@ -1,0 +1,107 @@
+/**
+ * Point-in-time drill plans: `latest` replays the newest base backup to the end of the
+ * archive; `random:N@WINDOW` picks N target times inside the recovery window, each restored
+ * from the newest base backup consistent before it.
+ */
+import type { Backup, DrillPlan } from "../../model.js";
+import { parseDuration } from "../../util/duration.js";
+
+/** STOP TIME is printed in whole seconds: a backup counts as consistent one second after it. */
+const STOP_TIME_RESOLUTION_MS = 1000;
+
+/** The recovery window of one series: from the oldest backup's consistency to the archive's last transaction. */
+export interface RecoveryWindow {
+  from: number;
+  to: number;
+}
+
+function byCreated(a: Backup, b: Backup): number {
+  return a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id);
+}
+
+/** Backups a physical drill can start from: base backups that were read without problems. */
+function restorable(backups: readonly Backup[]): Map<string, Backup[]> {
+  const bySeries = new Map<string, Backup[]>();
+  for (const b of backups) {
+    if (b.family !== "physical" || b.labels.problem) continue;
+    const list = bySeries.get(b.series) ?? [];
+    list.push(b);
+    bySeries.set(b.series, list);
+  }
+  for (const list of bySeries.values()) list.sort(byCreated);
+  return bySeries;
+}
+
+/** The window in which any time can be recovered to, if the archive has no gap. */
+export function recoveryWindow(series: readonly Backup[]): RecoveryWindow | undefined {
+  const oldest = series[0];
+  const newest = series[series.length - 1];
+  if (!oldest || !newest) return undefined;
+  const from = Date.parse(oldest.createdAt) + STOP_TIME_RESOLUTION_MS;
+  const end = newest.labels.archiveEnd ?? oldest.labels.archiveEnd;
+  const to = end ? Date.parse(end) : Date.parse(newest.createdAt);
+  return to >= from ? { from, to } : undefined;
+}
+
+/** The newest backup consistent before `time` (ms). */
+export function backupBefore(series: readonly Backup[], time: number): Backup | undefined {
+  let found: Backup | undefined;
+  for (const b of series) if (Date.parse(b.createdAt) + STOP_TIME_RESOLUTION_MS <= time) found = b;
+  return found;
+}
+
+/** Plans drills for `rule`; undefined when the rule has no physical meaning (generic selection applies). */
+export function planPhysical(
+  rule: string,
+  backups: readonly Backup[],
+  now: Date,
+  random: () => number = Math.random,
+): DrillPlan[] | undefined {
+  const series = restorable(backups);
+  if (rule === "latest") {
+    const plans: DrillPlan[] = [];
+    for (const list of series.values()) {
+      const newest = list[list.length - 1]!;
+      plans.push({
+        backup: newest,
+        target: newest.labels.walArchive ? { kind: "latest" } : { kind: "immediate" },
+        reason: "latest",
+      });
+    }
+    return plans;
+  }
+  const m = /^random:(\d+)@(\d+[smhdw])(\+oldest)?$/.exec(rule);
+  if (!m) return undefined;
+  const count = Number(m[1]);
+  const windowMs = parseDuration(m[2]!)!;
+  const plans: DrillPlan[] = [];
+  for (const list of series.values()) {
+    if (!list[0]!.labels.walArchive) return undefined;
+    const whole = recoveryWindow(list);
+    if (whole) {
+      const from = Math.max(whole.from, now.getTime() - windowMs);
+      const to = Math.min(whole.to, now.getTime());
+      if (to >= from) {
+        const picked: DrillPlan[] = [];
+        for (let i = 0; i < count; i++) {
+          const t = Math.floor(from + random() * (to - from));
+          const backup = backupBefore(list, t);
+          if (!backup) continue;
+          const time = new Date(t).toISOString();
+          picked.push({ backup, target: { kind: "time", time }, reason: `${rule}: target ${time}` });
+        }
+        picked.sort((a, b) =>
+          a.target?.kind === "time" && b.target?.kind === "time"
+            ? a.target.time.localeCompare(b.target.time)
+            : 0,
+        );
+        plans.push(...picked);
+      }
+    }
+    // +oldest: the oldest backup of the window restored to its own end (the window's far edge works)
+    const oldest = list.find((b) => Date.parse(b.createdAt) >= now.getTime() - windowMs);
+    if (m[3] && oldest)
+      plans.push({ backup: oldest, target: { kind: "immediate" }, reason: `${rule}: oldest backup` });
+  }
+  return plans;
+}
