@@ -1,6 +1,9 @@
 /** `attest audit` and `attest drill`. */
 import type { Command } from "commander";
 import { runAudit } from "../audit/run-audit.js";
+import { makeRunId } from "../audit/run-status.js";
+import { runLockPath, withRunLock } from "../scheduler/run-lock.js";
+import { parseDuration } from "../util/duration.js";
 import { UsageError } from "../util/errors.js";
 import {
   configFrom,
@@ -21,6 +24,7 @@ interface RunFlags {
   targetTime?: string;
   label?: string;
   verbose?: boolean;
+  wait?: string;
 }
 
 async function run(kind: "audit" | "drill", flags: RunFlags): Promise<number> {
@@ -33,18 +37,26 @@ async function run(kind: "audit" | "drill", flags: RunFlags): Promise<number> {
       throw new UsageError("drill needs exactly one --source NAME");
     if (flags.targetTime && Number.isNaN(Date.parse(flags.targetTime)))
       throw new UsageError(`--target-time ${flags.targetTime} is not an ISO time`);
-    const result = await runAudit({
-      config,
-      kind,
-      sources: flags.source ?? [],
-      ...(flags.backup ? { backup: flags.backup } : {}),
-      ...(flags.targetTime ? { targetTime: flags.targetTime } : {}),
-      ...(flags.label ? { label: flags.label } : {}),
-      mail: flags.mail !== false,
-      logger,
-      signal: controller.signal,
-      onRuntime: (r) => signals.setRuntime(r),
-    });
+    const waitMs = flags.wait === undefined || flags.wait === "0" ? 0 : parseDuration(flags.wait);
+    if (waitMs === undefined) throw new UsageError(`--wait ${flags.wait} is not a duration (e.g. 90s, 10m)`);
+    const runId = makeRunId();
+    // one run at a time per history file: a second run waits up to --wait or exits 3
+    const lockOpts = { waitMs, signal: controller.signal, logger };
+    const result = await withRunLock(runLockPath(config), { runId, kind }, lockOpts, () =>
+      runAudit({
+        config,
+        kind,
+        runId,
+        sources: flags.source ?? [],
+        ...(flags.backup ? { backup: flags.backup } : {}),
+        ...(flags.targetTime ? { targetTime: flags.targetTime } : {}),
+        ...(flags.label ? { label: flags.label } : {}),
+        mail: flags.mail !== false,
+        logger,
+        signal: controller.signal,
+        onRuntime: (r) => signals.setRuntime(r),
+      }),
+    );
     if (flags.json) printJson(result);
     else printSummary(result);
     return exitCodeOf(result.status);
@@ -68,6 +80,7 @@ export function registerAudit(program: Command, setExit: (code: number) => void)
     .option("--source <name>", "only this source (repeatable)", collect)
     .option("--json", "print one JSON document on stdout")
     .option("--no-mail", "do not send e-mail")
+    .option("--wait <duration>", "wait this long for another run's lock (default: refuse at once, exit 3)")
     .option("-v, --verbose", "debug logs")
     .action(async (flags: RunFlags) => setExit(await run("audit", flags)));
   program
@@ -80,6 +93,7 @@ export function registerAudit(program: Command, setExit: (code: number) => void)
     .option("--label <text>", "label recorded with the run (release id)")
     .option("--json", "print one JSON document on stdout")
     .option("--no-mail", "do not send e-mail")
+    .option("--wait <duration>", "wait this long for another run's lock (default: refuse at once, exit 3)")
     .option("-v, --verbose", "debug logs")
     .action(async (flags: RunFlags) => setExit(await run("drill", flags)));
 }

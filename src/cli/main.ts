@@ -2,9 +2,12 @@
 /** The `attest` command line. Parsing and printing only; the work lives in the stages. */
 import { Command, CommanderError } from "commander";
 import { registerAudit } from "./audit.js";
+import { registerCheck } from "./check.js";
 import { registerConfig } from "./config-check.js";
 import { registerHistory } from "./history.js";
 import { registerList } from "./list.js";
+import { registerReport } from "./report.js";
+import { registerServe } from "./serve.js";
 
 let exitCode = 0;
 const setExit = (code: number) => {
@@ -24,6 +27,9 @@ registerAudit(program, setExit);
 registerList(program, setExit);
 registerConfig(program, setExit);
 registerHistory(program, setExit);
+registerCheck(program, setExit);
+registerReport(program, setExit);
+registerServe(program, setExit);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,50 @@
+/** `attest serve`: the schedule, /healthz, /metrics and /runs until SIGTERM. */
+import type { Command } from "commander";
+import { startService } from "../service/service.js";
+import { configFrom, fail, loggerFor } from "./common.js";
+
+interface ServeFlags {
+  config?: string;
+  verbose?: boolean;
+}
+
+async function serve(flags: ServeFlags): Promise<number> {
+  const logger = loggerFor(flags);
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    service = await startService(configFrom(flags.config), logger);
+  } catch (err) {
+    return fail(err);
+  }
+  let signals = 0;
+  const onStop = (sig: NodeJS.Signals) => {
+    if (signals++ === 0) void service.shutdown(`received ${sig}`);
+    else void service.forceStop(`received ${sig} again`);
+  };
+  const onReload = () => {
+    logger.info("received SIGHUP: reloading the configuration");
+    service.reload();
+  };
+  process.on("SIGTERM", onStop);
+  process.on("SIGINT", onStop);
+  process.on("SIGHUP", onReload);
+  const code = await service.stopped;
+  process.off("SIGTERM", onStop);
+  process.off("SIGINT", onStop);
+  process.off("SIGHUP", onReload);
+  // whatever an aborted run still holds must not keep a stopped service alive
+  setTimeout(() => process.exit(code), code === 0 ? 5_000 : 0).unref();
+  return code;
+}
+
+/** Registers `serve`. */
+export function registerServe(program: Command, setExit: (code: number) => void): void {
+  program
+    .command("serve")
+    .description(
+      "run the config's schedule: plans on cron, /healthz, /metrics and /runs; SIGTERM stops gracefully, SIGHUP reloads",
+    )
+    .requiredOption("--config <file>", "configuration file")
+    .option("-v, --verbose", "debug logs")
+    .action(async (flags: ServeFlags) => setExit(await serve(flags)));
+}

@@ -1,0 +1,350 @@
+/**
+ * The run lock shared by `attest serve` and `attest audit`/`drill`: one lock per history file,
+ * since history appends must not interleave.
+ *
+ * The lock is a file holding its owner (pid, the kernel's start time of that pid, host, run
+ * id). It is created exclusively: link(2) of a fully written temp file, which fails with
+ * EEXIST exactly like O_EXCL but never shows a half-written owner. A lock whose owner
+ * process is gone is taken over under a second exclusive file (`LOCK.takeover`): only its
+ * holder may remove a stale lock, after re-reading it, so two contenders cannot both win.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { hostname } from "node:os";
+import { dirname } from "node:path";
+import type { Config } from "../config/schema.js";
+import { formatDuration } from "../util/duration.js";
+import type { Logger } from "../util/log.js";
+import { processAlive, processStartTime } from "../util/os-user.js";
+import { type Clock, systemClock } from "../util/retry.js";
+
+/** Who holds a lock. */
+export interface LockOwner {
+  pid: number;
+  /** Kernel start time of `pid`, to tell a reused pid apart. */
+  pidStart?: string;
+  host: string;
+  runId: string;
+  kind: string;
+  startedAt: string;
+}
+
+/** Another run holds the lock (exit code 3). */
+export class LockBusyError extends Error {
+  override readonly name = "LockBusyError";
+  constructor(
+    readonly path: string,
+    readonly owner: LockOwner | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A held lock; `release()` or `await using` gives it back. */
+export interface RunLock extends AsyncDisposable {
+  readonly path: string;
+  readonly owner: LockOwner;
+  release(): void;
+}
+
+/** Options of acquireRunLock. */
+export interface AcquireOptions {
+  /** How long to wait for a lock held by a live run (0: refuse at once). */
+  waitMs?: number;
+  signal?: AbortSignal;
+  clock?: Clock;
+  logger?: Logger;
+  /** What to suggest in the refusal (default: the CLI's `--wait`). */
+  hint?: string;
+}
+
+/**
+ * Set by a run that holds the lock for a child `attest` it starts (`{ path, runId }`): the
+ * child runs under its parent's lock instead of waiting for it.
+ */
+export const INHERITED_LOCK_ENV = "ATTEST_INHERITED_LOCK";
+
+/** The lock file of a config: `service.lock_file`, else the history file + `.lock`. */
+export function runLockPath(config: Pick<Config, "history" | "service">): string {
+  return config.service.lock_file ?? `${config.history.csv}.lock`;
+}
+
+/** One line naming the owner, for messages. */
+export function describeOwner(o: LockOwner): string {
+  const host = o.host !== hostname() ? ` on ${o.host}` : "";
+  return `pid ${o.pid}${host}, run ${o.runId}, started ${o.startedAt}`;
+}
+
+function readOwner(path: string): LockOwner | undefined {
+  try {
+    const o = JSON.parse(readFileSync(path, "utf8")) as LockOwner;
+    return typeof o.pid === "number" ? o : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the owner can still be running. A lock from another host or pid namespace is never judged dead. */
+function ownerAlive(o: LockOwner | undefined, path: string): boolean {
+  if (!o) {
+    // unreadable: only a lock older than a minute is treated as debris
+    try {
+      return Date.now() - statSync(path).mtimeMs < 60_000;
+    } catch {
+      return false;
+    }
+  }
+  if (o.host !== hostname()) return true;
+  return processAlive(o.pid, o.pidStart);
+}
+
+const errno = (err: unknown) => (err as NodeJS.ErrnoException).code;
+
+function writeTemp(path: string, content: string): string {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const fd = openSync(tmp, "wx", 0o644);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return tmp;
+}
+
+type Attempt = { held: true; ino: number } | { held: false; owner: LockOwner | undefined; retry: boolean };
+
+/** Filesystems without hard links answer link(2) with one of these. */
+const NO_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
+
+function attempt(path: string, owner: LockOwner): Attempt {
+  const content = `${JSON.stringify(owner)}\n`;
+  const tmp = writeTemp(path, content);
+  try {
+    linkSync(tmp, path);
+    return { held: true, ino: statSync(path).ino };
+  } catch (err) {
+    if (NO_LINKS.has(errno(err) ?? "")) {
+      const ino = createExclusive(path, content);
+      if (ino !== undefined) return { held: true, ino };
+    } else if (errno(err) !== "EEXIST") throw new Error(`cannot create lock ${path}`, { cause: err });
+  } finally {
+    unlinkSync(tmp);
+  }
+  const current = readOwner(path);
+  if (ownerAlive(current, path)) return { held: false, owner: current, retry: false };
+  return { held: false, owner: current, retry: takeOverStaleLock(path) };
+}
+
+/** O_EXCL create (no hard links here): a reader may see it empty for a moment, and waits. */
+function createExclusive(path: string, content: string): number | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, "wx", 0o644);
+  } catch (err) {
+    if (errno(err) === "EEXIST") return undefined;
+    throw new Error(`cannot create lock ${path}`, { cause: err });
+  }
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return statSync(path).ino;
+}
+
+/**
+ * Removes a stale lock while holding `PATH.takeover` (created exclusively); returns whether
+ * the caller should try to create the lock again at once. A contender that judged the lock
+ * stale a moment ago cannot remove a live run's lock that replaced it: the owner is judged
+ * again under the guard.
+ */
+export function takeOverStaleLock(path: string): boolean {
+  const guard = `${path}.takeover`;
+  let fd: number;
+  try {
+    fd = openSync(guard, "wx", 0o644);
+  } catch (err) {
+    if (errno(err) !== "EEXIST") throw new Error(`cannot create ${guard}`, { cause: err });
+    removeDeadGuard(guard);
+    return true;
+  }
+  try {
+    writeSync(fd, `${process.pid}\n`);
+    closeSync(fd);
+    // under the guard nobody else removes the lock and a dead owner cannot release it, so
+    // what we judge now is what we move aside; the inode check covers a guard that was
+    // wrongly judged dead (its holder stopped for 10 s in between)
+    let judged: ReturnType<typeof statSync>;
+    try {
+      judged = statSync(path);
+    } catch {
+      return true;
+    }
+    if (ownerAlive(readOwner(path), path)) return true;
+    const aside = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.stale`;
+    try {
+      renameSync(path, aside);
+    } catch (err) {
+      if (errno(err) === "ENOENT") return true;
+      throw err;
+    }
+    if (statSync(aside).ino !== judged.ino) {
+      try {
+        linkSync(aside, path);
+      } catch {
+        // a newer lock is in place already
+      }
+    }
+    unlinkSync(aside);
+    return true;
+  } finally {
+    try {
+      unlinkSync(guard);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** A takeover guard lives for a few system calls; one older than 10 s belongs to a killed process. */
+function removeDeadGuard(guard: string): void {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(guard);
+  } catch {
+    return;
+  }
+  if (Date.now() - st.mtimeMs < 10_000) return;
+  const aside = `${guard}.${process.pid}.${randomBytes(4).toString("hex")}`;
+  try {
+    renameSync(guard, aside);
+  } catch {
+    return;
+  }
+  // moved a fresh guard by mistake (it was replaced between stat and rename): put it back
+  if (statSync(aside).ino !== st.ino) {
+    try {
+      linkSync(aside, guard);
+    } catch {
+      // someone holds a newer guard already
+    }
+  }
+  unlinkSync(aside);
+}
+
+/**
+ * Takes the lock for a run, waiting up to `waitMs` for a live owner to finish. Throws
+ * LockBusyError naming the owner when it stays held.
+ */
+export async function acquireRunLock(
+  path: string,
+  run: { runId: string; kind: string },
+  opts: AcquireOptions = {},
+): Promise<RunLock> {
+  const clock = opts.clock ?? systemClock;
+  const waitMs = opts.waitMs ?? 0;
+  const start = clock.now();
+  mkdirSync(dirname(path), { recursive: true });
+  const inherited = inheritedLock(path);
+  if (inherited) return inherited;
+  const pidStart = processStartTime(process.pid);
+  const owner: LockOwner = {
+    pid: process.pid,
+    ...(pidStart ? { pidStart } : {}),
+    host: hostname(),
+    runId: run.runId,
+    kind: run.kind,
+    startedAt: new Date(clock.now()).toISOString(),
+  };
+  let announced = false;
+  for (let spins = 0; ; spins++) {
+    const a = attempt(path, owner);
+    if (a.held) return heldLock(path, owner, a.ino, opts.logger);
+    if (a.retry && spins < 50) {
+      // a stale lock was removed, or another contender is removing it: try again shortly
+      await clock.sleep(spins === 0 ? 0 : 20, opts.signal);
+      continue;
+    }
+    const waited = clock.now() - start;
+    if (waited >= waitMs) throw busy(path, a.owner, waitMs, opts.hint);
+    if (!announced && a.owner) {
+      opts.logger?.info(`waiting up to ${formatDuration(waitMs)} for the run lock`, {
+        lock: path,
+        holder: describeOwner(a.owner),
+      });
+      announced = true;
+    }
+    spins = 0;
+    await clock.sleep(Math.min(1000, waitMs - waited), opts.signal);
+  }
+}
+
+function busy(path: string, owner: LockOwner | undefined, waitMs: number, hint?: string): LockBusyError {
+  const who = owner ? `another Attest run (${describeOwner(owner)})` : "another Attest run";
+  const advice =
+    hint ?? (waitMs > 0 ? "retry later or pass a longer --wait" : "retry later or pass --wait 10m");
+  const verb = waitMs > 0 ? `still holds ${path} after ${formatDuration(waitMs)}` : `holds ${path}`;
+  return new LockBusyError(path, owner, `${who} ${verb}; ${advice}`);
+}
+
+/** The parent's lock, when this process was started under it (nothing to release). */
+function inheritedLock(path: string): RunLock | undefined {
+  const raw = process.env[INHERITED_LOCK_ENV];
+  if (!raw) return undefined;
+  let claim: { path?: string; runId?: string };
+  try {
+    claim = JSON.parse(raw) as typeof claim;
+  } catch {
+    return undefined;
+  }
+  const owner = readOwner(path);
+  if (claim.path !== path || !owner || owner.runId !== claim.runId || owner.pid !== process.ppid)
+    return undefined;
+  return { path, owner, release: () => {}, [Symbol.asyncDispose]: async () => {} };
+}
+
+function heldLock(path: string, owner: LockOwner, ino: number, logger?: Logger): RunLock {
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    process.off("exit", release);
+    try {
+      // only our own file: a lock taken over after we were judged dead is not ours to remove
+      const mine = readOwner(path);
+      if (statSync(path).ino === ino && mine?.pid === owner.pid && mine.runId === owner.runId)
+        unlinkSync(path);
+      else logger?.warn("the run lock was no longer ours at release", { lock: path });
+    } catch (err) {
+      if (errno(err) !== "ENOENT") logger?.warn("could not remove the run lock", { lock: path });
+    }
+  };
+  // a forced exit (second signal, grace exceeded) still gives the lock back
+  process.on("exit", release);
+  return { path, owner, release, [Symbol.asyncDispose]: async () => release() };
+}
+
+/** Holds the run lock for the length of `fn`. */
+export async function withRunLock<T>(
+  path: string,
+  run: { runId: string; kind: string },
+  opts: AcquireOptions,
+  fn: (lock: RunLock) => Promise<T>,
+): Promise<T> {
+  await using lock = await acquireRunLock(path, run, opts);
+  return await fn(lock);
+}
