@@ -1,0 +1,399 @@
+/** A sandbox that is a PostgreSQL cluster inside a container; every tool runs inside it via exec. */
+import { resolve, sep } from "node:path";
+import type { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
+import type Docker from "dockerode";
+import pg from "pg";
+import type { StartedTestContainer } from "testcontainers";
+import { describeError, VerifierError } from "../../util/errors.js";
+import { lastLines, type RunResult } from "../../util/process.js";
+import { retryUntil } from "../../util/retry.js";
+import { THROWAWAY_SETTINGS } from "../local/local-sandbox.js";
+import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
+import { type ExecOptions, runExec } from "./docker-exec.js";
+
+/** Where things live inside the container. */
+export const LAYOUT = {
+  base: "/sandbox",
+  data: "/sandbox/data",
+  sockets: "/sandbox/sock",
+  pids: "/sandbox/run",
+  pgpass: "/sandbox/pgpass",
+  pwfile: "/sandbox/pwfile",
+  log: "/sandbox/server.log",
+  inputs: "/inputs",
+} as const;
+
+/** The unprivileged account every program in the sandbox runs as. */
+export const SANDBOX_USER = "postgres";
+
+/** A host path bind-mounted read-only into the container. */
+export interface MountedInput {
+  hostPath: string;
+  containerPath: string;
+}
+
+/** Everything a docker sandbox is made of. */
+export interface DockerSandboxParts {
+  id: string;
+  docker: Docker;
+  started: StartedTestContainer;
+  image: string;
+  pgMajor: number;
+  network: "host" | "bridge";
+  /** Port on the host's loopback (connection). */
+  hostPort: number;
+  /** Port the server listens on inside the container's network namespace. */
+  innerPort: number;
+  password: string;
+  inputs: readonly MountedInput[];
+  /** The configured memory limit, for messages. */
+  memory?: string;
+  /** Called once destroy() has removed the container. */
+  onDestroyed: () => void;
+}
+
+/** How long each phase of provisioning took (ms), for timing reports. */
+export interface StartupTimings {
+  containerMs: number;
+  setupMs: number;
+  initdbMs: number;
+  serverMs: number;
+  /** Container create → the server accepts connections. */
+  totalMs: number;
+}
+
+/** A docker sandbox; construct through DockerRuntime.provision. */
+export class DockerSandbox implements Sandbox {
+  readonly runtime = "docker";
+  readonly id: string;
+  readonly pgMajor: number;
+  readonly connection: SandboxConnection;
+  readonly dataDir = LAYOUT.data;
+  /** Filled in by the runtime once the sandbox is ready. */
+  startup: StartupTimings | undefined;
+  readonly #p: DockerSandboxParts;
+  readonly #container: Docker.Container;
+  #postmaster: Docker.Exec | undefined;
+  #execCount = 0;
+  #oomKillsSeen = 0;
+  #destroyed = false;
+
+  constructor(parts: DockerSandboxParts) {
+    this.#p = parts;
+    this.id = parts.id;
+    this.pgMajor = parts.pgMajor;
+    this.#container = parts.docker.getContainer(parts.started.getId());
+    this.connection = { host: "127.0.0.1", port: parts.hostPort, user: "postgres", password: parts.password };
+  }
+
+  /** The container's id. */
+  get containerId(): string {
+    return this.#p.started.getId();
+  }
+
+  /** The image the container runs. */
+  get image(): string {
+    return this.#p.image;
+  }
+
+  inputPath(hostPath: string): string {
+    const wanted = resolve(hostPath);
+    for (const input of this.#p.inputs) {
+      if (wanted === input.hostPath) return input.containerPath;
+      if (wanted.startsWith(input.hostPath + sep))
+        return input.containerPath + wanted.slice(input.hostPath.length);
+    }
+    throw new Error(`${hostPath} is not an input of sandbox ${this.id}`);
+  }
+
+  #env(extra?: Record<string, string>): string[] {
+    const env: Record<string, string> = {
+      // the image's own PATH may lack the server binaries (official images add them; others may not)
+      PATH: `/usr/lib/postgresql/${this.pgMajor}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      HOME: LAYOUT.base,
+      LANG: "C.UTF-8",
+      PGHOST: "127.0.0.1",
+      PGPORT: String(this.#p.innerPort),
+      PGUSER: "postgres",
+      PGDATABASE: "postgres",
+      PGPASSFILE: LAYOUT.pgpass,
+      PGCONNECT_TIMEOUT: "10",
+      ...extra,
+    };
+    return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  }
+
+  exec(program: string, args: readonly string[], opts: SandboxExecOptions): Promise<RunResult> {
+    // a wrapper records the in-container pid (a session leader under runc), so a timeout or
+    // abort can signal the whole process group, pg_restore -j workers included
+    const pidFile = `${LAYOUT.pids}/exec-${++this.#execCount}.pid`;
+    return runExec(
+      this.#p.docker,
+      this.#container,
+      {
+        name: program,
+        cmd: ["sh", "-c", 'echo $$ >"$0" && exec "$@"', pidFile, program, ...args],
+        user: SANDBOX_USER,
+        env: this.#env(opts.env),
+        workingDir: LAYOUT.base,
+      },
+      opts,
+      { kill: (sig) => this.#signal(pidFile, sig, true), explain: (r) => this.#explain(program, r) },
+    );
+  }
+
+  /** Runs a short helper command (no timeout handling beyond its own, no wrapper). */
+  async #helper(cmd: string[], opts: Partial<ExecOptions> & { user?: string } = {}): Promise<RunResult> {
+    return runExec(
+      this.#p.docker,
+      this.#container,
+      { name: cmd[0] ?? "sh", cmd, user: opts.user ?? SANDBOX_USER, env: this.#env(), workingDir: "/" },
+      { timeoutMs: 30_000, allowFailure: true, ...opts },
+      { kill: async () => {}, explain: async () => undefined },
+    );
+  }
+
+  /** Runs a setup command as root (directory ownership); throws with its stderr on failure. */
+  async runAsRoot(script: string, timeoutMs = 60_000): Promise<RunResult> {
+    const r = await this.#helper(["sh", "-c", script], { user: "root", timeoutMs });
+    if (r.code !== 0)
+      throw new VerifierError(
+        `sandbox setup failed in ${this.#p.image}: ${lastLines(r.stderrTail || r.stdout, 3)}`,
+      );
+    return r;
+  }
+
+  /** Runs a script as the sandbox user; returns its result without judging it. */
+  runScript(
+    script: string,
+    args: readonly string[] = [],
+    timeoutMs = 60_000,
+    stdin?: string,
+  ): Promise<RunResult> {
+    return this.#helper(["sh", "-c", script, "sh", ...args], {
+      timeoutMs,
+      ...(stdin !== undefined ? { stdin } : {}),
+    });
+  }
+
+  async #signal(pidFile: string, sig: "TERM" | "KILL" | "INT" | "QUIT", group: boolean): Promise<void> {
+    const target = group ? '-- "-$p"' : '"$p"';
+    await this.#helper(
+      ["sh", "-c", `p=$(cat "$0") || exit 0; kill -s "$1" ${target} 2>/dev/null; exit 0`, pidFile, sig],
+      {
+        timeoutMs: 10_000,
+      },
+    );
+  }
+
+  /** Why a program failed, when the sandbox rather than the program is to blame. */
+  async #explain(program: string, result: RunResult): Promise<Error | undefined> {
+    let state: Docker.ContainerInspectInfo["State"];
+    try {
+      state = (await this.#container.inspect()).State;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) {
+        return new VerifierError(`sandbox container ${this.id} disappeared while ${program} ran`);
+      }
+      return undefined;
+    }
+    if (!state.Running) {
+      return new VerifierError(
+        `sandbox container was killed (OOMKilled=${state.OOMKilled}, exit code ${state.ExitCode}) while ${program} ran`,
+      );
+    }
+    const kills = await this.#oomKills();
+    if (kills > this.#oomKillsSeen) {
+      this.#oomKillsSeen = kills;
+      const limit = this.#p.memory ? `memory limit ${this.#p.memory}` : "no memory limit set";
+      return new VerifierError(
+        `sandbox ran out of memory: the kernel OOM killer ended a process while ${program} ran (${limit}; exit code ${result.code})`,
+      );
+    }
+    return undefined;
+  }
+
+  /** OOM kills in the container's memory cgroup (v2: memory.events, v1: memory.oom_control). */
+  async #oomKills(): Promise<number> {
+    const r = await this.#helper(
+      [
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null; exit 0",
+      ],
+      { timeoutMs: 10_000 },
+    ).catch(() => undefined);
+    return Number(/^oom_kill (\d+)/m.exec(r?.stdout ?? "")?.[1] ?? 0);
+  }
+
+  async start(opts: StartOptions): Promise<void> {
+    const settings: Record<string, string> = {
+      ...THROWAWAY_SETTINGS,
+      ...opts.settings,
+      port: String(this.#p.innerPort),
+      // bridge: the engine's port forwarder reaches the server on the container's own address
+      listen_addresses: this.#p.network === "host" ? "127.0.0.1" : "*",
+      unix_socket_directories: LAYOUT.sockets,
+      // settings a backup's own postgresql.conf may carry that must not act here
+      archive_mode: "off",
+      archive_command: "",
+      logging_collector: "off",
+      ...(opts.settings?.archive_mode ? { archive_mode: opts.settings.archive_mode } : {}),
+    };
+    const args = ["-D", this.dataDir];
+    for (const [k, v] of Object.entries(settings)) args.push("-c", `${k}=${v}`);
+    const pidFile = `${LAYOUT.pids}/postmaster.exec.pid`;
+    // Detached exec whose process *is* the postmaster (the shell execs it): the engine keeps
+    // its state, so isRunning() is an exec inspect and stop()/start() can repeat freely.
+    const exec = await this.#container.exec({
+      Cmd: [
+        "sh",
+        "-c",
+        `echo $$ >"$0" && exec "$@" >>${LAYOUT.log} 2>&1 </dev/null`,
+        pidFile,
+        "postgres",
+        ...args,
+      ],
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      User: SANDBOX_USER,
+      Env: this.#env(),
+      WorkingDir: LAYOUT.base,
+    });
+    const response = (await exec.start({ Detach: true })) as Readable | undefined;
+    // dockerode hands back the (empty) response unread; reading it frees the engine connection,
+    // which otherwise keeps this process alive after the run
+    if (response) await finished(response.resume()).catch(() => {});
+    this.#postmaster = exec;
+    const check = async (): Promise<true | undefined> => {
+      const info = await exec.inspect();
+      if (!info.Running) {
+        throw new StartError(
+          `postgres exited with code ${info.ExitCode}: ${lastLines(await this.logTail(40), 4)}`,
+        );
+      }
+      if (opts.wait === "running") {
+        const r = await this.runScript(`test -f ${this.dataDir}/postmaster.pid`, [], 10_000);
+        return r.code === 0 ? true : undefined;
+      }
+      const c = new pg.Client({ ...this.connection, database: "postgres", connectionTimeoutMillis: 5000 });
+      try {
+        await c.connect();
+        await c.query("select 1");
+        return true;
+      } finally {
+        await c.end().catch(() => {});
+      }
+    };
+    // retryUntil retries on errors; a server that exited is final, so it stops the wait
+    const stop = new AbortController();
+    let fatal: Error | undefined;
+    try {
+      await retryUntil(
+        async () => {
+          try {
+            return await check();
+          } catch (err) {
+            if (err instanceof StartError) {
+              fatal = err;
+              stop.abort(err);
+            }
+            throw err;
+          }
+        },
+        {
+          timeoutMs: opts.timeoutMs,
+          what: "the sandbox server to accept connections",
+          signal: opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal,
+          intervalMs: 50,
+        },
+      );
+    } catch (err) {
+      if (fatal) throw fatal;
+      const dead = await this.#explain("postgres", {
+        code: null,
+        signal: null,
+        stdout: "",
+        stderrTail: "",
+        timedOut: false,
+      });
+      throw dead ?? err;
+    }
+  }
+
+  async isRunning(): Promise<boolean> {
+    if (!this.#postmaster || this.#destroyed) return false;
+    try {
+      return (await this.#postmaster.inspect()).Running;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Fast shutdown, then immediate, then SIGKILL — the same ladder as the local runtime. */
+  async stop(opts: { timeoutMs: number }): Promise<void> {
+    const pidFile = `${LAYOUT.pids}/postmaster.exec.pid`;
+    for (const [sig, share] of [
+      ["INT", 0.6],
+      ["QUIT", 0.3],
+      ["KILL", 0.1],
+    ] as const) {
+      if (!(await this.isRunning())) return;
+      await this.#signal(pidFile, sig, false);
+      try {
+        await retryUntil(async () => ((await this.isRunning()) ? undefined : true), {
+          timeoutMs: Math.max(500, opts.timeoutMs * share),
+          what: `the sandbox postmaster to exit after SIG${sig}`,
+          intervalMs: 50,
+        });
+        return;
+      } catch (err) {
+        if (sig === "KILL") throw new Error(`could not stop the sandbox server: ${describeError(err)}`);
+      }
+    }
+  }
+
+  async logTail(lines: number): Promise<string> {
+    if (this.#destroyed) return "";
+    const r = await this.#helper(["tail", "-n", String(lines), LAYOUT.log], { timeoutMs: 10_000 }).catch(
+      () => undefined,
+    );
+    return r?.code === 0 ? r.stdout : "";
+  }
+
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    try {
+      // timeout 0: the container is throwaway; its anonymous volumes go with it
+      await this.#p.started.stop({ timeout: 0, remove: true, removeVolumes: true });
+    } catch (err) {
+      await removeContainer(this.#p.docker, this.containerId).catch((err2: unknown) => {
+        throw new Error(
+          `could not remove sandbox container ${this.id}: ${describeError(err2)} (after ${describeError(err)})`,
+        );
+      });
+    } finally {
+      this.#p.onDestroyed();
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.destroy();
+  }
+}
+
+/** Force-removes a container and its anonymous volumes; a container already gone is fine. */
+export async function removeContainer(docker: Docker, id: string): Promise<void> {
+  try {
+    await docker.getContainer(id).remove({ force: true, v: true });
+  } catch (err) {
+    const status = (err as { statusCode?: number }).statusCode;
+    // 404: gone; 409: removal already in progress
+    if (status !== 404 && status !== 409) throw err;
+  }
+}
+
+class StartError extends Error {}
