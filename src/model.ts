@@ -131,6 +131,18 @@ export interface DrillResult {
   notes: string[];
   /** Path of the evidence JSON (inventory, check details), relative to the reports dir. */
   evidence?: string;
+  /** Sub-phases of preparing and releasing the backup (clone, attach, mount, unmount, detach, delete), in ms. */
+  phases?: Record<string, number>;
+  /** What the drill created outside the sandbox (cloud volumes, attachments, mounts), and whether it is gone. */
+  resources?: DrillResource[];
+}
+
+/** A resource a drill created to reach its backup (a cloned volume, an attachment, a mount). */
+export interface DrillResource {
+  kind: string;
+  id: string;
+  created: boolean;
+  deleted: boolean;
 }
 
 /** Severity of a violation or finding. */

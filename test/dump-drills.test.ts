@@ -164,12 +164,38 @@ sources:
     path: ${DUMPS}/good
     include: ["app_2026112*.dump", "app_20261119*.dump"]
     checks: { inventory: { row_drop_tolerance: 0.05 } }`);
-    const first = await run(["drill", "--config", ws.config, "--source", "app", "--backup", "app_20261120T0300.dump"]);
+    const first = await run([
+      "drill",
+      "--config",
+      ws.config,
+      "--source",
+      "app",
+      "--backup",
+      "app_20261120T0300.dump",
+    ]);
     expect(first.code).toBe(0);
-    const again = await run(["drill", "--config", ws.config, "--source", "app", "--backup", "app_20261120T0300.dump"]);
-    expect(again.doc.drills[0]!.checks.find((c) => c.name === "inventory")?.detail).toMatch(/consistent with the previous passing drill/);
+    const again = await run([
+      "drill",
+      "--config",
+      ws.config,
+      "--source",
+      "app",
+      "--backup",
+      "app_20261120T0300.dump",
+    ]);
+    expect(again.doc.drills[0]!.checks.find((c) => c.name === "inventory")?.detail).toMatch(
+      /consistent with the previous passing drill/,
+    );
     // the older dump lacks 120 of the 1120 orders the previous passing drill had (10.7% > 5%)
-    const older = await run(["drill", "--config", ws.config, "--source", "app", "--backup", "app_20261119T0300.dump"]);
+    const older = await run([
+      "drill",
+      "--config",
+      ws.config,
+      "--source",
+      "app",
+      "--backup",
+      "app_20261119T0300.dump",
+    ]);
     const inv = older.doc.drills[0]!.checks.find((c) => c.name === "inventory")!;
     expect(inv.status).toBe("warn");
     expect(inv.detail).toMatch(/table app\.sales\.orders lost 120 of 1120 rows/);

@@ -7,6 +7,7 @@ import type { CheckResult, DrillPlan, DrillResult, Inventory, Timings, Verdict }
 import { restorerFor } from "../restore/registry.js";
 import type { RestoreOutcome } from "../restore/restorer.js";
 import type { Runtime, Sandbox } from "../runtimes/runtime.js";
+import type { PreparedBackup, PrepareRecord, Source } from "../sources/source.js";
 import { formatDuration } from "../util/duration.js";
 import { BackupDefectError, describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -20,6 +21,8 @@ export interface DrillDeps {
   signal: AbortSignal;
   timeoutMs: number;
   previousInventory?: Inventory;
+  /** The source's adapter: its `prepare` (clone, attach, mount) runs before provisioning. */
+  sourceAdapter?: Source;
 }
 
 /** A drill's result plus what only the evidence file keeps. */
@@ -54,6 +57,9 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
   let checks: CheckResult[] = [];
   let restored: RestoreOutcome | undefined;
   let sandbox: Sandbox | undefined;
+  let prepared: PreparedBackup | undefined;
+  const prepareRecord: PrepareRecord = { phases: {}, resources: [] };
+  const prepare = deps.sourceAdapter?.prepare?.bind(deps.sourceAdapter);
   let verdict: Verdict = "pass";
   let reason = "";
   let phaseName = "provision";
@@ -80,14 +86,23 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
     });
     const p1 = new Phase();
     await restorer.preflight?.(plan, signal);
+    if (prepare) {
+      phaseName = "prepare";
+      progress("preparing the backup (clone, attach, mount)");
+      prepared = await prepare(plan, { runId: deps.runId, logger, signal, record: prepareRecord });
+      if (prepared.pgMajor) major = prepared.pgMajor;
+      notes.push(...prepared.notes);
+      phaseName = "provision";
+    }
     progress("provisioning sandbox");
     sandbox = await deps.runtime.provision(
       {
         pgMajor: major,
         allowNewer: b.family === "logical",
         labels: { run: deps.runId, source: deps.source.name, backup: b.id },
-        mode: restorer.sandboxMode,
+        mode: prepared ? "empty" : restorer.sandboxMode,
         inputs: (restorer.inputs?.(plan) ?? [b.location]).map((hostPath) => ({ hostPath })),
+        ...(prepared ? { dataDir: prepared.dataDir } : {}),
       },
       signal,
     );
@@ -153,6 +168,19 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
         }
       }
     }
+    // after the sandbox: its server ran on the prepared data directory
+    if (prepared) {
+      try {
+        const released = await prepared.dispose();
+        Object.assign(prepareRecord.phases, released.phases);
+      } catch (err) {
+        notes.push(`releasing the prepared backup failed: ${describeError(err)}`);
+        if (["pass", "warn"].includes(verdict as Verdict)) {
+          verdict = "error";
+          reason = `releasing the prepared backup failed: ${describeError(err)}`;
+        }
+      }
+    }
     timings.teardownMs = p4.ms();
     timings.totalMs = total.ms();
     logger.done(key);
@@ -178,6 +206,7 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
     timings,
     ...(restored?.reached ? { reached: restored.reached } : {}),
     checks,
+    ...(prepare ? { phases: prepareRecord.phases, resources: prepareRecord.resources } : {}),
     ...(newestData
       ? {
           newestData,

@@ -31,6 +31,7 @@ const PATH_KEYS = new Set([
   "outbox",
   "bin_dir",
   "backup_label",
+  "backup_labels",
   "state_dir",
   "lock_file",
 ]);

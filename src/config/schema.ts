@@ -2,14 +2,20 @@
 import { z } from "zod";
 import { alertsSchema } from "../report/alerts/alerts-config.js";
 import { mailSchema } from "../report/mail/mail-config.js";
+import { planSchema, refineSchedule, serviceSchema } from "../scheduler/schedule-config.js";
 import { basebackupSourceSchema } from "../sources/basebackup/basebackup-config.js";
 import { dumpDirSourceSchema } from "../sources/dump-dir/dump-dir-config.js";
+import { ociVolumeBackupsSourceSchema } from "../sources/oci-volume-backups/oci-volume-config.js";
 import { checksSchema, durationSchema, policiesSchema } from "./common-schema.js";
 
 export type { ChecksConfig, PoliciesConfig } from "./common-schema.js";
 
 /** Every source type; each adapter owns its schema. */
-export const sourceSchema = z.discriminatedUnion("type", [dumpDirSourceSchema, basebackupSourceSchema]);
+export const sourceSchema = z.discriminatedUnion("type", [
+  dumpDirSourceSchema,
+  basebackupSourceSchema,
+  ociVolumeBackupsSourceSchema,
+]);
 
 /** One resolved source configuration. */
 export type SourceConfig = z.infer<typeof sourceSchema>;
@@ -32,7 +38,11 @@ const dockerRuntimeSchema = z
   .object({
     image: z.string().default("postgres:{major}"),
     network: z.enum(["host", "bridge"]).default("host"),
-    memory: z.string().optional(),
+    /** Container memory limit, e.g. 512m, 2g (no swap beyond it). */
+    memory: z
+      .string()
+      .regex(/^\s*\d+(\.\d+)?\s*[kmgt]?(i?b)?\s*$/i, "not a size (e.g. 512m, 2g)")
+      .optional(),
     cpus: z.number().positive().optional(),
     tmpfs: z.boolean().default(false),
     /** Pull a missing image from its registry (off by default: drills must not reach out unasked). */
@@ -76,9 +86,14 @@ export const configSchema = z
       .default({ dir: "./reports", pdf: true, json: true }),
     mail: mailSchema.optional(),
     alerts: alertsSchema.optional(),
+    /** `attest serve`: cron plans. */
+    schedule: z.array(planSchema).default([]),
+    /** `attest serve`: endpoint, concurrency, shutdown, lock. */
+    service: serviceSchema.default(serviceSchema.parse({})),
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    refineSchedule(cfg, ctx);
     const seen = new Set<string>();
     cfg.sources.forEach((s, i) => {
       if (seen.has(s.name))

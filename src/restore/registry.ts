@@ -3,12 +3,40 @@ import type { SourceConfig } from "../config/schema.js";
 import type { Backup } from "../model.js";
 import { VerifierError } from "../util/errors.js";
 import { LogicalRestorer } from "./logical/logical-restorer.js";
+import { PhysicalRestorer } from "./physical/physical-restorer.js";
 import type { Restorer } from "./restorer.js";
+import { SnapshotRestorer } from "./snapshot/snapshot-restorer.js";
 
 /** Returns the restorer for `backup` of `source`, or throws when none fits. */
 export function restorerFor(backup: Backup, source: SourceConfig): Restorer {
   if (backup.family === "logical" && source.type === "dump-dir") {
     return new LogicalRestorer({ jobs: source.jobs, globals: source.globals });
+  }
+  if (backup.family === "physical" && source.type === "basebackup") {
+    return new PhysicalRestorer({
+      superuser: source.superuser,
+      ...(source.wal_archive ? { walArchive: source.wal_archive } : {}),
+    });
+  }
+  if (backup.family === "snapshot" && source.type === "basebackup") {
+    const { dataDir, labelFile, tablespaceMap } = backup.labels;
+    return new SnapshotRestorer({
+      superuser: source.superuser,
+      ...(source.wal_archive ? { walArchive: source.wal_archive } : {}),
+      ...(dataDir ? { copyFrom: dataDir } : {}),
+      ...(labelFile ? { backupLabel: { path: labelFile } } : {}),
+      ...(tablespaceMap ? { tablespaceMap: { path: tablespaceMap } } : {}),
+    });
+  }
+  if (backup.family === "snapshot" && source.type === "oci-volume-backups") {
+    // the clone is mounted as the sandbox's data directory (no copy); a kept label only helps
+    // with the WAL archive: the backup's end lies past the snapshot, in archived WAL
+    const { labelFile } = backup.labels;
+    return new SnapshotRestorer({
+      superuser: source.superuser,
+      ...(source.wal_archive ? { walArchive: source.wal_archive } : {}),
+      ...(labelFile && source.wal_archive ? { backupLabel: { path: labelFile } } : {}),
+    });
   }
   throw new VerifierError(`no restorer for ${backup.family} backups of source type ${source.type}`);
 }

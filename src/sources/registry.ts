@@ -2,6 +2,7 @@
 import type { SourceConfig } from "../config/schema.js";
 import { BasebackupSource } from "./basebackup/basebackup-source.js";
 import { DumpDirSource } from "./dump-dir/dump-dir-source.js";
+import { OciVolumeBackupsSource } from "./oci-volume-backups/oci-volume-source.js";
 import type { Source } from "./source.js";
 
 /** Creates the adapter for one configured source. */
@@ -11,5 +12,7 @@ export function createSource(config: SourceConfig): Source {
       return new DumpDirSource(config);
     case "basebackup":
       return new BasebackupSource(config);
+    case "oci-volume-backups":
+      return new OciVolumeBackupsSource(config);
   }
 }

@@ -1,11 +1,45 @@
 /** The Source stage: one adapter per backup family lists what exists, statically. */
-import type { Backup, DrillPlan, Finding } from "../model.js";
+import type { Backup, DrillPlan, DrillResource, Finding } from "../model.js";
 import type { Logger } from "../util/log.js";
 
 /** What every source adapter receives. */
 export interface SourceContext {
   logger: Logger;
   signal?: AbortSignal;
+}
+
+/** Phases (ms) and resources of a prepare, filled in as they happen: a failed prepare still has them. */
+export interface PrepareRecord {
+  phases: Record<string, number>;
+  resources: DrillResource[];
+}
+
+/** What `prepare` receives. */
+export interface PrepareContext extends SourceContext {
+  runId: string;
+  /** Where to record phases and resources; the drill owns it. */
+  record?: PrepareRecord;
+}
+
+/** A backup made reachable as a host data directory (a cloned, attached, mounted volume). */
+export interface PreparedBackup extends AsyncDisposable {
+  /** Host data directory the sandbox runs on; ours to change (a clone, never production). */
+  dataDir: string;
+  /** Major version read from the data directory (PG_VERSION). */
+  pgMajor?: number;
+  /** Facts for the drill record ("data directory found at data/"). */
+  notes: string[];
+  /** ms of clone, attach, mount (teardown phases are added as they finish). */
+  phases: Record<string, number>;
+  resources: DrillResource[];
+  /** Unmounts, detaches and deletes; safe to call twice; every step runs, the first error wins. */
+  dispose(): Promise<{ phases: Record<string, number> }>;
+}
+
+/** What a sweep of leftovers found and removed. */
+export interface SourceSweepReport {
+  removed: string[];
+  kept: string[];
 }
 
 /** A configured source of backups. */
@@ -21,4 +55,11 @@ export interface Source {
    * (PITR sampling: `random:N@7d` picks target times); undefined = use the generic selection.
    */
   plan?(rule: string, backups: readonly Backup[], now: Date): DrillPlan[] | undefined;
+  /**
+   * Makes a backup reachable as a host data directory before the sandbox is provisioned
+   * (clone a volume backup, attach, mount); the drill disposes it after the sandbox is gone.
+   */
+  prepare?(plan: DrillPlan, ctx: PrepareContext): Promise<PreparedBackup>;
+  /** Removes what runs whose process is gone left behind (clones, attachments, mounts). */
+  sweep?(ctx: SourceContext): Promise<SourceSweepReport>;
 }
