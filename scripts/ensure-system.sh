@@ -20,6 +20,9 @@ have_cmd losetup || need_pkgs+=(mount)
 have_cmd mkfs.ext4 || need_pkgs+=(e2fsprogs)
 have_cmd lz4 || need_pkgs+=(lz4)
 have_cmd zstd || need_pkgs+=(zstd)
+have_cmd openssl || need_pkgs+=(openssl)
+have_cmd systemd-analyze || need_pkgs+=(systemd)
+have_cmd flock || need_pkgs+=(util-linux)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "missing packages (${need_pkgs[*]}) and not root: install them with apt-get"
