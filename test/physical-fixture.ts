@@ -1,6 +1,6 @@
 /** Builds (once, cached) and describes the pg_basebackup fixture the physical tests use. */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Backup, DrillPlan } from "../src/model.js";
@@ -38,19 +38,12 @@ export interface Expected {
   damaged: Record<string, { removed?: string; file?: string; note: string }>;
 }
 
-/** Builds the fixture if needed (a lock keeps parallel test files from building it twice). */
+/** Builds the fixture if needed (the script's own lock keeps parallel test files from building it twice). */
 export function buildBasebackups(): Expected {
-  mkdirSync(resolve("fixtures/generated"), { recursive: true });
-  execFileSync(
-    "flock",
-    [
-      resolve("fixtures/generated/.basebackups.lock"),
-      "bash",
-      resolve("fixtures/build-basebackups.sh"),
-      BASEBACKUPS,
-    ],
-    { stdio: ["ignore", "ignore", "inherit"], timeout: 300_000 },
-  );
+  execFileSync("bash", [resolve("fixtures/build-basebackups.sh"), BASEBACKUPS], {
+    stdio: ["ignore", "ignore", "inherit"],
+    timeout: 300_000,
+  });
   return JSON.parse(readFileSync(join(BASEBACKUPS, "expected.json"), "utf8")) as Expected;
 }
 
