@@ -126,6 +126,29 @@ sources:
     expect(existsSync(PROBE)).toBe(false);
   });
 
+  it("refuses SQL that would run code on the host: COPY … PROGRAM fails, a C library outside $libdir is declined", async () => {
+    const probe = "/tmp/attest-pwned-copy-attest-shell-probe";
+    rmSync(probe, { force: true });
+    const ws = config(`
+sources:
+  - name: hostile
+    type: dump-dir
+    path: ${DUMPS}/hostile
+    select: all`);
+    const { code, doc } = await run(["audit", "--config", ws.config]);
+    expect(code).toBe(1);
+    const byId = (id: string) => doc.drills.find((d) => d.backup.id === id)!;
+    expect(byId("app_copy_program.sql").verdict).toBe("fail");
+    expect(byId("app_copy_program.sql").reason).toMatch(
+      /COPY … PROGRAM .* at line 25; pg_dump never writes this/,
+    );
+    expect(byId("hostile_c_function.dump").verdict).toBe("error");
+    expect(byId("hostile_c_function.dump").reason).toMatch(
+      /C function loading \/.*outside_libdir\.so from outside \$libdir/,
+    );
+    expect(existsSync(probe)).toBe(false);
+  });
+
   it("fails a drill whose SQL assertion does not hold, naming the assertion", async () => {
     const ws = config(`
 sources:

@@ -58,6 +58,53 @@ describe("SqlScanner", () => {
     expect(scan("select 'a\\'; \\! id';").forbidden?.command).toBe("!");
   });
 
+  it.each([
+    ["COPY … TO PROGRAM", "COPY (select 1) TO PROGRAM 'id';", "defect", /COPY … PROGRAM/],
+    ["COPY … FROM PROGRAM over two lines", "COPY t FROM\n  PROGRAM 'curl x';", "defect", /COPY … PROGRAM/],
+    ["ALTER SYSTEM", "ALTER SYSTEM SET archive_command = 'x';", "defect", /ALTER SYSTEM/],
+    ["a DO block", "DO $$ begin perform 1; end $$;", "defect", /anonymous code block/],
+    [
+      "a top-level call of lo_export",
+      "SELECT lo_export(16401, '/tmp/x');",
+      "defect",
+      /calling lo_export\(\)/,
+    ],
+    [
+      "a top-level call of pg_read_file",
+      "select pg_catalog.pg_read_file('/etc/shadow');",
+      "defect",
+      /calling pg_read_file\(\)/,
+    ],
+    [
+      "a C function outside $libdir",
+      "CREATE FUNCTION f() RETURNS int LANGUAGE c AS '/tmp/evil.so', 'f';",
+      "refuse",
+      /loading \/tmp\/evil.so/,
+    ],
+  ])("flags %s", (_what, sql, kind, reason) => {
+    const h = scan(`SET x = 1;\n${sql}`).hazard;
+    expect(h?.kind).toBe(kind);
+    expect(h?.reason).toMatch(reason);
+    expect(h?.line).toBe(2);
+  });
+
+  it.each([
+    [
+      "pg_dump's own top-level SELECTs",
+      "SELECT pg_catalog.set_config('search_path', '', false);\nSELECT pg_catalog.setval('s', 5, true);\nSELECT pg_catalog.lo_create('16401');",
+    ],
+    ["a C function from $libdir", "CREATE FUNCTION f() RETURNS int LANGUAGE c AS '$libdir/mylib', 'f';"],
+    ["PROGRAM inside a string", "COMMENT ON TABLE t IS 'COPY x TO PROGRAM y';"],
+    [
+      "PROGRAM inside a function body",
+      "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ begin execute format('copy t to program %L', 'x'); end $$;",
+    ],
+    ["a view that selects a function", "CREATE VIEW v AS SELECT pg_read_file('x');"],
+    ["COPY data that looks like SQL", "COPY t (a) FROM stdin;\nDO $$ x $$;\n\\."],
+  ])("does not flag %s", (_what, sql) => {
+    expect(scan(sql).hazard).toBeUndefined();
+  });
+
   it("collects the roles a dump refers to", () => {
     const s = scan(
       'ALTER TABLE public.t OWNER TO app_owner;\nGRANT SELECT ON TABLE public.t TO app_reader, "Mixed Case";\nREVOKE ALL ON SCHEMA public FROM PUBLIC;\nALTER DEFAULT PRIVILEGES FOR ROLE etl IN SCHEMA s GRANT SELECT ON TABLES TO reporting;\nCREATE SCHEMA s AUTHORIZATION schema_owner;',

@@ -1,7 +1,7 @@
 /** A stream filter that refuses plain SQL carrying psql meta-commands, before psql sees them. */
 import { Transform, type TransformCallback } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
-import { BackupDefectError } from "../../util/errors.js";
+import { BackupDefectError, VerifierError } from "../../util/errors.js";
 import { type MetaCommand, SqlScanner } from "./sql-scanner.js";
 
 /** The error a forbidden meta-command raises. */
@@ -9,6 +9,18 @@ export function forbiddenError(m: MetaCommand, file: string): BackupDefectError 
   return new BackupDefectError(
     `plain dump ${file} contains the psql meta-command \\${m.command} at line ${m.line} ("${m.text.trim()}"); refused, nothing of it was executed`,
   );
+}
+
+/**
+ * What stops a dump from being run: a forbidden meta-command or hazardous SQL (a defect of
+ * the dump), or a C library Attest refuses to load (the verifier declines: `error`).
+ */
+export function scanProblem(scanner: SqlScanner, file: string): Error | undefined {
+  if (scanner.forbidden) return forbiddenError(scanner.forbidden, file);
+  const h = scanner.hazard;
+  if (!h) return undefined;
+  const message = `dump ${file} contains ${h.reason} at line ${h.line}; pg_dump never writes this — refused, nothing of it was executed`;
+  return h.kind === "refuse" ? new VerifierError(message) : new BackupDefectError(message);
 }
 
 /** Options of createGuardStream. */
@@ -32,8 +44,9 @@ export function createGuardStream(opts: GuardOptions): Transform {
   let started = false;
   const handle = (line: string, out: string[]): Error | undefined => {
     const meta = scanner.line(line);
+    const problem = scanProblem(scanner, opts.file);
+    if (problem) return problem;
     if (meta) {
-      if (scanner.forbidden) return forbiddenError(scanner.forbidden, opts.file);
       if (opts.restrictKey && (meta.command === "restrict" || meta.command === "unrestrict")) {
         out.push("");
         return undefined;

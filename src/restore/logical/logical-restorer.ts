@@ -7,7 +7,7 @@ import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
 import { lastLines, ProcessError } from "../../util/process.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
-import { createGuardStream, forbiddenError } from "./guard-stream.js";
+import { createGuardStream, scanProblem } from "./guard-stream.js";
 import { openPlain, prescanPlain } from "./plain-source.js";
 import { SqlScanner } from "./sql-scanner.js";
 
@@ -42,7 +42,8 @@ export class LogicalRestorer implements Restorer {
       throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
     const plain = b.format === "plain" || b.format === "plain-gzip";
     this.#scan = plain ? await prescanPlain(b.location, b.format === "plain-gzip", signal) : undefined;
-    if (this.#scan?.forbidden) throw forbiddenError(this.#scan.forbidden, b.id);
+    const problem = this.#scan && scanProblem(this.#scan, b.id);
+    if (problem) throw problem;
   }
 
   async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
@@ -114,7 +115,9 @@ export class LogicalRestorer implements Restorer {
   async #restoreGlobals(sandbox: Sandbox, ctx: RestoreContext, notes: string[]): Promise<void> {
     const file = this.#opts.globals!;
     const scan = await prescanPlain(file, file.endsWith(".gz"), ctx.signal);
-    if (scan.forbidden) throw new VerifierError(forbiddenError(scan.forbidden, file).message);
+    // the globals file is configuration, not the backup under test: a problem there is ours
+    const problem = scanProblem(scan, file);
+    if (problem) throw new VerifierError(problem.message);
     const errors: string[] = [];
     const guard = createGuardStream({ file });
     openPlain(file, file.endsWith(".gz")).pipe(guard);
@@ -147,6 +150,9 @@ export class LogicalRestorer implements Restorer {
     } catch (err) {
       throw await classify(err, sandbox, "pg_restore");
     }
+    // the archive's SQL (definitions, ACLs) is what pg_restore will run: same rules as plain SQL
+    const problem = scanProblem(scanner, `${b.id} (archive TOC)`);
+    if (problem) throw problem;
     return scanner.roles;
   }
 

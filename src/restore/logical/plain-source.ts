@@ -28,8 +28,8 @@ export async function prescanPlain(path: string, gzip: boolean, signal?: AbortSi
       const lines = (partial + decoder.write(chunk as Buffer)).split("\n");
       partial = lines.pop() ?? "";
       for (const l of lines) scanner.line(l);
-      // stop early: one forbidden command decides
-      if (scanner.forbidden) break;
+      // stop early: one forbidden command or hazard decides
+      if (scanner.forbidden || scanner.hazard) break;
     }
     partial += decoder.end();
     if (partial) scanner.line(partial);

@@ -8,6 +8,28 @@
 /** Meta-commands genuine pg_dump / pg_dumpall output contains. */
 export const ALLOWED_META_COMMANDS = new Set(["connect", "c", "restrict", "unrestrict", "encoding"]);
 
+/**
+ * SQL that would run code or touch files on the server's host. pg_dump never writes any of
+ * it; a dump that carries it was crafted or tampered with (`defect`), except a C function
+ * from a library outside $libdir, which Attest refuses to load (`refuse`).
+ */
+export interface SqlHazard {
+  line: number;
+  kind: "defect" | "refuse";
+  reason: string;
+}
+
+/** Functions a top-level SELECT in pg_dump output calls (search_path, sequences, large objects). */
+const DUMP_SELECT_FUNCTIONS = new Set([
+  "set_config",
+  "setval",
+  "lo_create",
+  "lo_open",
+  "lowrite",
+  "lo_close",
+  "lo_unlink",
+]);
+
 /** A meta-command psql would have executed. */
 export interface MetaCommand {
   line: number;
@@ -59,7 +81,11 @@ export class SqlScanner {
   readonly metaCommands: MetaCommand[] = [];
   #state: State = { kind: "normal" };
   #stdStrings = true;
+  readonly hazards: SqlHazard[] = [];
   #stmt = "";
+  /** The statement without the contents of strings, identifiers and comments. */
+  #code = "";
+  #stmtLine = 0;
   #line = 0;
 
   /** The first meta-command psql would run that is not on the allowed list. */
@@ -152,20 +178,63 @@ export class SqlScanner {
         i++;
         continue;
       }
-      if (this.#stmt.length < 131_072) this.#stmt += ch;
+      if (this.#stmt.length < 131_072) {
+        if (this.#stmt.trim() === "") this.#stmtLine = this.#line;
+        this.#stmt += ch;
+        this.#code += s.kind === "normal" ? ch : "_";
+      }
       i++;
     }
-    if (this.#stmt.length < 131_072) this.#stmt += "\n";
+    if (this.#stmt.length < 131_072) {
+      this.#stmt += "\n";
+      this.#code += "\n";
+    }
     return found;
   }
 
   #endStatement(): void {
     const stmt = this.#stmt.trim();
+    const code = this.#code.trim();
     this.#stmt = "";
+    this.#code = "";
     if (!stmt) return;
+    this.#checkHazards(stmt, code);
     if (/^COPY\b[\s\S]*\bFROM\s+stdin\b/i.test(stmt)) this.#state = { kind: "copy" };
     const scs = /^SET\s+standard_conforming_strings\s*(?:=|TO)\s*'?(on|off)'?/i.exec(stmt);
     if (scs) this.#stdStrings = scs[1]!.toLowerCase() === "on";
     rolesInStatement(stmt, this.roles);
+  }
+
+  #checkHazards(stmt: string, code: string): void {
+    const line = this.#stmtLine || this.#line;
+    const add = (kind: SqlHazard["kind"], reason: string) => this.hazards.push({ line, kind, reason });
+    if (/\bCOPY\b[\s\S]*\b(TO|FROM)\s+PROGRAM\b/i.test(code)) {
+      add("defect", "COPY … PROGRAM (runs a shell command on the server's host)");
+    }
+    if (/^ALTER\s+SYSTEM\b/i.test(code)) add("defect", "ALTER SYSTEM (rewrites the server's configuration)");
+    if (/^DO\b/i.test(code)) add("defect", "an anonymous code block (DO)");
+    if (/^(SELECT|VALUES|CALL|EXECUTE|WITH)\b/i.test(code)) {
+      for (const m of code.matchAll(/(?:\bpg_catalog\.)?\b([A-Za-z_][A-Za-z0-9_]*)\s*\(/g)) {
+        const fn = m[1]!.toLowerCase();
+        if (!DUMP_SELECT_FUNCTIONS.has(fn) && !/^(select|values|call|execute|with)$/.test(fn)) {
+          add("defect", `a top-level statement calling ${fn}()`);
+          break;
+        }
+      }
+    }
+    if (/\bLANGUAGE\s+"?c"?\b/i.test(code) && /^CREATE\b/i.test(code)) {
+      const lib = /\bAS\s+'((?:[^']|'')*)'\s*,/i.exec(stmt)?.[1];
+      if (lib !== undefined && !lib.startsWith("$libdir/")) {
+        add(
+          "refuse",
+          `a C function loading ${lib} from outside $libdir (would run that library's code on the verifier host)`,
+        );
+      }
+    }
+  }
+
+  /** The first hazard, if any. */
+  get hazard(): SqlHazard | undefined {
+    return this.hazards[0];
   }
 }
