@@ -73,8 +73,8 @@ export function describeTarget(target: RecoveryTarget): string {
 
 /**
  * Settings a backup's own postgresql.conf may carry that must not act in a sandbox
- * (connect to the real primary, archive, wait for a sync standby, need huge pages or its
- * certificates). Written into postgresql.auto.conf so that they also hold after a restart.
+ * (connect to the real primary, archive, wait for a sync standby, load libraries, need huge
+ * pages or its certificates). Written into postgresql.auto.conf so that they also hold after a restart.
  */
 export function hardeningSettings(dataDir: string): Record<string, string> {
   return {
@@ -94,6 +94,13 @@ export function hardeningSettings(dataDir: string): Record<string, string> {
     shared_buffers: "128MB",
     huge_pages: "try",
     external_pid_file: "",
+    // a backup's config could name any file as a library (one shipped inside the backup):
+    // nothing is preloaded, and libraries resolve only in the sandbox's own $libdir
+    shared_preload_libraries: "",
+    local_preload_libraries: "",
+    session_preload_libraries: "",
+    dynamic_library_path: "$libdir",
+    ssl_passphrase_command: "",
     log_destination: "stderr",
     logging_collector: "off",
     lc_messages: "C",
