@@ -147,7 +147,9 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
         ? `drill timed out after ${formatDuration(deps.timeoutMs)} during ${phaseName}`
         : deps.signal.aborted
           ? `drill aborted during ${phaseName}: ${describeError(deps.signal.reason)}`
-          : `${phaseName}: ${describeError(err)}`;
+          : diskFull(describeError(err))
+            ? `sandbox ran out of disk space during ${phaseName}: ${describeError(err)}`
+            : `${phaseName}: ${describeError(err)}`;
     }
     if (sandbox) {
       const tail = await sandbox.logTail(5).catch(() => "");
@@ -223,6 +225,11 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
     totalMs: timings.totalMs,
   });
   return { result, ...(inventory ? { inventory } : {}) };
+}
+
+/** Whether an error message says the sandbox's disk is full (the verifier's problem, not the backup's). */
+export function diskFull(message: string): boolean {
+  return /No space left on device|could not extend file|disk full/i.test(message);
 }
 
 /** The verdict the checks add up to: any fail → fail; any error → error; any warn → warn. */

@@ -3,9 +3,11 @@ import { z } from "zod";
 import { alertsSchema } from "../report/alerts/alerts-config.js";
 import { mailSchema } from "../report/mail/mail-config.js";
 import { planSchema, refineSchedule, serviceSchema } from "../scheduler/schedule-config.js";
+import { barmanSourceSchema } from "../sources/barman/barman-config.js";
 import { basebackupSourceSchema } from "../sources/basebackup/basebackup-config.js";
 import { dumpDirSourceSchema } from "../sources/dump-dir/dump-dir-config.js";
 import { ociVolumeBackupsSourceSchema } from "../sources/oci-volume-backups/oci-volume-config.js";
+import { pgbackrestSourceSchema } from "../sources/pgbackrest/pgbackrest-config.js";
 import { checksSchema, durationSchema, policiesSchema } from "./common-schema.js";
 
 export type { ChecksConfig, PoliciesConfig } from "./common-schema.js";
@@ -14,7 +16,9 @@ export type { ChecksConfig, PoliciesConfig } from "./common-schema.js";
 export const sourceSchema = z.discriminatedUnion("type", [
   dumpDirSourceSchema,
   basebackupSourceSchema,
+  barmanSourceSchema,
   ociVolumeBackupsSourceSchema,
+  pgbackrestSourceSchema,
 ]);
 
 /** One resolved source configuration. */
@@ -34,17 +38,18 @@ const localRuntimeSchema = z
   })
   .strict();
 
+/** A size such as 512m or 2g. */
+const sizeSchema = z.string().regex(/^\s*\d+(\.\d+)?\s*[kmgt]?(i?b)?\s*$/i, "not a size (e.g. 512m, 2g)");
+
 const dockerRuntimeSchema = z
   .object({
     image: z.string().default("postgres:{major}"),
     network: z.enum(["host", "bridge"]).default("host"),
     /** Container memory limit, e.g. 512m, 2g (no swap beyond it). */
-    memory: z
-      .string()
-      .regex(/^\s*\d+(\.\d+)?\s*[kmgt]?(i?b)?\s*$/i, "not a size (e.g. 512m, 2g)")
-      .optional(),
+    memory: sizeSchema.optional(),
     cpus: z.number().positive().optional(),
-    tmpfs: z.boolean().default(false),
+    /** Data directory on tmpfs: true, or its size (e.g. 4g; a restore past it ends `error`). */
+    tmpfs: z.union([z.boolean(), sizeSchema]).default(false),
     /** Pull a missing image from its registry (off by default: drills must not reach out unasked). */
     pull: z.boolean().default(false),
   })

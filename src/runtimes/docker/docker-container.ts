@@ -30,7 +30,8 @@ export interface ContainerPlan {
   inputs: readonly MountedInput[];
   memoryBytes?: number;
   cpus?: number;
-  tmpfs: boolean;
+  /** tmpfs data directory: off, on, or on with a size (e.g. "64m"). */
+  tmpfs: boolean | string;
   startupTimeoutMs: number;
   /** Called with the id as soon as the engine created the container (so a failed start can remove it). */
   onCreated: (id: string) => void;
@@ -131,7 +132,10 @@ export function sandboxContainer(plan: ContainerPlan): GenericContainer {
     // no swap beyond the limit: an over-large restore is killed, not slowed to a crawl
     c.withHostConfig({ Memory: bytes, MemorySwap: bytes });
   }
-  if (plan.tmpfs) c.withTmpFs({ [LAYOUT.base]: "rw,nosuid,nodev,mode=0700" });
+  if (plan.tmpfs) {
+    const size = typeof plan.tmpfs === "string" ? `,size=${plan.tmpfs.trim().replace(/i?b$/i, "")}` : "";
+    c.withTmpFs({ [LAYOUT.base]: `rw,nosuid,nodev,mode=0700${size}` });
+  }
   if (plan.network === "host") c.withNetworkMode("host");
   else {
     c.withNetworkMode("bridge")
