@@ -1,0 +1,237 @@
+/**
+ * Restores a pgBackRest backup set into an empty local sandbox with `pgbackrest restore`
+ * (run as the sandbox user, so the files are its own; it only reads the repository), then
+ * archive recovery with `pgbackrest archive-get` as restore_command, promoted at the end.
+ */
+import { posix } from "node:path";
+import type { Backup, DrillPlan, Reached, RecoveryTarget } from "../../model.js";
+import type { Sandbox, StartOptions } from "../../runtimes/runtime.js";
+import { withClient } from "../../runtimes/sql.js";
+import {
+  type PgbackrestRepo,
+  QUIET_ARGS,
+  repoArgs,
+  repoPathOf,
+} from "../../sources/pgbackrest/pgbackrest-args.js";
+import { BackupDefectError, VerifierError } from "../../util/errors.js";
+import { lastLines } from "../../util/process.js";
+import { parseLsn, segmentName, segmentOfLsn } from "../../wal/wal-names.js";
+import { describeTarget, pgTimestamp, settingsFileText } from "../physical/recovery-config.js";
+import { runRecovery } from "../physical/recovery-run.js";
+import { sandboxSh, writeSandboxFile } from "../physical/sandbox-shell.js";
+import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
+
+/** Options of the pgBackRest restorer. */
+export interface PgbackrestRestorerOptions extends PgbackrestRepo {
+  /** Superuser of the backed-up cluster (to connect before the sandbox's own login exists). */
+  superuser: string;
+}
+
+/**
+ * pgBackRest error codes that blame the repository's content (026 checksum, 028 file invalid,
+ * 029 format, 055 file missing); option, lock and permission errors blame the verifier.
+ */
+const DEFECT_CODES = new Set(["026", "028", "029", "055"]);
+const DEFECT_TEXT = /missing file|checksum|invalid|unable to decompress|unexpected eof|is truncated/i;
+
+/** Restores pgBackRest backup sets (local runtime only: the docker image has no pgbackrest). */
+export class PgbackrestRestorer implements Restorer {
+  readonly name = "pgbackrest";
+  readonly sandboxMode = "empty" as const;
+  readonly #opts: PgbackrestRestorerOptions;
+
+  constructor(opts: PgbackrestRestorerOptions) {
+    this.#opts = Object.freeze({ ...opts });
+  }
+
+  inputs(_plan: DrillPlan): string[] {
+    const repo = repoPathOf(this.#opts);
+    return [this.#opts.config_file, repo].filter((p): p is string => Boolean(p));
+  }
+
+  async preflight(plan: DrillPlan): Promise<void> {
+    const b = plan.backup;
+    if (b.labels.problem) throw new BackupDefectError(`${b.id}: ${b.labels.problem}`);
+  }
+
+  /** restore_command for the restored cluster: archive-get from the same repository, read-only. */
+  restoreCommand(dataDir: string): string {
+    // double quotes, not single: pgbackrest writes --recovery-option values between single quotes unescaped
+    // archive-get checks the WAL against pg_control of pg1-path (system id, version)
+    const args = ["pgbackrest", ...repoArgs(this.#opts), ...QUIET_ARGS, `--pg1-path=${dataDir}`]
+      .map(shellWord)
+      .join(" ");
+    // PostgreSQL replaces %f/%p and reads %% as one %
+    return `${args.replace(/%/g, "%%")} archive-get %f "%p"`;
+  }
+
+  async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
+    const { backup } = ctx.plan;
+    await this.preflight(ctx.plan);
+    if (sandbox.runtime !== "local")
+      throw new VerifierError("pgbackrest restores need sandbox.runtime: local");
+    await this.#checkAccess(sandbox);
+    const target: RecoveryTarget = ctx.plan.target ?? { kind: "latest" };
+    const notes: string[] = [];
+    const restoreCommand = this.restoreCommand(sandbox.dataDir);
+    const lockDir = posix.join(posix.dirname(sandbox.dataDir), "pgbackrest-lock");
+    const args = [
+      ...repoArgs(this.#opts),
+      ...QUIET_ARGS,
+      `--lock-path=${lockDir}`,
+      `--pg1-path=${sandbox.dataDir}`,
+      `--set=${backup.id}`,
+      ...typeArgs(target),
+      "--archive-mode=off",
+      // a damaged file fails at once instead of after pgbackrest's retries (15 s apart)
+      "--job-retry=0",
+      ...(restoreCommand.includes("'") ? [] : [`--recovery-option=restore_command=${restoreCommand}`]),
+      "restore",
+    ];
+    ctx.progress(`pgbackrest restore --set=${backup.id}`);
+    const started = Date.now();
+    const r = await sandbox.exec("pgbackrest", args, {
+      timeoutMs: Math.max(10_000, ctx.timeoutMs - 60_000),
+      allowFailure: true,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      env: { LANG: "C.UTF-8" },
+    });
+    if (r.code !== 0 || r.timedOut) {
+      const tail = lastLines(`${r.stderrTail}\n${r.stdout}`, 3) || `exit code ${r.code}`;
+      if (r.timedOut) throw new VerifierError(`pgbackrest restore of ${backup.id} timed out: ${tail}`);
+      const code = /ERROR: \[(\d{3})\]/.exec(tail)?.[1];
+      // 030-040: options, a running postmaster, a non-empty target: the verifier's doing
+      const ours = code !== undefined && Number(code) >= 30 && Number(code) <= 40;
+      const defect = !ours && ((code !== undefined && DEFECT_CODES.has(code)) || DEFECT_TEXT.test(tail));
+      const msg = `pgbackrest restore of ${backup.id} failed: ${tail}`;
+      throw defect && !/permission denied/i.test(tail) ? new BackupDefectError(msg) : new VerifierError(msg);
+    }
+    notes.push(
+      `pgbackrest restore --set=${backup.id} wrote the data directory in ${Math.round((Date.now() - started) / 1000)} s`,
+    );
+
+    ctx.progress(`recovering to ${describeTarget(target)}`);
+    const result = await runRecovery(withRestoreCommand(sandbox, restoreCommand), ctx, {
+      target,
+      // prepareDataDir needs an archive; the restore_command written just before start replaces its cp
+      archiveDir: posix.join(repoPathOf(this.#opts) ?? "/nonexistent", "archive", this.#opts.stanza),
+      superuser: this.#opts.superuser,
+      ...(backup.walRange ? { startLsn: backup.walRange.startLsn } : {}),
+      explainStop: (facts) =>
+        facts.lastRestored
+          ? `pgbackrest archive-get could not deliver the segment after ${facts.lastRestored} (missing from the repository?)`
+          : "pgbackrest archive-get delivered no WAL at all",
+    });
+    if (target.kind === "latest") await checkArchiveEnd(sandbox, backup, result.reached);
+    return {
+      databases: result.databases,
+      reached: result.reached,
+      recoveryMs: result.recoveryMs,
+      notes: [
+        ...notes,
+        "restore_command: pgbackrest archive-get from the same repository (read-only); archive_mode off",
+        ...result.notes,
+        ...(result.dataChecksums ? ["data checksums are on"] : ["data checksums are off"]),
+      ],
+    };
+  }
+
+  /** The sandbox user must read the repository; say so plainly when it cannot. */
+  async #checkAccess(sandbox: Sandbox): Promise<void> {
+    const repo = repoPathOf(this.#opts);
+    const probes = [
+      ...(this.#opts.config_file ? [this.#opts.config_file] : []),
+      ...(repo ? [posix.join(repo, "backup", this.#opts.stanza, "backup.info")] : []),
+      ...(repo ? [posix.join(repo, "archive", this.#opts.stanza, "archive.info")] : []),
+    ];
+    for (const p of probes) {
+      const r = await sandboxSh(sandbox, 'test -r "$1"', [p], { allowFailure: true, timeoutMs: 10_000 });
+      if (r.code !== 0)
+        throw new VerifierError(
+          `${p} is not readable by the sandbox user: pgbackrest restore runs as that user and needs read access to the repository (grant it with a group or o+rX)`,
+        );
+    }
+  }
+}
+
+/**
+ * For target `latest`: replay must have reached the newest archived segment `pgbackrest info`
+ * lists (archive max); PostgreSQL itself ends recovery quietly when archive-get finds nothing.
+ */
+async function checkArchiveEnd(sandbox: Sandbox, backup: Backup, reached: Reached): Promise<void> {
+  const max = backup.labels.archiveMax;
+  if (!max || !reached.lsn) return;
+  const segSize = Number(
+    await withClient(
+      sandbox,
+      "postgres",
+      async (c) =>
+        (await c.query<{ s: string }>("select setting as s from pg_settings where name = 'wal_segment_size'"))
+          .rows[0]?.s,
+    ),
+  );
+  if (!segSize) return;
+  const tli = reached.timeline ?? 1;
+  const last = segmentName(tli, segmentOfLsn(parseLsn(reached.lsn) - 1n, segSize), segSize);
+  // names of one timeline sort like positions; a newer timeline in the archive is another matter
+  if (max.slice(0, 8) !== last.slice(0, 8) || last >= max) return;
+  const next = segmentName(tli, segmentOfLsn(parseLsn(reached.lsn) - 1n, segSize) + 1, segSize);
+  throw new BackupDefectError(
+    `the end of the archive was not reached: replay ended at ${reached.lsn} in ${last}${reached.timestamp ? ` (last transaction at ${reached.timestamp})` : ""}, ` +
+      `but pgbackrest info lists WAL up to ${max}; archive-get could not deliver ${next} (missing from the repository?)`,
+  );
+}
+
+/** A word for sh: bare when safe, else double-quoted with $ ` " \\ escaped. */
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `"${s.replace(/(["\\$`])/g, "\\$1")}"`;
+}
+
+/** --type/--target/--target-action of a recovery target. */
+function typeArgs(target: RecoveryTarget): string[] {
+  switch (target.kind) {
+    case "latest":
+      return ["--type=default"];
+    case "immediate":
+      return ["--type=immediate", "--target-action=promote"];
+    case "time":
+      return ["--type=time", `--target=${pgTimestamp(target.time)}`, "--target-action=promote"];
+    case "lsn":
+      return ["--type=lsn", `--target=${target.lsn}`, "--target-action=promote"];
+  }
+}
+
+/**
+ * The sandbox, except that start() first appends pgBackRest's restore_command to
+ * postgresql.auto.conf: the shared recovery start writes a copying restore_command for a
+ * plain WAL archive, and the last line of the file wins.
+ */
+function withRestoreCommand(sandbox: Sandbox, command: string): Sandbox {
+  const autoConf = posix.join(sandbox.dataDir, "postgresql.auto.conf");
+  return {
+    id: sandbox.id,
+    runtime: sandbox.runtime,
+    pgMajor: sandbox.pgMajor,
+    connection: sandbox.connection,
+    dataDir: sandbox.dataDir,
+    inputPath: (p) => sandbox.inputPath(p),
+    exec: (program, args, opts) => sandbox.exec(program, args, opts),
+    async start(opts: StartOptions) {
+      await writeSandboxFile(
+        sandbox,
+        autoConf,
+        settingsFileText(
+          { restore_command: command },
+          "added by attest: WAL comes from the pgBackRest repository",
+        ),
+        "append",
+      );
+      await sandbox.start(opts);
+    },
+    stop: (opts) => sandbox.stop(opts),
+    isRunning: () => sandbox.isRunning(),
+    logTail: (n) => sandbox.logTail(n),
+    destroy: () => sandbox.destroy(),
+    [Symbol.asyncDispose]: () => sandbox[Symbol.asyncDispose](),
+  };
+}
