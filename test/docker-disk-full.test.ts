@@ -30,7 +30,9 @@ reports: { dir: ${dir}/reports, pdf: false }
     expect(r.code).toBe(3);
     const d = doc.drills[0]!;
     expect(d.verdict).toBe("error");
-    expect(d.reason).toMatch(/sandbox ran out of disk space during (provision|restore): .*(No space left on device|could not extend file)/);
+    expect(d.reason).toMatch(
+      /sandbox ran out of disk space during (provision|restore): .*(No space left on device|could not extend file)/,
+    );
     expect(leftovers("docker", doc.run.id)).toEqual([]);
   });
 });

@@ -6,6 +6,8 @@ import { LogicalRestorer } from "./logical/logical-restorer.js";
 import { PhysicalRestorer } from "./physical/physical-restorer.js";
 import type { Restorer } from "./restorer.js";
 import { SnapshotRestorer } from "./snapshot/snapshot-restorer.js";
+import { BarmanRestorer } from "./tool/barman-restorer.js";
+import { PgbackrestRestorer } from "./tool/pgbackrest-restorer.js";
 
 /** Returns the restorer for `backup` of `source`, or throws when none fits. */
 export function restorerFor(backup: Backup, source: SourceConfig): Restorer {
@@ -16,6 +18,14 @@ export function restorerFor(backup: Backup, source: SourceConfig): Restorer {
     return new PhysicalRestorer({
       superuser: source.superuser,
       ...(source.wal_archive ? { walArchive: source.wal_archive } : {}),
+    });
+  }
+  if (backup.family === "physical" && source.type === "barman") {
+    return new BarmanRestorer({
+      configFile: source.config_file,
+      server: source.server,
+      barmanUser: source.barman_user,
+      superuser: source.superuser,
     });
   }
   if (backup.family === "snapshot" && source.type === "basebackup") {
@@ -37,6 +47,10 @@ export function restorerFor(backup: Backup, source: SourceConfig): Restorer {
       ...(source.wal_archive ? { walArchive: source.wal_archive } : {}),
       ...(labelFile && source.wal_archive ? { backupLabel: { path: labelFile } } : {}),
     });
+  }
+  if (backup.family === "physical" && source.type === "pgbackrest") {
+    const { stanza, repo_path, config_file, repo, superuser } = source;
+    return new PgbackrestRestorer({ stanza, repo_path, config_file, repo, superuser });
   }
   throw new VerifierError(`no restorer for ${backup.family} backups of source type ${source.type}`);
 }
