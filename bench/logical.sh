@@ -2,7 +2,7 @@
 # Benchmark of a logical drill (issue "foundation"): how much slower is `attest drill` than
 # doing the same work by hand, and how much memory does Attest itself use?
 #
-#   npm run bench [-- --size-mb N] [--rounds R] [--jobs J] [--no-default-checks] [--no-build] [--rebuild-data]
+#   npm run bench [-- [--case logical] --size-mb N] [--rounds R] [--jobs J] [--no-default-checks] [--no-build] [--rebuild-data]
 #
 # 1. Builds a database of about N MB (default 1000): pgbench -i at a matching scale plus a
 #    wide table (jsonb, text[], TOASTed text, secondary indexes); dumps it with pg_dump -Fc and
@@ -26,6 +26,8 @@ set -m # each background job is its own process group, so cleanup can end it who
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=bench/dataset.sh
 source "$BENCH_ROOT/bench/dataset.sh"
+# shellcheck source=bench/native.sh
+source "$BENCH_ROOT/bench/native.sh"
 
 SIZE_MB=1000
 ROUNDS=3
@@ -70,21 +72,8 @@ mkdir -p "$BENCH_WORK/out"
 CACHE="${BENCH_CACHE_DIR:-$BENCH_ROOT/bench/.cache}"
 
 # The measured Attest is a private compiled copy, so that other people rebuilding dist/ while
-# the rounds run cannot change it under us. It sits inside the repository so that its imports
-# resolve against node_modules/; cleanup() removes it.
-BENCH_DIST="$BENCH_ROOT/bench/.cache/dist.$$"
-mkdir -p "$BENCH_ROOT/bench/.cache"
-if ((BUILD)); then
-  log "compiling the CLI (tsc -p tsconfig.json, into $BENCH_DIST)"
-  if ! npx --no-install tsc -p tsconfig.json --outDir "$BENCH_DIST" --sourceMap false >"$BENCH_WORK/tsc.log" 2>&1; then
-    # tsc still emits on type errors; what is measured is what the working tree compiles to
-    log "tsc reported $(grep -c 'error TS' "$BENCH_WORK/tsc.log") type error(s) but emitted; first: $(grep -m1 'error TS' "$BENCH_WORK/tsc.log")"
-  fi
-else
-  [[ -f dist/cli/main.js ]] || die "dist/ is missing: run npx tsc -p . first (or drop --no-build)"
-  cp -a dist "$BENCH_DIST"
-fi
-[[ -f "$BENCH_DIST/cli/main.js" && -f "$BENCH_DIST/runtimes/local/local-sandbox.js" ]] || die "the CLI did not compile: $(tail -n 5 "$BENCH_WORK/tsc.log" 2>/dev/null)"
+# the rounds run cannot change it under us (bench_compile in lib.sh; cleanup() removes it).
+bench_compile "$BUILD"
 
 if ((REBUILD)); then rm -rf "$CACHE/logical-v${DATASET_VERSION}-${SIZE_MB}mb"; fi
 # room for the data build (when not cached) and one restored copy with its WAL at a time
@@ -100,49 +89,10 @@ mapfile -t SERVER_SETTINGS < <(node "$BENCH_ROOT/bench/pg-settings.mjs" "$BENCH_
 ((${#SERVER_SETTINGS[@]} > 5)) || die "could not read THROWAWAY_SETTINGS from the compiled Attest"
 
 native_run() {
-  local round=$1 d="$BENCH_WORK/native-$1" port t0 t1 t2 t3 t4 rc=0
-  port=$(free_port)
-  local pgenv=(PGHOST=127.0.0.1 "PGPORT=$port" PGUSER=postgres "PGPASSFILE=$d/pgpass" PGDATABASE=postgres)
-  t0=$(now_ms)
-  # provision: a private directory, a random password (as Attest), initdb, start, wait for it
-  mkdir -m 700 "$d" "$d/sock"
-  local password
-  password="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
-  printf '*:*:*:postgres:%s\n' "$password" >"$d/pgpass"
-  printf '%s\n' "$password" >"$d/pwfile"
-  chmod 600 "$d/pgpass" "$d/pwfile"
-  give_to_pg "$d"
-  BENCH_CLUSTERS+=("$d/data")
-  as_pg -- "$BIN/initdb" -D "$d/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
-    "--pwfile=$d/pwfile" -E UTF8 --locale=C.UTF-8 --no-sync >"$d/initdb.log" 2>&1 ||
-    die "native initdb failed: $(tail -n 5 "$d/initdb.log")"
-  {
-    local kv
-    for kv in "${SERVER_SETTINGS[@]}"; do printf "%s = '%s'\n" "${kv%%=*}" "${kv#*=}"; done
-    echo "port = $port"
-    echo "listen_addresses = '127.0.0.1'"
-    echo "unix_socket_directories = '$d/sock'"
-  } >>"$d/data/postgresql.conf"
-  as_pg -- "$BIN/pg_ctl" -D "$d/data" -l "$d/server.log" -w -t 60 start >/dev/null ||
-    die "native postgres did not start: $(tail -n 5 "$d/server.log")"
-  t1=$(now_ms)
-  # restore
-  as_pg "${pgenv[@]}" -- "$BIN/createdb" -T template0 bench
-  run_wait --err "$BENCH_WORK/out/native-$round.restore.log" \
-    as_pg "${pgenv[@]}" -- "$BIN/pg_restore" -j "$JOBS" --exit-on-error --no-password -d bench "$DUMP" || die "native pg_restore failed: $(tail -n 5 "$BENCH_WORK/out/native-$round.restore.log")"
-  t2=$(now_ms)
-  # checks: the same pg_amcheck invocation as Attest's amcheck check
-  run_wait --out "$BENCH_WORK/out/native-$round.amcheck.log" --err "$BENCH_WORK/out/native-$round.amcheck.err" \
-    as_pg "${pgenv[@]}" -- "$BIN/pg_amcheck" --heapallindexed --install-missing --no-password --jobs 2 -d bench || rc=$?
-  ((rc == 0)) || die "native pg_amcheck exited with $rc: $(tail -n 5 "$BENCH_WORK/out/native-$round.amcheck."{log,err})"
-  t3=$(now_ms)
-  # teardown
-  as_pg -- "$BIN/pg_ctl" -D "$d/data" -m fast -w -t 60 stop >/dev/null || stop_cluster "$d/data"
-  rm -rf "$d"
-  t4=$(now_ms)
-  printf '%s\tnative\t%s\t\t\t%s\t%s\t%s\t%s\t0\t\n' "$round" $((t4 - t0)) $((t1 - t0)) $((t2 - t1)) $((t3 - t2)) $((t4 - t3)) \
+  native_logical_run "$1"
+  printf '%s\tnative\t%s\t\t\t%s\t%s\t%s\t%s\t0\t\n' "$1" "$R_WALL" "$R_PROVISION" "$R_RESTORE" "$R_CHECKS" "$R_TEARDOWN" \
     >>"$BENCH_WORK/results.tsv"
-  log "round $round native: $(((t4 - t0) / 1000)).$((((t4 - t0) % 1000) / 100)) s"
+  log "round $1 native: $(secs "$R_WALL") s"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -217,4 +167,5 @@ mkdir -p "$CACHE/results"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)-${SIZE_MB}mb"
 node "$BENCH_ROOT/bench/summarize.mjs" "$BENCH_WORK/meta.json" "$BENCH_WORK/results.tsv" | tee "$CACHE/results/$stamp.txt"
 node "$BENCH_ROOT/bench/summarize.mjs" --rows "$BENCH_WORK/meta.json" "$BENCH_WORK/results.tsv" >"$CACHE/results/$stamp.tsv"
+if [[ -n "${BENCH_TABLE_OUT:-}" ]]; then cp "$CACHE/results/$stamp.txt" "$BENCH_TABLE_OUT"; fi
 log "table and raw rows kept in $CACHE/results/$stamp.{txt,tsv}"

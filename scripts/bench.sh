@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
-# `npm run bench [-- --size-mb N --rounds R …]`: the logical drill benchmark (bench/logical.sh).
+# `npm run bench [-- --case logical|docker|physical|inspect|all] [--size-mb N --rounds R …]`:
+# the benchmarks (bench/run.sh); without --case, the logical drill benchmark (bench/logical.sh).
 set -euo pipefail
-exec bash "$(dirname "$0")/../bench/logical.sh" "$@"
+exec bash "$(dirname "$0")/../bench/run.sh" "$@"
