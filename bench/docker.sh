@@ -60,9 +60,7 @@ BIN="$(pg_bin)"
 PG_VERSION="$("$BIN/postgres" --version | awk '{print $3}')"
 MAJOR="${PG_VERSION%%.*}"
 IMAGE="${IMAGE_TEMPLATE//\{major\}/$MAJOR}"
-if [[ $EUID -eq 0 ]]; then
-  id "$BENCH_PG_USER" >/dev/null 2>&1 || die "running as root, but there is no OS user $BENCH_PG_USER to run PostgreSQL as"
-fi
+require_pg_user
 command -v docker >/dev/null 2>&1 || die "no docker CLI (apt-get install docker.io)"
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || die "the Docker engine does not answer (start dockerd)"
 # never pulled: a missing image is an error, not a download
@@ -70,23 +68,16 @@ docker image inspect "$IMAGE" >/dev/null 2>&1 || die "image $IMAGE is not presen
 IMAGE_ID="$(docker image inspect -f '{{.Id}}' "$IMAGE" | cut -c8-19)"
 DOCKER_VERSION="$(docker version --format '{{.Server.Version}}')"
 
-cd "$BENCH_ROOT"
-bench_init_work
+bench_setup "$BUILD"
 BENCH_DOCKER=1
 BENCH_DOCKER_LABEL="attest-bench.run=$BENCH_RUN_ID"
-log "work directory $BENCH_WORK; bench containers carry the label $BENCH_DOCKER_LABEL"
-mkdir -p "$BENCH_WORK/out"
-CACHE="${BENCH_CACHE_DIR:-$BENCH_ROOT/bench/.cache}"
-bench_compile "$BUILD"
+log "bench containers carry the label $BENCH_DOCKER_LABEL"
 
 if ((REBUILD)); then rm -rf "$CACHE/logical-v${DATASET_VERSION}-${SIZE_MB}mb"; fi
-need_mb=$((SIZE_MB * 3 + 500))
-free_mb=$(df -Pm "$BENCH_WORK" | awk 'NR == 2 { print $4 }')
-((free_mb > need_mb)) || die "$free_mb MB free under $BENCH_WORK, need about $need_mb MB"
+require_free_mb $((SIZE_MB * 3 + 500))
 ensure_dataset "$SIZE_MB"
 
-mapfile -t SERVER_SETTINGS < <(node "$BENCH_ROOT/bench/pg-settings.mjs" "$BENCH_DIST")
-((${#SERVER_SETTINGS[@]} > 5)) || die "could not read THROWAWAY_SETTINGS from the compiled Attest"
+attest_settings SERVER_SETTINGS
 
 RESULTS="$BENCH_WORK/results.tsv"
 printf 'round\tvariant\twall_ms\tprovision_ms\trestore_ms\tchecks_ms\tteardown_ms\tcontainer_ms\tself_rss_kb\texit\tjson\n' >"$RESULTS"

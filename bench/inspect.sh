@@ -34,12 +34,7 @@ done
 [[ "$SEGMENTS" =~ ^[0-9]+$ && "$SEGMENTS" -ge 100 ]] || { echo "--segments must be an integer ≥ 100" >&2; exit 2; }
 [[ "$RUNS" =~ ^[0-9]+$ && "$RUNS" -ge 1 ]] || { echo "--runs must be an integer ≥ 1" >&2; exit 2; }
 
-cd "$BENCH_ROOT"
-bench_init_work
-log "work directory $BENCH_WORK"
-mkdir -p "$BENCH_WORK/out"
-CACHE="${BENCH_CACHE_DIR:-$BENCH_ROOT/bench/.cache}"
-bench_compile "$BUILD"
+bench_setup "$BUILD"
 
 t0=$(now_ms)
 node "$BENCH_ROOT/bench/make-wal-archive.mjs" "$BENCH_WORK/archive" "$SEGMENTS" >"$BENCH_WORK/archive.json" ||

@@ -258,3 +258,37 @@ bench_init_work() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
 }
+
+# bench_setup BUILD: the work directory with its traps, the private compiled Attest (BUILD=1
+# compiles, 0 copies dist/) and CACHE, the folder datasets are kept in between runs.
+bench_setup() {
+  cd "$BENCH_ROOT"
+  bench_init_work
+  log "work directory $BENCH_WORK"
+  mkdir -p "$BENCH_WORK/out"
+  CACHE="${BENCH_CACHE_DIR:-$BENCH_ROOT/bench/.cache}"
+  bench_compile "$1"
+}
+
+# require_pg_user: as root, the OS user PostgreSQL runs as must exist.
+require_pg_user() {
+  if [[ $EUID -eq 0 ]]; then
+    id "$BENCH_PG_USER" >/dev/null 2>&1 || die "running as root, but there is no OS user $BENCH_PG_USER to run PostgreSQL as"
+  fi
+}
+
+# require_free_mb NEED: the work directory's filesystem has more than NEED MB free.
+require_free_mb() {
+  local free_mb
+  free_mb=$(df -Pm "$BENCH_WORK" | awk 'NR == 2 { print $4 }')
+  ((free_mb > $1)) || die "$free_mb MB free under $BENCH_WORK, need about $1 MB"
+}
+
+# attest_settings ARRAY [--physical]: the server settings the compiled Attest uses, so the
+# by-hand runs match it setting for setting.
+attest_settings() {
+  local -n into=$1
+  shift
+  mapfile -t into < <(node "$BENCH_ROOT/bench/pg-settings.mjs" "$BENCH_DIST" "$@")
+  ((${#into[@]} > 5)) || die "could not read the server settings from the compiled Attest"
+}

@@ -57,36 +57,25 @@ done
 
 BIN="$(pg_bin)"
 PG_VERSION="$("$BIN/postgres" --version | awk '{print $3}')"
-if [[ $EUID -eq 0 ]]; then
-  id "$BENCH_PG_USER" >/dev/null 2>&1 || die "running as root, but there is no OS user $BENCH_PG_USER to run PostgreSQL as"
-fi
+require_pg_user
 if [[ ! -x /usr/bin/time ]] && [[ $EUID -eq 0 ]]; then
   log "installing GNU time (apt-get install -y time)"
   apt-get install -y -qq time >/dev/null 2>&1 || log "could not install GNU time; the children-inclusive RSS column stays empty"
 fi
 
-cd "$BENCH_ROOT"
-bench_init_work
-log "work directory $BENCH_WORK"
-mkdir -p "$BENCH_WORK/out"
-CACHE="${BENCH_CACHE_DIR:-$BENCH_ROOT/bench/.cache}"
-
 # The measured Attest is a private compiled copy, so that other people rebuilding dist/ while
 # the rounds run cannot change it under us (bench_compile in lib.sh; cleanup() removes it).
-bench_compile "$BUILD"
+bench_setup "$BUILD"
 
 if ((REBUILD)); then rm -rf "$CACHE/logical-v${DATASET_VERSION}-${SIZE_MB}mb"; fi
 # room for the data build (when not cached) and one restored copy with its WAL at a time
-need_mb=$((SIZE_MB * 3 + 500))
-free_mb=$(df -Pm "$BENCH_WORK" | awk 'NR == 2 { print $4 }')
-((free_mb > need_mb)) || die "$free_mb MB free under $BENCH_WORK, need about $need_mb MB"
+require_free_mb $((SIZE_MB * 3 + 500))
 ensure_dataset "$SIZE_MB"
 
 # ---------------------------------------------------------------------------------------------
 # (a) the native work by hand
 
-mapfile -t SERVER_SETTINGS < <(node "$BENCH_ROOT/bench/pg-settings.mjs" "$BENCH_DIST")
-((${#SERVER_SETTINGS[@]} > 5)) || die "could not read THROWAWAY_SETTINGS from the compiled Attest"
+attest_settings SERVER_SETTINGS
 
 native_run() {
   native_logical_run "$1"

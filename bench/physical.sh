@@ -55,28 +55,18 @@ done
 
 BIN="$(pg_bin)"
 PG_VERSION="$("$BIN/postgres" --version | awk '{print $3}')"
-if [[ $EUID -eq 0 ]]; then
-  id "$BENCH_PG_USER" >/dev/null 2>&1 || die "running as root, but there is no OS user $BENCH_PG_USER to run PostgreSQL as"
-fi
+require_pg_user
 
-cd "$BENCH_ROOT"
-bench_init_work
-log "work directory $BENCH_WORK"
-mkdir -p "$BENCH_WORK/out"
-CACHE="${BENCH_CACHE_DIR:-$BENCH_ROOT/bench/.cache}"
-bench_compile "$BUILD"
+bench_setup "$BUILD"
 
 if ((REBUILD)); then rm -rf "$CACHE/physical-v${PHYS_DATASET_VERSION}-${SIZE_MB}mb"; fi
 # the build: cluster + its WAL (pgbench -i) + backup; a round: one restored copy at a time
-need_mb=$((SIZE_MB * 4 + 1000))
-free_mb=$(df -Pm "$BENCH_WORK" | awk 'NR == 2 { print $4 }')
-((free_mb > need_mb)) || die "$free_mb MB free under $BENCH_WORK, need about $need_mb MB"
+require_free_mb $((SIZE_MB * 4 + 1000))
 ensure_physical_dataset "$SIZE_MB" "$TRAFFIC"
 BASE_TGZ="$PHYS_DIR/backups/base/base.tar.gz"
 ARCHIVE="$PHYS_DIR/wal"
 
-mapfile -t PHYS_SETTINGS < <(node "$BENCH_ROOT/bench/pg-settings.mjs" "$BENCH_DIST" --physical)
-((${#PHYS_SETTINGS[@]} > 5)) || die "could not read the recovery settings from the compiled Attest"
+attest_settings PHYS_SETTINGS --physical
 
 RESULTS="$BENCH_WORK/results.tsv"
 printf 'round\tvariant\twall_ms\trestore_ms\trecovery_ms\tchecks_ms\tteardown_ms\treached_lsn\tself_rss_kb\texit\tjson\n' >"$RESULTS"
