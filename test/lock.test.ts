@@ -2,8 +2,17 @@
  * The run lock: one run per history file. A second run is refused with the holder named
  * (exit 3) or waits; a lock whose process is gone is taken over, by exactly one contender.
  */
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -13,7 +22,9 @@ import {
   type LockOwner,
   takeOverStaleLock,
 } from "../src/scheduler/run-lock.js";
+import type { Logger } from "../src/util/log.js";
 import { processStartTime } from "../src/util/os-user.js";
+import { type Clock, retryUntil, systemClock } from "../src/util/retry.js";
 import { attest, DUMPS, ROOT, workspace } from "./support/cli.js";
 
 const dirs: string[] = [];
@@ -51,6 +62,46 @@ function staleLock(path: string, pid = deadPid()): LockOwner {
   writeFileSync(path, JSON.stringify(owner));
   return owner;
 }
+
+/** A logger that keeps its warnings, to check what a takeover said. */
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const keep = (msg: string, fields?: Record<string, unknown>) => {
+    lines.push(`${msg} ${JSON.stringify(fields ?? {})}`);
+  };
+  return {
+    lines,
+    log: (_l, m, f) => keep(m, f),
+    info: keep,
+    warn: keep,
+    error: keep,
+    debug: () => {},
+    progress: () => {},
+    done: () => {},
+  };
+}
+
+/** A clock stopped at `at`; sleeping is real (only the lease arithmetic reads `now`). */
+const clockAt = (at: number): Clock => ({ now: () => at, sleep: systemClock.sleep });
+
+/** The first line a child writes on stdout. */
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (b: Buffer) => {
+      out += b.toString();
+      const nl = out.indexOf("\n");
+      if (nl >= 0) resolve(out.slice(0, nl));
+    });
+    child.on("close", (code) => reject(new Error(`exited (${code}) before writing a line: ${out}`)));
+  });
+}
+
+/** The state letter of a process in /proc/PID/stat. */
+const procState = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+};
 
 describe("run lock (in process)", () => {
   it("is exclusive, names its holder, and is released", async () => {
@@ -100,7 +151,7 @@ describe("run lock (in process)", () => {
     b.release();
   });
 
-  it("never takes over a lock written on another host", async () => {
+  it("does not take over a lock from another host while its lease runs", async () => {
     const { lock } = ws();
     writeFileSync(lock, JSON.stringify({ ...staleLock(lock), host: "elsewhere" }));
     const err = await acquireRunLock(lock, { runId: "x", kind: "audit" }).catch((e: unknown) => e as Error);
@@ -125,6 +176,104 @@ describe("run lock (in process)", () => {
     rmSync(`${lock}.takeover`);
     expect(takeOverStaleLock(lock)).toBe(true);
     expect(existsSync(lock)).toBe(false);
+  });
+
+  it("takes over the lock of a holder killed on another host once its lease expired, and not before", async () => {
+    const { lock } = ws();
+    const mod = join(ROOT, "dist", "scheduler", "run-lock.js");
+    const holder = `
+      const { acquireRunLock } = await import(${JSON.stringify(mod)});
+      await acquireRunLock(${JSON.stringify(lock)}, { runId: "pod-run", kind: "audit" }, { leaseMs: 3000, renewMs: 50 });
+      process.stdout.write("held\\n");
+      setInterval(() => {}, 60_000);`;
+    // a new UTS namespace: the holder runs under another hostname, like a CronJob pod
+    const child = spawn(
+      "unshare",
+      [
+        "--uts",
+        "sh",
+        "-c",
+        'hostname other-pod && exec "$0" --input-type=module -e "$1"',
+        process.execPath,
+        holder,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const closed = new Promise((r) => child.on("close", r));
+    try {
+      expect(await firstLine(child)).toBe("held");
+      const owner = JSON.parse(readFileSync(lock, "utf8")) as LockOwner;
+      expect(owner).toMatchObject({ host: "other-pod", runId: "pod-run", leaseMs: 3000 });
+      // the holder renews its lease: the lock's mtime moves on while it lives
+      const first = statSync(lock).mtimeMs;
+      await retryUntil(async () => (statSync(lock).mtimeMs > first ? true : undefined), {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+        what: "a lease renewal",
+      });
+    } finally {
+      child.kill("SIGKILL");
+      await closed;
+    }
+    const renewed = statSync(lock).mtimeMs;
+    const owner = JSON.parse(readFileSync(lock, "utf8")) as LockOwner;
+    // just before the lease runs out the dead pod still holds the lock: its pid means nothing here
+    const early = await acquireRunLock(
+      lock,
+      { runId: "next", kind: "audit" },
+      { clock: clockAt(renewed + 2990) },
+    ).catch((e: unknown) => e as Error);
+    expect(early).toBeInstanceOf(LockBusyError);
+    expect((early as Error).message).toMatch(new RegExp(`pid ${owner.pid} on other-pod, run pod-run`));
+    const logger = recordingLogger();
+    const next = await acquireRunLock(
+      lock,
+      { runId: "next", kind: "audit" },
+      { clock: clockAt(renewed + 3010), logger },
+    );
+    expect(next.owner.runId).toBe("next");
+    expect(logger.lines.join("\n")).toMatch(
+      new RegExp(
+        `taking over a stale run lock: its lease of 3\\.0s expired .*"pid":${owner.pid},"host":"other-pod".*"leaseAge":"3\\.0s"`,
+      ),
+    );
+    next.release();
+  });
+
+  it("takes over a lock whose owner is a zombie", async () => {
+    const { lock } = ws();
+    // the background `sleep 0` exits, and its parent (now `sleep`) never reaps it
+    const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 600"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const closed = new Promise((r) => parent.on("close", r));
+    try {
+      const zombie = Number(await firstLine(parent));
+      await retryUntil(async () => (procState(zombie) === "Z" ? true : undefined), {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+        what: "the child to become a zombie",
+      });
+      writeFileSync(
+        lock,
+        JSON.stringify({
+          pid: zombie,
+          pidStart: processStartTime(zombie),
+          host: hostname(),
+          runId: "zombie-run",
+          kind: "audit",
+          startedAt: new Date().toISOString(),
+        } satisfies LockOwner),
+      );
+      const logger = recordingLogger();
+      const l = await acquireRunLock(lock, { runId: "after-zombie", kind: "audit" }, { logger });
+      expect(l.owner.runId).toBe("after-zombie");
+      expect(logger.lines.join("\n")).toMatch(/its process is a zombie .*"runId":"zombie-run"/);
+      l.release();
+    } finally {
+      parent.kill("SIGKILL");
+      await closed;
+    }
   });
 
   it("lets exactly one of many simultaneous contenders take over a stale lock", async () => {
@@ -202,6 +351,18 @@ describe("run lock (CLI)", () => {
     expect(existsSync(w.lock)).toBe(false);
     const bad = await attest(["audit", "--config", w.config, "--wait", "soon"]);
     expect(bad.code).toBe(2);
+  });
+
+  it("takes over a lock from another host whose lease expired, naming the stale owner", async () => {
+    const w = ws();
+    writeFileSync(w.lock, JSON.stringify({ ...staleLock(w.lock), host: "attest-weekly-audit-29xk1" }));
+    const tenMinutesAgo = new Date(Date.now() - 600_000);
+    utimesSync(w.lock, tenMinutesAgo, tenMinutesAgo);
+    const r = await attest(["audit", "--config", w.config, "--json", "--no-mail"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/taking over a stale run lock: its lease of 2m expired/);
+    expect(r.stderr).toMatch(/attest-weekly-audit-29xk1/);
+    expect(existsSync(w.lock)).toBe(false);
   });
 
   it("takes over a stale lock left by a killed run", async () => {

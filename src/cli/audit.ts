@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { runAudit } from "../audit/run-audit.js";
 import { makeRunId } from "../audit/run-status.js";
-import { runLockPath, withRunLock } from "../scheduler/run-lock.js";
+import { lockLeaseOf, runLockPath, withRunLock } from "../scheduler/run-lock.js";
 import { parseDuration } from "../util/duration.js";
 import { UsageError } from "../util/errors.js";
 import {
@@ -41,7 +41,7 @@ async function run(kind: "audit" | "drill", flags: RunFlags): Promise<number> {
     if (waitMs === undefined) throw new UsageError(`--wait ${flags.wait} is not a duration (e.g. 90s, 10m)`);
     const runId = makeRunId();
     // one run at a time per history file: a second run waits up to --wait or exits 3
-    const lockOpts = { waitMs, signal: controller.signal, logger };
+    const lockOpts = { waitMs, signal: controller.signal, logger, ...lockLeaseOf(config) };
     const result = await withRunLock(runLockPath(config), { runId, kind }, lockOpts, () =>
       runAudit({
         config,

@@ -14,7 +14,7 @@ import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { runProcess } from "../util/process.js";
 import { abortReason } from "../util/retry.js";
-import { INHERITED_LOCK_ENV, LockBusyError, runLockPath, withRunLock } from "./run-lock.js";
+import { INHERITED_LOCK_ENV, LockBusyError, lockLeaseOf, runLockPath, withRunLock } from "./run-lock.js";
 import type { JobOutcome, PlanExecutor, PlanJob } from "./scheduler.js";
 
 /** What the runner needs from the service. */
@@ -40,6 +40,7 @@ export function createPlanRunner(deps: PlanRunnerDeps): PlanExecutor {
       signal,
       logger: deps.logger,
       hint: `plan ${job.plan.name} runs again at its next fire time`,
+      ...lockLeaseOf(config),
     };
     try {
       return await withRunLock(runLockPath(config), { runId, kind: job.plan.run }, lockOpts, (lock) =>

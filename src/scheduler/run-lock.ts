@@ -7,6 +7,11 @@
  * EEXIST exactly like O_EXCL but never shows a half-written owner. A lock whose owner
  * process is gone is taken over under a second exclusive file (`LOCK.takeover`): only its
  * holder may remove a stale lock, after re-reading it, so two contenders cannot both win.
+ *
+ * The holder renews a lease on the lock (its mtime) every `renewMs`. An owner on this host is
+ * dead when its pid is gone, reused or a zombie; an owner on another host (a CronJob pod, which
+ * gets a new hostname every run) cannot be asked, so its lock is stale once the lease it
+ * declared has not been renewed for that long.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -19,6 +24,7 @@ import {
   renameSync,
   statSync,
   unlinkSync,
+  utimesSync,
   writeSync,
 } from "node:fs";
 import { hostname } from "node:os";
@@ -38,7 +44,14 @@ export interface LockOwner {
   runId: string;
   kind: string;
   startedAt: string;
+  /** How long the lock stays valid without a renewal (older locks carry none). */
+  leaseMs?: number;
 }
+
+/** Default lease of a run lock: another host may take it over after this long without renewal. */
+export const DEFAULT_LEASE_MS = 120_000;
+/** Default interval at which the holder renews its lease. */
+export const DEFAULT_RENEW_MS = 15_000;
 
 /** Another run holds the lock (exit code 3). */
 export class LockBusyError extends Error {
@@ -68,6 +81,15 @@ export interface AcquireOptions {
   logger?: Logger;
   /** What to suggest in the refusal (default: the CLI's `--wait`). */
   hint?: string;
+  /** Lease this holder declares, and assumed for owners that declared none. */
+  leaseMs?: number;
+  /** How often the holder renews its lease (kept well below the lease). */
+  renewMs?: number;
+}
+
+/** The lease settings of a config's `service:` section, for acquireRunLock. */
+export function lockLeaseOf(config: Pick<Config, "service">): { leaseMs: number; renewMs: number } {
+  return { leaseMs: config.service.lock_lease, renewMs: config.service.lock_renew };
 }
 
 /**
@@ -96,18 +118,42 @@ function readOwner(path: string): LockOwner | undefined {
   }
 }
 
-/** Whether the owner can still be running. A lock from another host or pid namespace is never judged dead. */
-function ownerAlive(o: LockOwner | undefined, path: string): boolean {
-  if (!o) {
-    // unreadable: only a lock older than a minute is treated as debris
-    try {
-      return Date.now() - statSync(path).mtimeMs < 60_000;
-    } catch {
-      return false;
-    }
+/** What a contender knows when it judges an owner: its clock and the lease it assumes. */
+export interface LockJudge {
+  now?: number;
+  leaseMs?: number;
+  logger?: Logger;
+}
+
+/** Why an owner is judged dead, or undefined while it may still run. */
+function deadOwner(o: LockOwner | undefined, path: string, judge: LockJudge): string | undefined {
+  let mtimeMs: number;
+  try {
+    mtimeMs = statSync(path).mtimeMs;
+  } catch {
+    return "the lock is gone";
   }
-  if (o.host !== hostname()) return true;
-  return processAlive(o.pid, o.pidStart);
+  const age = (judge.now ?? Date.now()) - mtimeMs;
+  // unreadable: only a lock older than a minute is treated as debris
+  if (!o) return age < 60_000 ? undefined : "its owner record is unreadable";
+  if (o.host !== hostname()) {
+    const lease = o.leaseMs ?? judge.leaseMs ?? DEFAULT_LEASE_MS;
+    return age < lease ? undefined : `its lease of ${formatDuration(lease)} expired`;
+  }
+  if (!processAlive(o.pid, o.pidStart)) return "its process is gone";
+  // a zombie has exited and only waits for its parent to reap it
+  if (processState(o.pid) === "Z") return "its process is a zombie";
+  return undefined;
+}
+
+/** The state letter of a process (field 3 of /proc/PID/stat), undefined when unknown. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+  } catch {
+    return undefined;
+  }
 }
 
 const errno = (err: unknown) => (err as NodeJS.ErrnoException).code;
@@ -129,7 +175,7 @@ type Attempt = { held: true; ino: number } | { held: false; owner: LockOwner | u
 /** Filesystems without hard links answer link(2) with one of these. */
 const NO_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
 
-function attempt(path: string, owner: LockOwner): Attempt {
+function attempt(path: string, owner: LockOwner, judge: LockJudge): Attempt {
   const content = `${JSON.stringify(owner)}\n`;
   const tmp = writeTemp(path, content);
   try {
@@ -144,8 +190,8 @@ function attempt(path: string, owner: LockOwner): Attempt {
     unlinkSync(tmp);
   }
   const current = readOwner(path);
-  if (ownerAlive(current, path)) return { held: false, owner: current, retry: false };
-  return { held: false, owner: current, retry: takeOverStaleLock(path) };
+  if (deadOwner(current, path, judge) === undefined) return { held: false, owner: current, retry: false };
+  return { held: false, owner: current, retry: takeOverStaleLock(path, judge) };
 }
 
 /** O_EXCL create (no hard links here): a reader may see it empty for a moment, and waits. */
@@ -172,7 +218,7 @@ function createExclusive(path: string, content: string): number | undefined {
  * stale a moment ago cannot remove a live run's lock that replaced it: the owner is judged
  * again under the guard.
  */
-export function takeOverStaleLock(path: string): boolean {
+export function takeOverStaleLock(path: string, judge: LockJudge = {}): boolean {
   const guard = `${path}.takeover`;
   let fd: number;
   try {
@@ -194,7 +240,9 @@ export function takeOverStaleLock(path: string): boolean {
     } catch {
       return true;
     }
-    if (ownerAlive(readOwner(path), path)) return true;
+    const stale = readOwner(path);
+    const why = deadOwner(stale, path, judge);
+    if (why === undefined) return true;
     const aside = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.stale`;
     try {
       renameSync(path, aside);
@@ -208,6 +256,13 @@ export function takeOverStaleLock(path: string): boolean {
       } catch {
         // a newer lock is in place already
       }
+    } else {
+      const leaseAge = Math.max(0, (judge.now ?? Date.now()) - judged.mtimeMs);
+      judge.logger?.warn(`taking over a stale run lock: ${why}`, {
+        lock: path,
+        ...(stale ? { pid: stale.pid, host: stale.host, runId: stale.runId } : {}),
+        leaseAge: formatDuration(Math.round(leaseAge)),
+      });
     }
     unlinkSync(aside);
     return true;
@@ -269,11 +324,24 @@ export async function acquireRunLock(
     runId: run.runId,
     kind: run.kind,
     startedAt: new Date(clock.now()).toISOString(),
+    leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS,
   };
   let announced = false;
   for (let spins = 0; ; spins++) {
-    const a = attempt(path, owner);
-    if (a.held) return heldLock(path, owner, a.ino, opts.logger);
+    const judge = {
+      now: clock.now(),
+      leaseMs: owner.leaseMs,
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    };
+    const a = attempt(path, owner, judge);
+    if (a.held) {
+      const renewMs = Math.min(opts.renewMs ?? DEFAULT_RENEW_MS, Math.floor((owner.leaseMs ?? 0) / 4));
+      return heldLock(path, owner, a.ino, {
+        renewMs,
+        clock,
+        ...(opts.logger ? { logger: opts.logger } : {}),
+      });
+    }
     if (a.retry && spins < 50) {
       // a stale lock was removed, or another contender is removing it: try again shortly
       await clock.sleep(spins === 0 ? 0 : 20, opts.signal);
@@ -317,11 +385,35 @@ function inheritedLock(path: string): RunLock | undefined {
   return { path, owner, release: () => {}, [Symbol.asyncDispose]: async () => {} };
 }
 
-function heldLock(path: string, owner: LockOwner, ino: number, logger?: Logger): RunLock {
+function heldLock(
+  path: string,
+  owner: LockOwner,
+  ino: number,
+  lease: { renewMs: number; clock: Clock; logger?: Logger },
+): RunLock {
+  const logger = lease.logger;
   let released = false;
+  let renewal: NodeJS.Timeout | undefined;
+  const renew = () => {
+    try {
+      if (statSync(path).ino !== ino) throw new Error("replaced");
+      const t = new Date(lease.clock.now());
+      utimesSync(path, t, t);
+    } catch {
+      // taken over after our lease lapsed (a stopped process, a partitioned host): say so once
+      clearInterval(renewal);
+      logger?.error("the run lock was taken over by another run; our lease had expired", { lock: path });
+    }
+  };
+  // the lease starts now, on the contenders' clock, not when the temp file was written
+  renew();
+  renewal = setInterval(renew, Math.max(1, lease.renewMs));
+  // renewing must not keep a finished process alive
+  renewal.unref();
   const release = () => {
     if (released) return;
     released = true;
+    clearInterval(renewal);
     process.off("exit", release);
     try {
       // only our own file: a lock taken over after we were judged dead is not ours to remove

@@ -87,11 +87,21 @@ export const serviceSchema = z
     lock_file: z.string().optional(),
     /** How long a scheduled run waits for a lock held by another run. */
     lock_wait: durationSchema.prefault("30m"),
+    /** A run lock not renewed for this long may be taken over from any host (a killed pod's). */
+    lock_lease: durationSchema.prefault("2m"),
+    /** How often the holder renews its lease. */
+    lock_renew: durationSchema.prefault("15s"),
     /** Where plan state (last runs, for catch-up) is kept; default: reports.dir. */
     state_dir: z.string().optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
+    if (s.lock_renew * 2 > s.lock_lease)
+      ctx.addIssue({
+        code: "custom",
+        path: ["lock_renew"],
+        message: "must be at most half of lock_lease, so that a live holder never looks stale",
+      });
     const addr = parseListen(s.listen);
     if (!addr) {
       ctx.addIssue({
