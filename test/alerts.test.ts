@@ -97,9 +97,13 @@ describe("alerts across runs", () => {
     );
     expect(body.text).not.toContain("a gap"); // warnings do not alert by default
     expect((body.attest as { events: unknown[] }).events).toHaveLength(2);
-    expect(smtp.received).toHaveLength(1);
+    // one mail per condition, its subject naming the source, series and verdict
+    expect(smtp.received).toHaveLength(2);
     expect(smtp.received[0]!.envelope.to).toEqual(["oncall@acme.test"]);
-    expect(smtp.received[0]!.mail.subject).toBe("[Attest] ALERT ACME Corp: 2 new alerts");
+    expect(smtp.received.map((r) => r.mail.subject).sort()).toEqual([
+      "[Attest] ALERT CRITICAL app-dumps/app: rpo violated (CRITICAL)",
+      "[Attest] ALERT CRITICAL crm-dumps/crm: backup failed (FAIL)",
+    ]);
     const state = JSON.parse(readFileSync(alertStateFile(ws.config.reports.dir), "utf8"));
     expect(Object.keys(state.conditions).sort()).toEqual([
       "drill:crm-dumps/crm",
@@ -110,7 +114,7 @@ describe("alerts across runs", () => {
     const d2 = await send(run("r2", at(1), { crmFails: true, rpoViolated: true }), 1);
     expect(d2.find((d) => d.channel === "alerts")?.detail).toBe("nothing new to alert (2 open conditions)");
     expect(hook.bodies).toHaveLength(1);
-    expect(smtp.received).toHaveLength(1);
+    expect(smtp.received).toHaveLength(2);
 
     // run 3, 25 hours after the first alert: both are repeated
     await send(run("r3", at(25), { crmFails: true, rpoViolated: true }), 25);
@@ -125,9 +129,28 @@ describe("alerts across runs", () => {
     expect(texts(hook)[2]).toMatch(/^Attest RESOLVED ACME Corp: 2 resolved/);
     expect(texts(hook)[2]).toContain("[RESOLVED] crm-dumps/crm:");
     expect(texts(hook)[2]).toContain("[RESOLVED] app-dumps/app rpo:");
+    // the resolved notice says what passed, on which backup, and when
+    expect(texts(hook)[2]).toContain(
+      `now restore drill of crm-dumps/crm PASS on ${crm.id} (backup of ${crm.createdAt.slice(0, 16).replace("T", " ")} UTC), run r4`,
+    );
     await send(run("r5", at(27), { crmFails: false, rpoViolated: false }), 27);
     expect(hook.bodies).toHaveLength(3);
-    expect(smtp.received).toHaveLength(3);
+    expect(smtp.received).toHaveLength(6);
+
+    // the crm mails form one thread: the reminder and the resolution answer the first alert
+    const crmMails = smtp.received.filter((r) => r.mail.subject?.includes("crm-dumps/crm"));
+    expect(crmMails.map((r) => r.mail.subject)).toEqual([
+      "[Attest] ALERT CRITICAL crm-dumps/crm: backup failed (FAIL)",
+      "[Attest] STILL CRITICAL crm-dumps/crm: backup failed (FAIL)",
+      "[Attest] RESOLVED crm-dumps/crm: backup failed (FAIL)",
+    ]);
+    const first = crmMails[0]!.mail.messageId!;
+    for (const later of crmMails.slice(1)) {
+      expect(later.mail.inReplyTo).toBe(first);
+      expect(later.mail.messageId).not.toBe(first);
+      expect([later.mail.references].flat()).toContain(first);
+    }
+    for (const r of smtp.received) expect(r.mail.headers.get("auto-submitted")).toBe("auto-generated");
   });
 
   it("a webhook that fails keeps its payload and delivers it with the next run, in order", async () => {
@@ -226,5 +249,98 @@ describe("alert plan", () => {
     const next = planAlerts(r(other), a.next, { ...opts, scope });
     expect(same.events).toEqual([]);
     expect(next.events.map((e) => e.type)).toEqual(["new"]);
+  });
+});
+
+describe("what a drill's verdict alerts", () => {
+  const only = (id: string, at: Date, d: RunResult["drills"][number]): RunResult => ({
+    run: { id, kind: "drill", startedAt: at.toISOString(), finishedAt: at.toISOString() },
+    status: d.verdict,
+    drills: [d],
+    violations: [],
+  });
+  const aborted = drill(crm, "error", 5_000, {
+    reason: "drill aborted during restore: received SIGTERM",
+  });
+  const broken = drill(crm, "error", 5_000, { reason: "provision: Docker engine unreachable" });
+
+  it("an abort by a signal never alerts; an error alerts on its second run in a row, at warning", async () => {
+    const { hook, smtp, send, at } = await setup();
+    // aborted three times in a row: nobody is paged, and aborts do not count toward the error streak
+    for (const h of [0, 1, 2]) await send(only(`a${h}`, at(h), aborted), h);
+    expect(hook.hits).toBe(0);
+    expect(smtp.received).toHaveLength(0);
+
+    // the first error is not enough
+    await send(only("e1", at(3), broken), 3);
+    expect(hook.hits).toBe(0);
+    expect(smtp.received).toHaveLength(0);
+    // an abort in between neither alerts nor resets the streak
+    await send(only("a3", at(4), aborted), 4);
+    expect(hook.hits).toBe(0);
+    // the second error in a row alerts, as "could not verify", not as a failed backup
+    await send(only("e2", at(5), broken), 5);
+    expect(hook.bodies).toHaveLength(1);
+    expect(texts(hook)[0]).toContain(
+      "[ALERT] WARNING crm-dumps/crm: restore drill of crm-dumps/crm could not verify (ERROR)",
+    );
+    expect(texts(hook)[0]).not.toContain("FAILED");
+    expect(smtp.received.map((r) => r.mail.subject)).toEqual([
+      "[Attest] ALERT WARNING crm-dumps/crm: could not verify (ERROR)",
+    ]);
+    expect(smtp.received[0]!.mail.headers.get("auto-submitted")).toBe("auto-generated");
+
+    // a pass resolves it, saying what passed
+    await send(only("p1", at(6), drill(crm, "pass")), 6);
+    expect(texts(hook)[1]).toContain("[RESOLVED] crm-dumps/crm:");
+    expect(texts(hook)[1]).toContain(`now restore drill of crm-dumps/crm PASS on ${crm.id}`);
+    // after the pass the streak starts over: one error is quiet again
+    await send(only("e3", at(7), broken), 7);
+    expect(hook.bodies).toHaveLength(2);
+  });
+
+  it("a failure alerts at once, critical, whatever came before", async () => {
+    const { hook, send, at } = await setup();
+    await send(only("e1", at(0), broken), 0);
+    await send(only("f1", at(1), drill(crm, "fail", 5_000, { reason: "pg_restore: invalid TOC" })), 1);
+    expect(texts(hook)).toHaveLength(1);
+    expect(texts(hook)[0]).toContain("[ALERT] CRITICAL crm-dumps/crm: restore drill of crm-dumps/crm FAILED");
+  });
+
+  it("error_after: 1 alerts on the first error", () => {
+    const a = planAlerts(only("e1", NOW, broken), emptyAlertState(), {
+      now: NOW,
+      repeatAfterMs: 24 * HOUR,
+      minSeverity: "critical",
+      resolved: true,
+      scope: new Set(["crm-dumps"]),
+      errorAfter: 1,
+    });
+    expect(a.events.map((e) => [e.type, e.condition.key, e.condition.severity])).toEqual([
+      ["new", "drill-error:crm-dumps/crm", "warning"],
+    ]);
+  });
+});
+
+describe("webhook delivery within a run", () => {
+  it("a receiver failing twice gets the payload on the third try, in the same run", async () => {
+    const { hook, send, at } = await setup();
+    hook.failNext = 2;
+    const d = await send(run("r1", at(0), { crmFails: true, rpoViolated: false }), 0);
+    expect(d.find((x) => x.channel === "alert-webhook")).toMatchObject({ ok: true });
+    expect(hook.hits).toBe(3);
+    expect(hook.bodies).toHaveLength(1);
+  });
+
+  it("three failed tries keep the payload for the next run", async () => {
+    const { hook, ws, send, at } = await setup();
+    hook.failNext = 3;
+    const d = await send(run("r1", at(0), { crmFails: true, rpoViolated: false }), 0);
+    expect(d.find((x) => x.channel === "alert-webhook")!.detail).toContain(
+      "HTTP 503: receiver broken (after 3 tries)",
+    );
+    expect(hook.hits).toBe(3);
+    const state = JSON.parse(readFileSync(alertStateFile(ws.config.reports.dir), "utf8"));
+    expect(state.pendingWebhooks).toHaveLength(1);
   });
 });

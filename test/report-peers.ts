@@ -126,21 +126,26 @@ export interface WebhookPeer {
   bodies: Array<Record<string, unknown>>;
   /** HTTP status to answer with (500 simulates a broken receiver). */
   status: number;
+  /** The next this-many requests are answered 503 whatever `status` says (a receiver restarting). */
+  failNext: number;
+  /** Requests received, answered or not. */
+  hits: number;
   close(): Promise<void>;
 }
 
 /** Starts an HTTP server on 127.0.0.1 that records JSON POST bodies. */
 export async function startWebhook(): Promise<WebhookPeer> {
-  const peer: WebhookPeer = { url: "", bodies: [], status: 200, close: async () => {} };
+  const peer: WebhookPeer = { url: "", bodies: [], status: 200, failNext: 0, hits: 0, close: async () => {} };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      if (peer.status < 300)
+      peer.hits++;
+      const status = peer.failNext > 0 ? 503 : peer.status;
+      if (peer.failNext > 0) peer.failNext--;
+      if (status < 300)
         peer.bodies.push(JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>);
-      res
-        .writeHead(peer.status, { "content-type": "text/plain" })
-        .end(peer.status < 300 ? "ok" : "receiver broken");
+      res.writeHead(status, { "content-type": "text/plain" }).end(status < 300 ? "ok" : "receiver broken");
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));

@@ -33,6 +33,8 @@ export interface AlertState {
   version: 1;
   conditions: Record<string, AlertCondition>;
   pendingWebhooks: PendingWebhook[];
+  /** Consecutive runs whose newest drill of a series (`source/series`) was `error`. */
+  errorStreaks?: Record<string, number>;
 }
 
 /** The state file of a reports folder. */
@@ -52,7 +54,12 @@ export function loadAlertState(file: string): { state: AlertState; problem?: str
       throw new Error("unknown format");
     }
     return {
-      state: { version: 1, conditions: parsed.conditions, pendingWebhooks: parsed.pendingWebhooks ?? [] },
+      state: {
+        version: 1,
+        conditions: parsed.conditions,
+        pendingWebhooks: parsed.pendingWebhooks ?? [],
+        errorStreaks: parsed.errorStreaks ?? {},
+      },
     };
   } catch (err) {
     // keep the damaged file for a person; alerts start over (at worst one repeated alert each)

@@ -20,6 +20,10 @@ export const alertsSchema = z
     repeat_after: durationSchema.prefault("24h"),
     /** Violations at or above this severity alert; failed and errored drills always do. */
     min_severity: z.enum(["warning", "critical"]).default("critical"),
+    /** A drill that could not verify (`error`) alerts once this many consecutive runs ended so. */
+    error_after: z.number().int().min(1).default(2),
+    /** Severity of a persisting `error` (a failed drill is always critical). */
+    error_severity: z.enum(["warning", "critical"]).default("warning"),
     /** Send a "resolved" notice when a condition clears. */
     resolved: z.boolean().default(true),
   })

@@ -7,6 +7,7 @@ import type { RunResult } from "../../model.js";
 import type { Logger } from "../../util/log.js";
 import { redact } from "../../util/redact.js";
 import type { Mailer } from "../mail/mailer.js";
+import { alertMail } from "./alert-mail.js";
 import { type AlertEvent, planAlerts } from "./alert-plan.js";
 import { alertStateFile, loadAlertState, type PendingWebhook, saveAlertState } from "./alert-state.js";
 import type { AlertsConfig } from "./alerts-config.js";
@@ -36,7 +37,8 @@ export function eventLine(e: AlertEvent): string {
   const c = e.condition;
   const where = c.series ? `${c.source}/${c.series}` : c.source;
   const since = e.type === "repeat" ? ` (since ${c.firstSeen.slice(0, 16).replace("T", " ")} UTC)` : "";
-  return `[${TAG[e.type]}] ${e.type === "resolved" ? "" : `${c.severity.toUpperCase()} `}${where}${c.rule ? ` ${c.rule}` : ""}: ${c.message}${since}`;
+  const fixed = e.resolution ? ` — now ${e.resolution}` : "";
+  return `[${TAG[e.type]}] ${e.type === "resolved" ? "" : `${c.severity.toUpperCase()} `}${where}${c.rule ? ` ${c.rule}` : ""}: ${c.message}${since}${fixed}`;
 }
 
 /** The headline of a batch: "ALERT ACME: 2 new alerts, 1 resolved". */
@@ -74,6 +76,8 @@ export async function sendAlerts(run: RunResult, ctx: AlertContext): Promise<Del
     minSeverity: cfg.min_severity,
     resolved: cfg.resolved,
     scope: ctx.scope,
+    errorAfter: cfg.error_after,
+    errorSeverity: cfg.error_severity,
   });
 
   let pending: PendingWebhook[] = [...loaded.state.pendingWebhooks];
@@ -102,12 +106,28 @@ export async function sendAlerts(run: RunResult, ctx: AlertContext): Promise<Del
       `Attest ${title} (run ${run.run.id}, ${run.run.kind} ${run.status.toUpperCase()})\n${lines.join("\n")}`,
     );
     if (useMail) {
-      const res = await ctx.mailer!.send({
-        to: [...cfg.email],
-        subject: redact(`${ctx.config.mail?.subject_prefix ?? "[Attest]"} ${title}`),
-        text: `${text}\n\nThe run's full report is kept in ${ctx.config.reports.dir}.`,
+      // one mail per condition, so its subject can say what and where, and it threads with its kin
+      const footer = `Run ${run.run.id} (${run.run.kind} ${run.status.toUpperCase()}). The run's full report is kept in ${ctx.config.reports.dir}.`;
+      const results = [];
+      for (const e of events) {
+        const message = alertMail(e, {
+          org: ctx.config.organization.name,
+          from: ctx.config.mail?.from ?? "",
+          to: [...cfg.email],
+          prefix: ctx.config.mail?.subject_prefix ?? "[Attest]",
+          body: redact(`${eventLine(e)}\n\n${footer}`),
+          now: ctx.now,
+        });
+        results.push(await ctx.mailer!.send({ ...message, subject: redact(message.subject) }));
+      }
+      const failed = results.filter((r) => !r.delivered);
+      out.push({
+        channel: "alert-mail",
+        ok: failed.length === 0,
+        detail: failed[0]
+          ? `${failed.length} of ${results.length} alert mail(s) not delivered: ${failed[0].detail}`
+          : `${results.length} alert mail(s): ${results[0]!.detail}`,
       });
-      out.push({ channel: "alert-mail", ok: res.delivered, detail: res.detail });
     }
     if (cfg.webhook) {
       const body: Record<string, unknown> = {
@@ -115,7 +135,11 @@ export async function sendAlerts(run: RunResult, ctx: AlertContext): Promise<Del
         attest: {
           organization: ctx.config.organization.name,
           run: { id: run.run.id, kind: run.run.kind, status: run.status },
-          events: events.map((e) => ({ type: e.type, ...e.condition })),
+          events: events.map((e) => ({
+            type: e.type,
+            ...e.condition,
+            ...(e.resolution ? { resolution: e.resolution } : {}),
+          })),
         },
       };
       // behind undelivered payloads, a new one waits its turn

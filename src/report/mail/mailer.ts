@@ -18,6 +18,14 @@ export interface MailMessage {
   text: string;
   html?: string;
   attachments?: Array<{ filename: string; path: string; contentType?: string }>;
+  /** Extra header fields (`Auto-Submitted`, …). */
+  headers?: Record<string, string>;
+  /** Message-ID to use (with angle brackets); nodemailer makes one up otherwise. */
+  messageId?: string;
+  /** The message this one answers (In-Reply-To). */
+  inReplyTo?: string;
+  /** The thread it belongs to, oldest first (References). */
+  references?: string[];
 }
 
 /** What happened to one message. */
@@ -57,6 +65,10 @@ export async function composeRaw(from: string, m: MailMessage): Promise<Buffer> 
     text: m.text,
     ...(m.html ? { html: m.html } : {}),
     ...(m.attachments?.length ? { attachments: m.attachments } : {}),
+    ...(m.headers ? { headers: m.headers } : {}),
+    ...(m.messageId ? { messageId: m.messageId } : {}),
+    ...(m.inReplyTo ? { inReplyTo: m.inReplyTo } : {}),
+    ...(m.references?.length ? { references: m.references } : {}),
   });
   return composer.compile().build();
 }
