@@ -1,16 +1,32 @@
-/** One drill: provision → restore → checks → destroy, every phase timed, the sandbox always destroyed. */
+/**
+ * One drill as named steps: preflight → prepare → provision → restore → checks → teardown.
+ * Every step is timed, whatever a step acquires goes on one last-in-first-out cleanup list,
+ * and the verdict follows from a reason code (drill-outcome.ts), decided in one place.
+ */
 
 import type { CheckContext } from "../checks/check.js";
 import { runChecks } from "../checks/registry.js";
 import type { SourceConfig } from "../config/schema.js";
-import type { CheckResult, DrillPlan, DrillResult, Inventory, Timings, Verdict } from "../model.js";
+import type { CheckResult, DrillPlan, DrillResult, Inventory, Timings } from "../model.js";
 import { restorerFor } from "../restore/registry.js";
-import type { RestoreOutcome } from "../restore/restorer.js";
+import type { RestoreOutcome, Restorer } from "../restore/restorer.js";
 import type { Runtime, Sandbox } from "../runtimes/runtime.js";
 import type { PreparedBackup, PrepareRecord, Source } from "../sources/source.js";
 import { formatDuration } from "../util/duration.js";
-import { BackupDefectError, describeError } from "../util/errors.js";
+import { Cleanups, describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
+import { abortReason } from "../util/retry.js";
+import {
+  classifyDrillFailure,
+  type DrillEnd,
+  type DrillPhase,
+  type DrillStop,
+  endOfChecks,
+  verdictOf,
+} from "./drill-outcome.js";
+import { type StopPoint, stopPointFromEnv } from "./stop-points.js";
+
+export { diskFull, verdictOfChecks } from "./drill-outcome.js";
 
 /** What a drill needs. */
 export interface DrillDeps {
@@ -23,6 +39,8 @@ export interface DrillDeps {
   previousInventory?: Inventory;
   /** The source's adapter: its `prepare` (clone, attach, mount) runs before provisioning. */
   sourceAdapter?: Source;
+  /** Called at each boundary (a phase name or `check:<name>`); tests stop the drill there. */
+  stopPoint?: StopPoint;
 }
 
 /** A drill's result plus what only the evidence file keeps. */
@@ -31,11 +49,28 @@ export interface DrillOutput {
   inventory?: Inventory;
 }
 
-class Phase {
-  readonly #start = Date.now();
-  ms(): number {
-    return Date.now() - this.#start;
-  }
+/** What the steps of one drill share. */
+interface DrillState {
+  readonly plan: DrillPlan;
+  readonly deps: DrillDeps;
+  readonly signal: AbortSignal;
+  readonly started: Date;
+  readonly startedMs: number;
+  readonly cleanups: Cleanups;
+  readonly timings: Timings;
+  readonly notes: string[];
+  readonly prepareRecord: PrepareRecord;
+  phase: DrillPhase;
+  major: number;
+  restorer?: Restorer;
+  prepared?: PreparedBackup;
+  sandbox?: Sandbox;
+  restored?: RestoreOutcome;
+  checks: CheckResult[];
+  inventory?: Inventory;
+  newestData?: string;
+  progress(text: string): void;
+  deadline(): number;
 }
 
 /** Runs one drill. Never throws: every outcome is a DrillResult. */
@@ -43,152 +78,236 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
   const { logger } = deps;
   const b = plan.backup;
   const key = `${deps.source.name}/${b.series}`;
-  const started = new Date();
-  const total = new Phase();
-  const timings: Timings = {
-    provisionMs: 0,
-    restoreMs: 0,
-    recoveryMs: 0,
-    checksMs: 0,
-    teardownMs: 0,
-    totalMs: 0,
+
+  // the first stop wins: the caller's abort (shutdown, Ctrl-C) or the drill's own deadline
+  let stop: DrillStop | undefined;
+  const stopper = new AbortController();
+  const halt = (s: DrillStop, reason: Error) => {
+    if (stop) return;
+    stop = s;
+    stopper.abort(reason);
   };
-  const notes: string[] = [];
-  let checks: CheckResult[] = [];
-  let restored: RestoreOutcome | undefined;
-  let sandbox: Sandbox | undefined;
-  let prepared: PreparedBackup | undefined;
-  const prepareRecord: PrepareRecord = { phases: {}, resources: [] };
-  const prepare = deps.sourceAdapter?.prepare?.bind(deps.sourceAdapter);
-  let verdict: Verdict = "pass";
-  let reason = "";
-  let phaseName = "provision";
-  let inventory: Inventory | undefined;
-  let newestData: string | undefined;
-  const signal = AbortSignal.any([deps.signal, AbortSignal.timeout(deps.timeoutMs)]);
-  const ticker = setInterval(() => logger.progress(key, `${phaseName} ${formatDuration(total.ms())}`), 1000);
+  const onAbort = () =>
+    halt({ kind: "aborted", why: describeError(deps.signal.reason) }, abortReason(deps.signal));
+  if (deps.signal.aborted) onAbort();
+  else deps.signal.addEventListener("abort", onAbort, { once: true });
+  const timer = setTimeout(
+    () =>
+      halt(
+        { kind: "timed-out", afterMs: deps.timeoutMs },
+        new Error(`drill timed out after ${formatDuration(deps.timeoutMs)}`),
+      ),
+    deps.timeoutMs,
+  );
+  timer.unref();
+
+  const startedMs = Date.now();
+  const st: DrillState = {
+    plan,
+    deps,
+    signal: stopper.signal,
+    started: new Date(startedMs),
+    startedMs,
+    cleanups: new Cleanups(),
+    timings: { provisionMs: 0, restoreMs: 0, recoveryMs: 0, checksMs: 0, teardownMs: 0, totalMs: 0 },
+    notes: [],
+    prepareRecord: { phases: {}, resources: [] },
+    phase: "preflight",
+    major: b.pgMajor ?? 0,
+    checks: [],
+    progress: (text) =>
+      logger.progress(key, `${st.phase} ${formatDuration(Date.now() - startedMs)} · ${text}`),
+    deadline: () => Math.max(1000, deps.timeoutMs - (Date.now() - startedMs)),
+  };
+  const ticker = setInterval(
+    () => logger.progress(key, `${st.phase} ${formatDuration(Date.now() - startedMs)}`),
+    1000,
+  );
   ticker.unref();
-  const progress = (text: string) =>
-    logger.progress(key, `${phaseName} ${formatDuration(total.ms())} · ${text}`);
-  const deadline = () => Math.max(1000, deps.timeoutMs - total.ms());
+  const stopPoint = deps.stopPoint ?? stopPointFromEnv(deps.signal);
+  const enter = async (phase: DrillPhase) => {
+    st.phase = phase;
+    await stopPoint?.(phase);
+    if (st.signal.aborted) throw abortReason(st.signal);
+  };
 
+  logger.info("drill started", {
+    source: deps.source.name,
+    backup: b.id,
+    format: b.format,
+    reason: plan.reason,
+  });
+  let end: DrillEnd;
   try {
-    const restorer = restorerFor(b, deps.source);
-    let major = b.pgMajor ?? 0;
-    const dumpMajor = Number(/^(\d+)/.exec(b.labels.dumpVersion ?? "")?.[1] ?? 0);
-    // an archive written by a newer pg_dump needs a pg_restore at least that new
-    if (b.family === "logical" && dumpMajor > major) major = dumpMajor;
-    logger.info("drill started", {
-      source: deps.source.name,
-      backup: b.id,
-      format: b.format,
-      reason: plan.reason,
-    });
-    const p1 = new Phase();
-    await restorer.preflight?.(plan, signal);
-    if (prepare) {
-      phaseName = "prepare";
-      progress("preparing the backup (clone, attach, mount)");
-      prepared = await prepare(plan, { runId: deps.runId, logger, signal, record: prepareRecord });
-      if (prepared.pgMajor) major = prepared.pgMajor;
-      notes.push(...prepared.notes);
-      phaseName = "provision";
+    await enter("preflight");
+    await timed(st, "provisionMs", () => preflight(st));
+    if (deps.sourceAdapter?.prepare) {
+      await enter("prepare");
+      await timed(st, "provisionMs", () => prepare(st, deps.sourceAdapter!));
     }
-    progress("provisioning sandbox");
-    sandbox = await deps.runtime.provision(
-      {
-        pgMajor: major,
-        allowNewer: b.family === "logical",
-        labels: { run: deps.runId, source: deps.source.name, backup: b.id },
-        mode: prepared ? "empty" : restorer.sandboxMode,
-        inputs: (restorer.inputs?.(plan) ?? [b.location]).map((hostPath) => ({ hostPath })),
-        ...(prepared ? { dataDir: prepared.dataDir } : {}),
-      },
-      signal,
-    );
-    timings.provisionMs = p1.ms();
-    if (b.pgMajor && sandbox.pgMajor !== b.pgMajor)
-      notes.push(`restored a PostgreSQL ${b.pgMajor} backup into a PostgreSQL ${sandbox.pgMajor} sandbox`);
-
-    phaseName = "restore";
-    const p2 = new Phase();
-    restored = await restorer.restore(sandbox, { plan, logger, signal, timeoutMs: deadline(), progress });
-    timings.recoveryMs = restored.recoveryMs ?? 0;
-    timings.restoreMs = Math.max(0, p2.ms() - timings.recoveryMs);
-    notes.push(...restored.notes);
-
-    phaseName = "checks";
-    const p3 = new Phase();
-    const ctx: CheckContext = {
-      sandbox,
-      plan,
-      restored,
-      config: deps.source.checks,
-      shared: {},
-      drillStartedAt: started,
-      logger,
-      signal,
-      timeoutMs: deadline(),
-      ...(deps.previousInventory ? { previousInventory: deps.previousInventory } : {}),
-    };
-    checks = await runChecks(ctx);
-    timings.checksMs = p3.ms();
-    inventory = ctx.shared.inventory;
-    newestData = ctx.shared.newestData;
-    ({ verdict, reason } = verdictOfChecks(checks));
+    await enter("provision");
+    await timed(st, "provisionMs", () => provision(st));
+    await enter("restore");
+    await timed(st, "restoreMs", () => restore(st));
+    await enter("checks");
+    await timed(st, "checksMs", () => check(st, stopPoint));
+    // a check that failed because the drill was stopped (the server went away) proves nothing
+    end = stop ? classifyDrillFailure(undefined, "checks", stop) : endOfChecks(st.checks);
   } catch (err) {
-    const timedOut = signal.aborted && !deps.signal.aborted;
-    if (err instanceof BackupDefectError) {
-      verdict = "fail";
-      reason = err.message;
-    } else {
-      verdict = "error";
-      reason = timedOut
-        ? `drill timed out after ${formatDuration(deps.timeoutMs)} during ${phaseName}`
-        : deps.signal.aborted
-          ? `drill aborted during ${phaseName}: ${describeError(deps.signal.reason)}`
-          : diskFull(describeError(err))
-            ? `sandbox ran out of disk space during ${phaseName}: ${describeError(err)}`
-            : `${phaseName}: ${describeError(err)}`;
-    }
-    if (sandbox) {
-      const tail = await sandbox.logTail(5).catch(() => "");
+    end = classifyDrillFailure(err, st.phase, stop);
+    if (st.sandbox) {
+      const tail = await st.sandbox.logTail(5).catch(() => "");
       if (tail.trim()) logger.debug("sandbox server log tail", { tail });
     }
   } finally {
     clearInterval(ticker);
-    phaseName = "teardown";
-    const p4 = new Phase();
-    if (sandbox) {
-      try {
-        await sandbox.destroy();
-      } catch (err) {
-        notes.push(`teardown failed: ${describeError(err)}`);
-        if (["pass", "warn"].includes(verdict as Verdict)) {
-          verdict = "error";
-          reason = `sandbox teardown failed: ${describeError(err)}`;
-        }
-      }
-    }
-    // after the sandbox: its server ran on the prepared data directory
-    if (prepared) {
-      try {
-        const released = await prepared.dispose();
-        Object.assign(prepareRecord.phases, released.phases);
-      } catch (err) {
-        notes.push(`releasing the prepared backup failed: ${describeError(err)}`);
-        if (["pass", "warn"].includes(verdict as Verdict)) {
-          verdict = "error";
-          reason = `releasing the prepared backup failed: ${describeError(err)}`;
-        }
-      }
-    }
-    timings.teardownMs = p4.ms();
-    timings.totalMs = total.ms();
-    logger.done(key);
+    clearTimeout(timer);
+    deps.signal.removeEventListener("abort", onAbort);
   }
-  if (verdict === "pass" && !reason) reason = "restored and verified";
-  const result: DrillResult = {
+  end = await teardown(st, end, stopPoint);
+  st.timings.totalMs = Date.now() - startedMs;
+  logger.done(key);
+  const verdict = verdictOf(end);
+  const result = resultOf(st, verdict, end.reason);
+  logger.info("drill finished", {
+    source: deps.source.name,
+    backup: b.id,
+    verdict,
+    reason: end.reason,
+    outcome: end.outcome,
+    totalMs: st.timings.totalMs,
+  });
+  return { result, ...(st.inventory ? { inventory: st.inventory } : {}) };
+}
+
+/** Runs a step and adds its duration to a timing, also when it throws. */
+async function timed(st: DrillState, field: keyof Timings, step: () => Promise<void>): Promise<void> {
+  const t0 = Date.now();
+  try {
+    await step();
+  } finally {
+    st.timings[field] += Date.now() - t0;
+  }
+}
+
+/** Picks the restorer and the PostgreSQL major; lets the restorer refuse early. */
+async function preflight(st: DrillState): Promise<void> {
+  const b = st.plan.backup;
+  st.restorer = restorerFor(b, st.deps.source);
+  const dumpMajor = Number(/^(\d+)/.exec(b.labels.dumpVersion ?? "")?.[1] ?? 0);
+  // an archive written by a newer pg_dump needs a pg_restore at least that new
+  if (b.family === "logical" && dumpMajor > st.major) st.major = dumpMajor;
+  await st.restorer.preflight?.(st.plan, st.signal);
+}
+
+/** The source's own preparation (clone, attach, mount); released after the sandbox. */
+async function prepare(st: DrillState, source: Source): Promise<void> {
+  st.progress("preparing the backup (clone, attach, mount)");
+  const prepared = await source.prepare!(st.plan, {
+    runId: st.deps.runId,
+    logger: st.deps.logger,
+    signal: st.signal,
+    record: st.prepareRecord,
+  });
+  st.prepared = prepared;
+  st.cleanups.add("release of the prepared backup", async () => {
+    const released = await prepared.dispose();
+    Object.assign(st.prepareRecord.phases, released.phases);
+  });
+  if (prepared.pgMajor) st.major = prepared.pgMajor;
+  st.notes.push(...prepared.notes);
+}
+
+/** Creates the sandbox; its destruction goes on the cleanup list. */
+async function provision(st: DrillState): Promise<void> {
+  const { plan, deps, prepared, restorer } = st;
+  const b = plan.backup;
+  st.progress("provisioning sandbox");
+  const sandbox = await deps.runtime.provision(
+    {
+      pgMajor: st.major,
+      allowNewer: b.family === "logical",
+      labels: { run: deps.runId, source: deps.source.name, backup: b.id },
+      mode: prepared ? "empty" : restorer!.sandboxMode,
+      inputs: (restorer!.inputs?.(plan) ?? [b.location]).map((hostPath) => ({ hostPath })),
+      ...(prepared ? { dataDir: prepared.dataDir } : {}),
+    },
+    st.signal,
+  );
+  st.sandbox = sandbox;
+  st.cleanups.add("sandbox", () => sandbox.destroy());
+  if (b.pgMajor && sandbox.pgMajor !== b.pgMajor)
+    st.notes.push(`restored a PostgreSQL ${b.pgMajor} backup into a PostgreSQL ${sandbox.pgMajor} sandbox`);
+}
+
+/** Restores the backup into the sandbox; recovery time is kept apart from restore time. */
+async function restore(st: DrillState): Promise<void> {
+  const t0 = Date.now();
+  try {
+    st.restored = await st.restorer!.restore(st.sandbox!, {
+      plan: st.plan,
+      logger: st.deps.logger,
+      signal: st.signal,
+      timeoutMs: st.deadline(),
+      progress: st.progress,
+    });
+    st.timings.recoveryMs = st.restored.recoveryMs ?? 0;
+    st.notes.push(...st.restored.notes);
+  } finally {
+    // `timed` adds the whole step to restoreMs; the recovery part is reported on its own
+    st.timings.restoreMs -= Math.min(st.timings.recoveryMs, Date.now() - t0);
+  }
+}
+
+/** Runs the checks; each check is a record, never an exception. */
+async function check(st: DrillState, stopPoint: StopPoint | undefined): Promise<void> {
+  const ctx: CheckContext = {
+    sandbox: st.sandbox!,
+    plan: st.plan,
+    restored: st.restored!,
+    config: st.deps.source.checks,
+    shared: {},
+    drillStartedAt: st.started,
+    logger: st.deps.logger,
+    signal: st.signal,
+    timeoutMs: st.deadline(),
+    ...(st.deps.previousInventory ? { previousInventory: st.deps.previousInventory } : {}),
+    ...(stopPoint ? { beforeCheck: (name: string) => stopPoint(`check:${name}`) } : {}),
+  };
+  st.checks = await runChecks(ctx);
+  st.inventory = ctx.shared.inventory;
+  st.newestData = ctx.shared.newestData;
+}
+
+/**
+ * Runs the cleanup list (newest first). It runs after a stop too, without the drill's
+ * signal: a sandbox is destroyed however the drill ended. A failed cleanup turns only a
+ * pass or warn into error; it cannot make a backup look bad.
+ */
+async function teardown(st: DrillState, end: DrillEnd, stopPoint: StopPoint | undefined): Promise<DrillEnd> {
+  st.phase = "teardown";
+  const t0 = Date.now();
+  try {
+    await stopPoint?.("teardown");
+  } catch (err) {
+    st.notes.push(`stop point before teardown: ${describeError(err)}`);
+  }
+  try {
+    await st.cleanups.run();
+  } catch (err) {
+    st.notes.push(`teardown failed: ${describeError(err)}`);
+    if (verdictOf(end) === "pass" || verdictOf(end) === "warn")
+      end = { outcome: "teardown-failed", reason: `teardown failed: ${describeError(err)}` };
+  }
+  st.timings.teardownMs = Date.now() - t0;
+  return end;
+}
+
+/** The drill's record. */
+function resultOf(st: DrillState, verdict: DrillResult["verdict"], reason: string): DrillResult {
+  const { plan, deps, sandbox, restored, newestData } = st;
+  const b = plan.backup;
+  return {
     source: deps.source.name,
     series: b.series,
     backup: {
@@ -204,45 +323,19 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
     ...(sandbox ? { sandboxMajor: sandbox.pgMajor } : {}),
     ...(plan.target ? { target: plan.target } : {}),
     verdict,
-    reason,
-    timings,
+    reason: verdict === "pass" && !reason ? "restored and verified" : reason,
+    timings: st.timings,
     ...(restored?.reached ? { reached: restored.reached } : {}),
-    checks,
-    ...(prepare ? { phases: prepareRecord.phases, resources: prepareRecord.resources } : {}),
+    checks: st.checks,
+    ...(deps.sourceAdapter?.prepare
+      ? { phases: st.prepareRecord.phases, resources: st.prepareRecord.resources }
+      : {}),
     ...(newestData
       ? {
           newestData,
-          measuredRpoSeconds: Math.max(0, Math.round((started.getTime() - Date.parse(newestData)) / 1000)),
+          measuredRpoSeconds: Math.max(0, Math.round((st.started.getTime() - Date.parse(newestData)) / 1000)),
         }
       : {}),
-    notes,
+    notes: st.notes,
   };
-  logger.info("drill finished", {
-    source: deps.source.name,
-    backup: b.id,
-    verdict,
-    reason,
-    totalMs: timings.totalMs,
-  });
-  return { result, ...(inventory ? { inventory } : {}) };
-}
-
-/** Whether an error message says the sandbox's disk is full (the verifier's problem, not the backup's). */
-export function diskFull(message: string): boolean {
-  return /No space left on device|could not extend file|disk full/i.test(message);
-}
-
-/** The verdict the checks add up to: any fail → fail; any error → error; any warn → warn. */
-export function verdictOfChecks(checks: readonly CheckResult[]): { verdict: Verdict; reason: string } {
-  const first = (s: string) => checks.find((c) => c.status === s);
-  const failed = first("fail");
-  if (failed) return { verdict: "fail", reason: `${failed.name}: ${failed.detail}` };
-  const errored = first("error");
-  if (errored)
-    return { verdict: "error", reason: `${errored.name} could not be performed: ${errored.detail}` };
-  const warned = first("warn");
-  if (warned) return { verdict: "warn", reason: `${warned.name}: ${warned.detail}` };
-  if (!checks.some((c) => c.status === "pass")) return { verdict: "error", reason: "no check was performed" };
-  const passed = checks.filter((c) => c.status === "pass").length;
-  return { verdict: "pass", reason: `restored; ${passed} check(s) passed` };
 }

@@ -20,6 +20,8 @@ export interface CheckContext {
   logger: Logger;
   signal?: AbortSignal;
   timeoutMs: number;
+  /** Called before each check by name (the drill's test-only stop points). */
+  beforeCheck?: (name: string) => Promise<void>;
 }
 
 /** One integrity check. Never throws for a finding: a failed check is a record. */

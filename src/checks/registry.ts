@@ -29,8 +29,9 @@ export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const all = [...CHECKS_BEFORE, "assertions" as const, ...CHECKS_AFTER];
   for (const check of all) {
-    if (ctx.signal?.aborted) throw ctx.signal.reason;
     const name = check === "assertions" ? "assertions" : check.name;
+    await ctx.beforeCheck?.(name);
+    if (ctx.signal?.aborted) throw ctx.signal.reason;
     if (out.some((r) => r.name === "server_up" && r.status !== "pass")) {
       out.push(result(name, "skip", "not run: the server is not usable"));
       continue;

@@ -1,0 +1,43 @@
+/**
+ * Test-only stop points: `ATTEST_TEST_STOP_AT=<point>:<SIGNAL>` makes the process send itself
+ * SIGNAL when a drill reaches <point> (a phase such as `restore`, or `check:<name>`), then
+ * waits until the drill's signal is aborted. An interrupt test can so stop a drill exactly at
+ * each boundary instead of sleeping and hoping to land there. Unset, nothing happens.
+ */
+import { once } from "node:events";
+
+/** The environment variable naming the stop point. */
+export const STOP_AT_ENV = "ATTEST_TEST_STOP_AT";
+
+/** Called at each boundary of a drill; resolves once the drill has been stopped there, if asked to. */
+export type StopPoint = (point: string) => Promise<void>;
+
+/** The stop point hook of this process, or undefined when none is asked for. */
+export function stopPointFromEnv(signal: AbortSignal, env = process.env): StopPoint | undefined {
+  const spec = env[STOP_AT_ENV];
+  if (!spec) return undefined;
+  const at = spec.lastIndexOf(":");
+  const point = spec.slice(0, at);
+  const sig = spec.slice(at + 1) as NodeJS.Signals;
+  if (at <= 0 || !/^SIG[A-Z]+$/.test(sig))
+    throw new Error(`${STOP_AT_ENV}=${spec}: expected <point>:<SIGNAL>`);
+  let fired = false;
+  return async (reached) => {
+    if (fired || reached !== point) return;
+    fired = true;
+    process.stderr.write(`attest: test stop point ${point}: sending ${sig}\n`);
+    const stopped = signal.aborted ? Promise.resolve() : once(signal, "abort");
+    // signal handles do not keep Node's event loop alive; this timer does, and it bounds the
+    // wait when nothing in this process turns the signal into an abort
+    let guard: NodeJS.Timeout | undefined;
+    const unheard = new Promise<never>((_, reject) => {
+      guard = setTimeout(() => reject(new Error(`${sig} at ${point} did not abort the drill`)), 60_000);
+    });
+    process.kill(process.pid, sig);
+    try {
+      await Promise.race([stopped, unheard]);
+    } finally {
+      clearTimeout(guard);
+    }
+  };
+}
