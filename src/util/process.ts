@@ -19,7 +19,7 @@ export interface RunOptions {
   onStdoutLine?: (line: string) => void;
   /** Largest standard output kept in memory (bytes); more is an error. */
   maxStdoutBytes?: number;
-  /** Do not throw on a non-zero exit. */
+  /** Do not throw on a non-zero exit or a timeout: the result says `code` and `timedOut`. */
   allowFailure?: boolean;
 }
 
@@ -155,7 +155,8 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunOption
       const tail = result.stderrTail ? `: ${lastLines(result.stderrTail, 3)}` : "";
       if (aborted)
         return reject(new ProcessError(`${name} stopped: ${aborted.message}`, result, { cause: aborted }));
-      if (timedOut)
+      // with allowFailure a timeout is a result (`timedOut`) the caller decides about
+      if (timedOut && !opts.allowFailure)
         return reject(new ProcessError(`${name} timed out after ${opts.timeoutMs} ms${tail}`, result));
       if (overflow) return reject(new ProcessError(`${name} printed more output than allowed`, result));
       if ((code !== 0 || sig) && !opts.allowFailure) {

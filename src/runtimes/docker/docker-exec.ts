@@ -179,7 +179,9 @@ export async function runExec(
     const tail = result.stderrTail ? `: ${lastLines(result.stderrTail, 3)}` : "";
     const name = command.name;
     if (aborted) throw new ProcessError(`${name} stopped: ${aborted.message}`, result, { cause: aborted });
-    if (timedOut) throw new ProcessError(`${name} timed out after ${opts.timeoutMs} ms${tail}`, result);
+    // with allowFailure a timeout is a result (`timedOut`) the caller decides about
+    if (timedOut && !opts.allowFailure)
+      throw new ProcessError(`${name} timed out after ${opts.timeoutMs} ms${tail}`, result);
     if (overflow) throw new ProcessError(`${name} printed more output than allowed`, result);
     if (code !== 0) {
       const explained = await control.explain(result);

@@ -1,7 +1,7 @@
 /** The `pgbackrest` source: the backups of one stanza, as `pgbackrest info` lists them. */
 import type { Backup, DrillPlan, Finding } from "../../model.js";
 import { describeError } from "../../util/errors.js";
-import { lastLines, runProcess } from "../../util/process.js";
+import { lastLines, ProcessError, runProcess } from "../../util/process.js";
 import { planPhysical } from "../basebackup/pitr-plan.js";
 import type { Source, SourceContext } from "../source.js";
 import { backupSetPath, QUIET_ARGS, repoArgs, repoPathOf } from "./pgbackrest-args.js";
@@ -109,7 +109,7 @@ export class PgbackrestSource implements Source {
       ctx.logger.debug(summary, { source: this.name });
       return findings.map((f) => ({ ...f, message: `${f.message}; ${summary}` }));
     } catch (err) {
-      const timedOut = /timed out/.test(describeError(err));
+      const timedOut = err instanceof ProcessError && err.result?.timedOut === true;
       return [
         {
           ...base,
