@@ -10,6 +10,7 @@ import { createRuntime, type ManagedRuntime } from "../runtimes/registry.js";
 import { createSource } from "../sources/registry.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
+import { abortedListingRun } from "./aborted-listing.js";
 import { runDrill } from "./drill.js";
 import { previousInventory, writeEvidence } from "./evidence.js";
 import { inventorySources, pickSources, policiesFor } from "./inventory.js";
@@ -67,6 +68,21 @@ export async function runAudit(opts: AuditOptions): Promise<RunResult> {
   }
 
   const inventories = await inventorySources(sourceConfigs, logger, opts.signal);
+  if (opts.signal.aborted) {
+    // a cut-short listing proves nothing about the backups: no policies, no history, no alerts
+    const run = abortedListingRun({
+      id: runId,
+      kind: opts.kind,
+      startedAt,
+      finishedAt: now(),
+      ...(opts.label ? { label: opts.label } : {}),
+      reason: opts.signal.reason,
+      sources: sourceConfigs,
+    });
+    writeRunDocument(config.reports.dir, run);
+    logger.warn(`${opts.kind} ${runId} ${run.findings?.[0]?.message ?? "aborted during listing"}`);
+    return run;
+  }
   const plans: Array<{ plan: DrillPlan; inv: (typeof inventories)[number] }> = [];
   for (const inv of inventories) {
     const rules = opts.kind === "drill" ? [opts.backup ?? "latest"] : [inv.config.select].flat();
