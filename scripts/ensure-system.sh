@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on a Debian 12 machine: PostgreSQL 15,
-# Barman, pgBackRest, poppler (pdftotext), debootstrap, and the Docker engine.
+# Barman, pgBackRest, poppler (pdftotext), debootstrap, bubblewrap and the sandbox account, and the
+# Docker engine.
 # Idempotent: does nothing that is already done. Fails with one clear line when it cannot.
 set -euo pipefail
 
@@ -23,6 +24,7 @@ have_cmd zstd || need_pkgs+=(zstd)
 have_cmd openssl || need_pkgs+=(openssl)
 have_cmd systemd-analyze || need_pkgs+=(systemd)
 have_cmd flock || need_pkgs+=(util-linux)
+have_cmd bwrap || need_pkgs+=(bubblewrap)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "missing packages (${need_pkgs[*]}) and not root: install them with apt-get"
@@ -36,6 +38,18 @@ fi
 # The Debian package starts a cluster of its own on port 5432; the suite never uses it.
 if have_cmd pg_lsclusters && pg_lsclusters -h 2>/dev/null | grep -q online; then
   pg_lsclusters -h | awk '$4=="online"{print $1, $2}' | while read -r v c; do pg_ctlcluster "$v" "$c" stop || true; done
+fi
+
+# The unprivileged account local sandboxes run as: it owns nothing but sandbox directories.
+if ! getent passwd attest-sandbox >/dev/null; then
+  [ "$(id -u)" = 0 ] || die "the sandbox account attest-sandbox is missing and not root to create it"
+  log "creating the sandbox account attest-sandbox"
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin attest-sandbox \
+    || die "useradd attest-sandbox failed"
+fi
+# Local sandboxes run in user namespaces (bubblewrap): the kernel must allow unprivileged ones.
+if ! setpriv --reuid attest-sandbox --regid attest-sandbox --clear-groups bwrap --unshare-all --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/bin /bin /bin/true 2>/dev/null; then
+  die "bubblewrap cannot create a sandbox as attest-sandbox: unprivileged user namespaces are disabled (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0)"
 fi
 
 # Docker engine: start it detached when no engine answers on the socket.

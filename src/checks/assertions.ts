@@ -53,10 +53,15 @@ export async function runAssertions(ctx: Parameters<Check["run"]>[0]): Promise<C
       continue;
     }
     try {
-      const value = await withClient(ctx.sandbox, q.database, async (c) => {
-        const r = await c.query({ text: q.sql, rowMode: "array" });
-        return (r.rows[0] as unknown[] | undefined)?.[0] ?? null;
-      });
+      const value = await withClient(
+        ctx.sandbox,
+        q.database,
+        async (c) => {
+          const r = await c.query({ text: q.sql, rowMode: "array" });
+          return (r.rows[0] as unknown[] | undefined)?.[0] ?? null;
+        },
+        "user",
+      );
       const ok = satisfies(value, q.expect);
       const shown = value instanceof Date ? value.toISOString() : String(value);
       out.push({

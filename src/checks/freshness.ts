@@ -12,10 +12,15 @@ export const freshnessCheck: Check = {
     const f = ctx.config.freshness!;
     if (!ctx.restored.databases.includes(f.database))
       return result("freshness", "skip", `database ${f.database} is not in this backup`);
-    const value = await withClient(ctx.sandbox, f.database, async (c) => {
-      const r = await c.query({ text: f.sql, rowMode: "array" });
-      return (r.rows[0] as unknown[] | undefined)?.[0] ?? null;
-    });
+    const value = await withClient(
+      ctx.sandbox,
+      f.database,
+      async (c) => {
+        const r = await c.query({ text: f.sql, rowMode: "array" });
+        return (r.rows[0] as unknown[] | undefined)?.[0] ?? null;
+      },
+      "user",
+    );
     if (value === null)
       return result("freshness", "fail", "the freshness query returned no timestamp (no data?)");
     const t = value instanceof Date ? value : new Date(String(value));

@@ -1,9 +1,11 @@
 /** The checks of a drill, in order. The only place that knows every check. */
 import type { CheckResult } from "../model.js";
+import { describeError } from "../util/errors.js";
 import { amcheckCheck } from "./amcheck.js";
 import { runAssertions } from "./assertions.js";
 import type { Check, CheckContext } from "./check.js";
 import { checksumFailuresCheck, pgChecksumsCheck } from "./checksums.js";
+import { disableEventTriggers } from "./event-triggers.js";
 import { freshnessCheck } from "./freshness.js";
 import { fullReadCheck } from "./full-read.js";
 import { result, runCheck } from "./helpers.js";
@@ -43,6 +45,18 @@ export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
     if (!check.enabled(ctx)) continue;
     ctx.logger.debug("check", { check: check.name });
     out.push(await runCheck(check, ctx));
+    // once the server is known usable, before any check runs DDL (amcheck's extension, the write
+    // probe): the backup's event triggers must not see Attest's statements
+    if (check === serverUpCheck && out.at(-1)?.status === "pass") {
+      const quiet = await disableEventTriggers(ctx).catch((err: unknown) =>
+        result(
+          "event_triggers",
+          "error",
+          `could not disable the backup's event triggers: ${describeError(err)}`,
+        ),
+      );
+      if (quiet) out.push(quiet);
+    }
   }
   return out;
 }

@@ -27,19 +27,23 @@ export type SourceConfig = z.infer<typeof sourceSchema>;
 /** The source types this build knows. */
 export const SOURCE_TYPES = sourceSchema.options.map((o) => o.shape.type.value);
 
+/** A size such as 512m or 2g. */
+const sizeSchema = z.string().regex(/^\s*\d+(\.\d+)?\s*[kmgt]?(i?b)?\s*$/i, "not a size (e.g. 512m, 2g)");
+
 const localRuntimeSchema = z
   .object({
     /** Directory with initdb/pg_ctl/postgres of one major; otherwise discovered per major. */
     bin_dir: z.string().optional(),
-    /** OS user the sandbox runs as when Attest runs as root. */
-    user: z.string().default("postgres"),
+    /** OS account sandbox processes run as when Attest runs as root: one that owns nothing else. */
+    user: z.string().default("attest-sandbox"),
     /** Where sandboxes live; default: the OS temp dir. */
     work_dir: z.string().optional(),
+    /** Most processes a sandbox may have at once. */
+    max_processes: z.number().int().min(16).default(1024),
+    /** Largest address space of one sandbox process (e.g. 8g); unset: no limit. */
+    max_process_memory: sizeSchema.optional(),
   })
   .strict();
-
-/** A size such as 512m or 2g. */
-const sizeSchema = z.string().regex(/^\s*\d+(\.\d+)?\s*[kmgt]?(i?b)?\s*$/i, "not a size (e.g. 512m, 2g)");
 
 const dockerRuntimeSchema = z
   .object({
@@ -63,6 +67,8 @@ export const sandboxSchema = z
     docker: dockerRuntimeSchema.default(dockerRuntimeSchema.parse({})),
     concurrency: z.number().int().min(1).max(16).default(1),
     timeout: durationSchema.prefault("2h"),
+    /** `bwrap`: every sandbox process confined (default); `none`: unconfined, stated in every record. */
+    confinement: z.enum(["bwrap", "none"]).default("bwrap"),
   })
   .strict();
 

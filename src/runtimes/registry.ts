@@ -9,6 +9,14 @@ export interface ManagedRuntime extends Runtime {
   destroyAll(): Promise<void>;
 }
 
+/** Bytes of a size such as 512m, 2g or 1.5GiB (the schema has checked the form). */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)/i.exec(text);
+  const unit = (m?.[2] ?? "").toLowerCase();
+  const power = unit ? "kmgt".indexOf(unit) + 1 : 0;
+  return Math.round(Number(m?.[1] ?? 0) * 1024 ** power);
+}
+
 /** Creates the runtime named by `sandbox.runtime`. */
 export async function createRuntime(config: Config, logger: Logger): Promise<ManagedRuntime> {
   const s = config.sandbox;
@@ -17,6 +25,9 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Man
       return new LocalRuntime({
         user: s.local.user,
         logger,
+        confinement: s.confinement,
+        maxProcesses: s.local.max_processes,
+        ...(s.local.max_process_memory ? { maxProcessBytes: parseSize(s.local.max_process_memory) } : {}),
         ...(s.local.bin_dir ? { binDir: s.local.bin_dir } : {}),
         ...(s.local.work_dir ? { workDir: s.local.work_dir } : {}),
       });

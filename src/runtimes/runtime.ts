@@ -61,6 +61,10 @@ export interface Sandbox extends AsyncDisposable {
   readonly connection: SandboxConnection;
   /** Data directory as the sandbox sees it. */
   readonly dataDir: string;
+  /** How its processes are confined, in words, for the drill record. */
+  readonly confinement?: string;
+  /** Facts the drill record should carry (a private copy of an unreadable input, …). */
+  readonly notes?: readonly string[];
   /** Where an input's host path appears inside the sandbox. */
   inputPath(hostPath: string): string;
   /** Runs a program inside the sandbox as its unprivileged user; PostgreSQL tools by bare name. */

@@ -2,17 +2,56 @@
 import pg from "pg";
 import type { Sandbox } from "./runtime.js";
 
-/** Runs `fn` with a connected client to `database`; the client is always closed. */
+/**
+ * Session settings of every Attest connection. A restored database is hostile: its own
+ * `ALTER DATABASE/ROLE … SET` (search_path, role, read-only, timeouts, tablespaces) must not steer
+ * Attest's queries, and settings sent at connection time override those.
+ */
+export const PINNED_SESSION: Readonly<Record<string, string>> = {
+  search_path: "pg_catalog",
+  role: "none",
+  default_transaction_read_only: "off",
+  default_transaction_isolation: "read committed",
+  statement_timeout: "0",
+  lock_timeout: "0",
+  idle_in_transaction_session_timeout: "0",
+  default_tablespace: "",
+  temp_tablespaces: "",
+  default_table_access_method: "heap",
+  session_replication_role: "origin",
+  DateStyle: "ISO",
+  IntervalStyle: "postgres",
+  TimeZone: "UTC",
+};
+
+/** How a session is pinned: `attest` (everything) or `user` (a user's own SQL: their search_path). */
+export type SessionKind = "attest" | "user";
+
+/** The startup `options` string for a session of `kind`. */
+export function sessionOptions(kind: SessionKind = "attest"): string {
+  return Object.entries(PINNED_SESSION)
+    .filter(([k]) => kind === "attest" || k !== "search_path")
+    .map(([k, v]) => `-c ${k}=${v.replace(/[\\ ]/g, (c) => `\\${c}`)}`)
+    .join(" ");
+}
+
+/**
+ * Runs `fn` with a connected client to `database`; the client is always closed. Attest's own
+ * queries (`kind: "attest"`) run with search_path=pg_catalog; a user's assertion keeps the
+ * database's search_path but every other pinned setting.
+ */
 export async function withClient<T>(
   sandbox: Sandbox,
   database: string,
   fn: (c: pg.Client) => Promise<T>,
+  kind: SessionKind = "attest",
 ): Promise<T> {
   const client = new pg.Client({
     ...sandbox.connection,
     database,
     connectionTimeoutMillis: 10_000,
     application_name: "attest",
+    options: sessionOptions(kind),
   });
   client.on("error", () => {
     // a server that dies mid-query surfaces as the query's rejection; nothing to add here

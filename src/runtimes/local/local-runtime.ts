@@ -1,4 +1,7 @@
-/** The `local` runtime: initdb/postgres from the host's PostgreSQL binaries in a private temp dir. */
+/**
+ * The `local` runtime: initdb/postgres from the host's PostgreSQL binaries in a private directory,
+ * every process confined by bubblewrap (confine.ts) as a dedicated unprivileged account.
+ */
 import { randomBytes } from "node:crypto";
 import {
   chmodSync,
@@ -12,23 +15,33 @@ import {
 } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { describeError, VerifierError } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
-import { freeLoopbackPort } from "../../util/net.js";
 import { isRoot, lookupUser, type OsUser, processAlive, processStartTime } from "../../util/os-user.js";
 import { runProcess } from "../../util/process.js";
 import { chooseMajor, type Runtime, type Sandbox, type SandboxSpec, type SweepReport } from "../runtime.js";
+import { assertConfinable, type ConfinementMode, etcFiles, installRoot } from "./confine.js";
 import { discoverInstalls, type PgInstall } from "./local-binaries.js";
 import { LocalSandbox, stopPostmaster } from "./local-sandbox.js";
 
 /** Options of the local runtime. */
 export interface LocalRuntimeOptions {
   binDir?: string;
+  /** Account (name or numeric uid) sandbox processes run as when Attest runs as root. */
   user: string;
   workDir?: string;
   logger: Logger;
+  /** `bwrap` (default) or `none`. */
+  confinement?: ConfinementMode;
+  /** Most processes one sandbox may have. */
+  maxProcesses?: number;
+  /** Address-space limit of one sandbox process, bytes. */
+  maxProcessBytes?: number;
 }
+
+/** The port number in the socket's name; the server listens on no TCP port. */
+const SOCKET_PORT = 5432;
 
 /** What a sandbox directory records about its owner, so a later run can sweep it. */
 interface OwnerRecord {
@@ -74,13 +87,23 @@ export class LocalRuntime implements Runtime {
 
   #user(): OsUser | undefined {
     if (!isRoot()) return undefined;
-    const u = lookupUser(this.#opts.user);
+    const name = this.#opts.user;
+    const u = /^\d+$/.test(name)
+      ? { name: "attest-sandbox", uid: Number(name), gid: Number(name), home: "/nonexistent" }
+      : lookupUser(name);
     if (!u) {
       throw new VerifierError(
-        `running as root, and the sandbox user "${this.#opts.user}" does not exist (PostgreSQL refuses to run as root; set sandbox.local.user)`,
+        `running as root, and the sandbox account "${name}" does not exist: create it (useradd --system --user-group --no-create-home --shell /usr/sbin/nologin ${name}) or set sandbox.local.user`,
       );
     }
+    if (u.uid === 0)
+      throw new VerifierError(`sandbox.local.user "${name}" is root: sandboxes never run as root`);
     return u;
+  }
+
+  /** Confinement mode in force. */
+  get confinement(): ConfinementMode {
+    return this.#opts.confinement ?? "bwrap";
   }
 
   async provision(spec: SandboxSpec, signal?: AbortSignal): Promise<Sandbox> {
@@ -111,28 +134,49 @@ export class LocalRuntime implements Runtime {
       ...(spec.dataDir ? { dataDir: spec.dataDir } : {}),
     };
     writeFileSync(join(dir, OWNER_FILE), JSON.stringify(owner));
-    for (const sub of ["sock", "data"]) mkdirSync(join(dir, sub), { mode: 0o700 });
+    for (const sub of ["sock", "data", "etc", "inputs"]) mkdirSync(join(dir, sub), { mode: 0o700 });
     const password = randomBytes(18).toString("base64url");
     writeFileSync(join(dir, "pgpass"), `*:*:*:postgres:${password}\n`, { mode: 0o600 });
     writeFileSync(join(dir, "pwfile"), `${password}\n`, { mode: 0o600 });
+    // what the confined processes see as /etc: a name for their uid, nothing of the host's
+    const etc = etcFiles(user);
+    writeFileSync(join(dir, "etc", "passwd"), etc.passwd, { mode: 0o644 });
+    writeFileSync(join(dir, "etc", "group"), etc.group, { mode: 0o644 });
     if (user) chownTree(dir, user);
 
-    const port = await freeLoopbackPort();
-    const sandbox = new LocalSandbox({
-      id,
-      dir,
-      binDir: install.binDir,
-      pgMajor: install.major,
-      port,
-      password,
-      user,
-      dataDir: spec.dataDir ?? join(dir, "data"),
-      onDestroyed: () => this.#live.delete(sandbox),
-    });
+    const notes: string[] = [];
+    let sandbox: LocalSandbox | undefined;
+    try {
+      if (this.confinement === "bwrap") await assertConfinable(user, join(dir, "etc"));
+      else notes.push("sandbox.confinement is none: the sandbox's processes ran unconfined on this host");
+      const { readOnly, inputMap } = await this.#inputs(spec, dir, user, notes, signal);
+      const root = installRoot(install.binDir);
+      sandbox = new LocalSandbox({
+        id,
+        dir,
+        binDir: install.binDir,
+        pgMajor: install.major,
+        port: SOCKET_PORT,
+        password,
+        user,
+        dataDir: spec.dataDir ?? join(dir, "data"),
+        confinement: this.confinement,
+        readOnly: root ? [...readOnly, root] : readOnly,
+        inputMap,
+        limits: {
+          maxProcesses: this.#opts.maxProcesses ?? 1024,
+          ...(this.#opts.maxProcessBytes ? { maxProcessBytes: this.#opts.maxProcessBytes } : {}),
+        },
+        notes,
+        onDestroyed: () => this.#live.delete(sandbox!),
+      });
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      throw err;
+    }
     this.#live.add(sandbox);
     try {
       if (spec.dataDir) await adoptDataDir(spec.dataDir, user, signal);
-      await this.#checkInputs(sandbox, spec, user);
       if (spec.mode === "init" && !spec.dataDir) {
         await sandbox.exec(
           "initdb",
@@ -164,20 +208,44 @@ export class LocalRuntime implements Runtime {
     }
   }
 
-  async #checkInputs(sandbox: LocalSandbox, spec: SandboxSpec, user: OsUser | undefined): Promise<void> {
-    if (!user) return;
+  /**
+   * What the sandbox may read of each input: the original, read-only, when the sandbox account can
+   * read all of it; otherwise a private copy in the sandbox directory (made by Attest, which could
+   * read it), so a backup is drillable whatever its owner and mode and is never chmod-ed.
+   */
+  async #inputs(
+    spec: SandboxSpec,
+    dir: string,
+    user: OsUser | undefined,
+    notes: string[],
+    signal?: AbortSignal,
+  ): Promise<{ readOnly: string[]; inputMap: Map<string, string> }> {
+    const readOnly: string[] = [];
+    const inputMap = new Map<string, string>();
+    let n = 0;
     for (const input of spec.inputs) {
-      const isDir = statSync(input.hostPath).isDirectory();
-      const r = await sandbox.exec("test", [isDir ? "-x" : "-r", input.hostPath], {
-        timeoutMs: 10_000,
-        allowFailure: true,
-      });
-      if (r.code !== 0) {
-        throw new VerifierError(
-          `${input.hostPath} is not readable by the sandbox user ${user.name} (uid ${user.uid}); grant it read access (group or o+r)`,
-        );
+      const host = resolve(input.hostPath);
+      if (!existsSync(host)) throw new VerifierError(`input ${host} does not exist`);
+      if (!user || (await readableBy(host, user, signal))) {
+        readOnly.push(host);
+        continue;
       }
+      const copy = join(dir, "inputs", `${++n}-${basename(host)}`);
+      // -a keeps links as links: a link in the backup never reaches out of the copy
+      await runProcess("cp", ["-a", "--reflink=auto", "--", host, copy], {
+        timeoutMs: 6 * 3_600_000,
+        ...(signal ? { signal } : {}),
+      });
+      await runProcess("chown", ["-R", "-P", "-h", `${user.uid}:${user.gid}`, "--", copy], {
+        timeoutMs: 3_600_000,
+        ...(signal ? { signal } : {}),
+      });
+      inputMap.set(host, copy);
+      notes.push(
+        `${host} is not readable by the sandbox account ${user.name}; the sandbox read a private copy (the original was not changed)`,
+      );
     }
+    return { readOnly, inputMap };
   }
 
   #ensureBase(): void {
@@ -248,6 +316,25 @@ async function adoptDataDir(dataDir: string, user: OsUser | undefined, signal?: 
     });
   }
   chmodSync(dataDir, 0o700);
+}
+
+/** Whether `user` can read all of `path` (every file, every directory listed and entered). */
+async function readableBy(path: string, user: OsUser, signal?: AbortSignal): Promise<boolean> {
+  // find walks without following links and prints the first thing the account cannot read
+  const r = await runProcess(
+    "find",
+    [path, "(", "!", "-readable", "-o", "-type", "d", "!", "-executable", ")", "-print", "-quit"],
+    {
+      timeoutMs: 600_000,
+      allowFailure: true,
+      uid: user.uid,
+      gid: user.gid,
+      env: { PATH: "/usr/bin:/bin", LANG: "C" },
+      cwd: "/",
+      ...(signal ? { signal } : {}),
+    },
+  );
+  return r.code === 0 && r.stdout.trim() === "";
 }
 
 /** Runs `which`-style lookup of a program on PATH (for messages). */

@@ -1,6 +1,11 @@
-/** A sandbox that is a PostgreSQL cluster in a private directory on this host. */
-import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+/**
+ * A sandbox that is a PostgreSQL cluster in a private directory on this host. Every process of it
+ * (the server, initdb, the restore tools, the shells of physical restores) runs confined
+ * (confine.ts): no network, only its own directory and its inputs, a dedicated uid. The server
+ * listens on a Unix socket in the sandbox directory only; Attest connects through that socket.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
@@ -9,6 +14,7 @@ import type { OsUser } from "../../util/os-user.js";
 import { lastLines, type RunResult, runProcess } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
 import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
+import { type ConfinementMode, confinedArgv, isInside } from "./confine.js";
 
 /** Settings that make a throwaway cluster fast; durability is worthless here. */
 export const THROWAWAY_SETTINGS: Readonly<Record<string, string>> = {
@@ -34,6 +40,16 @@ export interface LocalSandboxParts {
   user: OsUser | undefined;
   /** Host data directory (inside `dir`, or a volume runtime's mount). */
   dataDir: string;
+  /** How processes are confined. */
+  confinement: ConfinementMode;
+  /** Host paths every process may read (inputs, a bin directory outside /usr). */
+  readOnly: readonly string[];
+  /** Where a host input path is seen inside (a private copy when the original was unreadable). */
+  inputMap: ReadonlyMap<string, string>;
+  /** Process and per-process memory limits. */
+  limits: { maxProcesses: number; maxProcessBytes?: number };
+  /** What the drill record should say about this sandbox. */
+  notes: readonly string[];
   /** Called once destroy() has removed everything. */
   onDestroyed: () => void;
 }
@@ -45,7 +61,10 @@ export class LocalSandbox implements Sandbox {
   readonly pgMajor: number;
   readonly connection: SandboxConnection;
   readonly dataDir: string;
+  readonly notes: readonly string[];
+  readonly confinement: string;
   readonly #p: LocalSandboxParts;
+  #server: ChildProcess | undefined;
   #destroyed = false;
 
   constructor(parts: LocalSandboxParts) {
@@ -53,7 +72,18 @@ export class LocalSandbox implements Sandbox {
     this.id = parts.id;
     this.pgMajor = parts.pgMajor;
     this.dataDir = parts.dataDir;
-    this.connection = { host: "127.0.0.1", port: parts.port, user: "postgres", password: parts.password };
+    this.notes = parts.notes;
+    this.confinement =
+      parts.confinement === "bwrap"
+        ? `bubblewrap (own user, mount, pid, network, ipc and uts namespaces; no network; uid ${parts.user?.name ?? process.getuid?.()})`
+        : "none (sandbox.confinement: none): sandbox processes ran on the host's namespaces";
+    // a Unix socket in the sandbox directory is the only way in: the server listens on no port
+    this.connection = {
+      host: join(parts.dir, "sock"),
+      port: parts.port,
+      user: "postgres",
+      password: parts.password,
+    };
   }
 
   /** The sandbox's private directory on the host. */
@@ -62,15 +92,20 @@ export class LocalSandbox implements Sandbox {
   }
 
   inputPath(hostPath: string): string {
+    for (const [host, inside] of this.#p.inputMap) {
+      if (hostPath === host) return inside;
+      if (hostPath.startsWith(`${host}/`)) return inside + hostPath.slice(host.length);
+    }
     return hostPath;
   }
 
-  #env(extra?: Record<string, string>): NodeJS.ProcessEnv {
+  #env(extra?: Record<string, string>): Record<string, string> {
     return {
       PATH: `${this.#p.binDir}:/usr/local/bin:/usr/bin:/bin`,
       HOME: this.#p.dir,
       LANG: "C.UTF-8",
-      PGHOST: "127.0.0.1",
+      TZ: "UTC",
+      PGHOST: join(this.#p.dir, "sock"),
       PGPORT: String(this.#p.port),
       PGUSER: "postgres",
       PGDATABASE: "postgres",
@@ -85,10 +120,31 @@ export class LocalSandbox implements Sandbox {
     return existsSync(inBin) ? inBin : program;
   }
 
+  /** The command line that runs `program args` as a process of this sandbox, and its host env. */
+  #argv(program: string, args: readonly string[], env: Record<string, string>) {
+    const prog = this.#program(program);
+    if (this.#p.confinement === "none") return { cmd: prog, args: [...args], env };
+    const writable = [this.#p.dir, ...(isInside(this.dataDir, this.#p.dir) ? [] : [this.dataDir])];
+    const { cmd, args: a } = confinedArgv(prog, args, {
+      mode: "bwrap",
+      readOnly: this.#p.readOnly,
+      writable,
+      user: this.#p.user,
+      env,
+      cwd: this.#p.dir,
+      etcDir: join(this.#p.dir, "etc"),
+      maxProcesses: this.#p.limits.maxProcesses,
+      ...(this.#p.limits.maxProcessBytes ? { maxProcessBytes: this.#p.limits.maxProcessBytes } : {}),
+    });
+    // bwrap itself needs nothing of Attest's environment; the program gets only `env`
+    return { cmd, args: a, env: { PATH: "/usr/bin:/bin" } };
+  }
+
   exec(program: string, args: readonly string[], opts: SandboxExecOptions): Promise<RunResult> {
-    return runProcess(this.#program(program), args, {
+    const { cmd, args: a, env } = this.#argv(program, args, this.#env(opts.env));
+    return runProcess(cmd, a, {
       ...opts,
-      env: this.#env(opts.env),
+      env,
       cwd: this.#p.dir,
       uid: this.#p.user?.uid,
       gid: this.#p.user?.gid,
@@ -100,8 +156,9 @@ export class LocalSandbox implements Sandbox {
       ...THROWAWAY_SETTINGS,
       ...opts.settings,
       port: String(this.#p.port),
-      listen_addresses: "127.0.0.1",
+      listen_addresses: "",
       unix_socket_directories: join(this.#p.dir, "sock"),
+      unix_socket_permissions: "0700",
       // settings a backup's own postgresql.conf may carry that must not act on this host
       archive_mode: "off",
       archive_command: "",
@@ -111,15 +168,17 @@ export class LocalSandbox implements Sandbox {
     const args = ["-D", this.dataDir];
     for (const [k, v] of Object.entries(settings)) args.push("-c", `${k}=${v}`);
     const logFd = openSync(join(this.#p.dir, "server.log"), "a", 0o600);
-    const child = spawn(join(this.#p.binDir, "postgres"), args, {
+    const argv = this.#argv(join(this.#p.binDir, "postgres"), args, this.#env());
+    const child = spawn(argv.cmd, argv.args, {
       detached: true,
       stdio: ["ignore", logFd, logFd],
       uid: this.#p.user?.uid,
       gid: this.#p.user?.gid,
-      env: this.#env(),
+      env: argv.env,
       cwd: this.#p.dir,
     });
     closeSync(logFd);
+    this.#server = child;
     let exited: string | undefined;
     child.on("exit", (code, sig) => {
       exited = sig ? `killed by ${sig}` : `exited with code ${code}`;
@@ -162,18 +221,31 @@ export class LocalSandbox implements Sandbox {
   }
 
   async isRunning(): Promise<boolean> {
-    const pid = postmasterPid(this.dataDir);
-    if (pid === undefined) return false;
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
+    const s = this.#server;
+    return (
+      s !== undefined &&
+      s.exitCode === null &&
+      s.signalCode === null &&
+      postmasterPid(this.dataDir) !== undefined
+    );
   }
 
   async stop(opts: { timeoutMs: number }): Promise<void> {
-    await stopPostmaster(this.dataDir, opts.timeoutMs);
+    const s = this.#server;
+    if (!s?.pid || s.exitCode !== null || s.signalCode !== null) return;
+    // inside its pid namespace the postmaster has a pid of its own: signal it by its host pid
+    const postmaster = this.#p.confinement === "none" ? s.pid : findPostmaster(s.pid);
+    await stopProcess(postmaster ?? s.pid, s, opts.timeoutMs);
+  }
+
+  /** Ends every process of the sandbox at once (the whole pid namespace dies with bwrap). */
+  #killAll(): void {
+    const s = this.#server;
+    if (s?.pid && s.exitCode === null && s.signalCode === null) {
+      try {
+        process.kill(-s.pid, "SIGKILL");
+      } catch {}
+    }
   }
 
   async logTail(lines: number): Promise<string> {
@@ -192,7 +264,10 @@ export class LocalSandbox implements Sandbox {
     if (this.#destroyed) return;
     this.#destroyed = true;
     try {
-      await stopPostmaster(this.dataDir, 15_000);
+      // a provided data directory (a clone) outlives the sandbox: shut its server down cleanly
+      if (!isInside(this.dataDir, this.#p.dir)) await this.stop({ timeoutMs: 15_000 });
+      this.#killAll();
+      if (this.#p.confinement === "none") await stopPostmaster(this.dataDir, 15_000);
     } finally {
       await rm(this.#p.dir, { recursive: true, force: true, maxRetries: 3 });
       this.#p.onDestroyed();
@@ -220,7 +295,9 @@ export function postmasterPid(dataDir: string): number | undefined {
 /** Stops the postmaster of a data directory: fast shutdown, then immediate, then SIGKILL. */
 export async function stopPostmaster(dataDir: string, timeoutMs: number): Promise<void> {
   const pid = postmasterPid(dataDir);
-  if (pid === undefined) return;
+  // the pid file of a confined server holds its pid inside its namespace: never signal a
+  // process that is not a postgres running on this data directory
+  if (pid === undefined || !isPostmasterOf(pid, dataDir)) return;
   const alive = () => {
     try {
       process.kill(pid, 0);
@@ -251,4 +328,85 @@ export async function stopPostmaster(dataDir: string, timeoutMs: number): Promis
       if (sig === "SIGKILL") throw new Error(`could not stop postmaster ${pid}: ${describeError(err)}`);
     }
   }
+}
+
+/** Whether host process `pid` is a postgres whose command line names `dataDir`. */
+function isPostmasterOf(pid: number, dataDir: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return /(^|\/)postgres$/.test(argv[0] ?? "") && argv.includes(dataDir);
+  } catch {
+    return false;
+  }
+}
+
+/** Host pids of the children of a process. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+      if (text) out.push(...text.split(" ").map(Number));
+    }
+  } catch {
+    // the process is gone
+  }
+  return out;
+}
+
+/** The host pid of the postmaster under a bwrap process: the first `postgres` below it. */
+export function findPostmaster(rootPid: number): number | undefined {
+  const queue = [rootPid];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    for (const c of childrenOf(pid)) {
+      const comm = readFileSafe(`/proc/${c}/comm`).trim();
+      if (comm === "postgres") return c;
+      queue.push(c);
+    }
+  }
+  return undefined;
+}
+
+function readFileSafe(p: string): string {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** Fast shutdown of `pid`, then immediate, then SIGKILL of the whole group; waits for `child` to exit. */
+async function stopProcess(pid: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  for (const [sig, share] of [
+    ["SIGINT", 0.6],
+    ["SIGQUIT", 0.3],
+  ] as const) {
+    if (exited()) return;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      break;
+    }
+    try {
+      await retryUntil(async () => (exited() ? true : undefined), {
+        timeoutMs: Math.max(500, timeoutMs * share),
+        what: `postmaster ${pid} to exit after ${sig}`,
+        intervalMs: 50,
+      });
+      return;
+    } catch {
+      // escalate
+    }
+  }
+  if (exited() || !child.pid) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {}
+  await retryUntil(async () => (exited() ? true : undefined), {
+    timeoutMs: 10_000,
+    what: `sandbox process group ${child.pid} to exit after SIGKILL`,
+    intervalMs: 50,
+  });
 }
