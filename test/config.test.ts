@@ -1,10 +1,14 @@
 /** Configuration: references, defaults, and errors that name the key path. */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../src/config/load.js";
+import { outputDirs } from "../src/config/output-dirs.js";
+import { runLockPath } from "../src/scheduler/run-lock.js";
 import { redact } from "../src/util/redact.js";
+import { attest, type CliResult, ROOT, workspace } from "./support/cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "attest-cfg-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,6 +39,15 @@ describe("config", () => {
   it("resolves relative paths against the config file's folder", () => {
     const c = parse(`${source}\nhistory: { csv: ./out/h.csv }`);
     expect(c.history.csv).toBe(join(dir, "out", "h.csv"));
+  });
+
+  it("resolves default paths against the config file's folder too, whatever the working directory", () => {
+    const c = parse(source);
+    expect(c.history.csv).toBe(join(dir, "reports", "history.csv"));
+    expect(c.reports.dir).toBe(join(dir, "reports"));
+    // the folders derived from them (lock, outbox, plan state) follow
+    expect(runLockPath(c)).toBe(join(dir, "reports", "history.csv.lock"));
+    expect(outputDirs(c).every((o) => isAbsolute(o.dir))).toBe(true);
   });
 
   it.each([
@@ -87,5 +100,82 @@ describe("config", () => {
     expect(errorOf(`${source}\norganization: { name: "\${file:${dir}/missing}" }`)).toMatch(
       /^organization\.name: cannot read secret file .*ENOENT/,
     );
+  });
+});
+
+/** Runs `attest ARGS` as the unprivileged account `nobody` (root may write anywhere). */
+function attestAsNobody(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "setpriv",
+      [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        process.execPath,
+        join(ROOT, "dist", "cli", "main.js"),
+        ...args,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"], cwd: "/" },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("config check (CLI)", () => {
+  it("says in one line when the history and reports folder cannot be created, and exits 2", async () => {
+    // a config in a folder its user may read but not write: the default ./reports cannot be made
+    const top = mkdtempSync(join(tmpdir(), "attest-cfg-ro-"));
+    try {
+      const conf = join(top, "conf");
+      mkdirSync(conf);
+      const file = join(conf, "attest.yml");
+      writeFileSync(file, `sources: [{ name: a, type: dump-dir, path: ${conf} }]\n`);
+      chmodSync(top, 0o755);
+      chmodSync(conf, 0o555);
+      const r = await attestAsNobody(["config", "check", "--config", file]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toBe(
+        `attest: ${file}: history.csv, reports.dir: ${conf}/reports cannot be created: ${conf} is not writable (EACCES)\n`,
+      );
+      // the same folder, writable: OK
+      chmodSync(conf, 0o777);
+      const ok = await attestAsNobody(["config", "check", "--config", file]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/: OK — 1 source\(s\)/);
+    } finally {
+      rmSync(top, { recursive: true, force: true });
+    }
+  });
+
+  it("--json prints each source's effective policies", async () => {
+    const w = workspace(
+      (d) =>
+        `policies: { rpo: 26h, verify_every: 7d, retention: { min_count: 7 } }\n` +
+        `sources:\n  - { name: a, type: dump-dir, path: ${d} }\n` +
+        `  - { name: b, type: dump-dir, path: ${d}, policies: { rpo: 50h, retention: { max_days: 35 } } }\n`,
+    );
+    try {
+      const r = await attest(["config", "check", "--config", w.config, "--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout) as { ok: boolean; policies: Record<string, unknown> };
+      expect(doc.ok).toBe(true);
+      expect(doc.policies).toEqual({
+        a: { rpo: "1d 2h", verify_every: "7d", retention: { min_count: 7 } },
+        b: { rpo: "2d 2h", verify_every: "7d", retention: { min_count: 7, max_days: 35 } },
+      });
+    } finally {
+      rmSync(w.dir, { recursive: true, force: true });
+    }
   });
 });

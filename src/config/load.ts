@@ -42,7 +42,8 @@ function resolvePaths(value: unknown, base: string, key = ""): unknown {
     return isAbsolute(value) ? value : resolve(base, value);
   }
   if (Array.isArray(value)) return value.map((v) => resolvePaths(v, base, key));
-  if (value && typeof value === "object") {
+  // only plain mappings: anything else a schema produced (a Date, a RegExp) is not a section
+  if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = resolvePaths(v, base, k);
     return out;
@@ -85,7 +86,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     if (err instanceof UnresolvedReferenceError) throw new ConfigError(file, [err.message]);
     throw err;
   }
-  raw = resolvePaths(raw, dirname(resolve(file)));
+  const base = dirname(resolve(file));
+  raw = resolvePaths(raw, base);
   const obj = raw as Record<string, unknown>;
   // top-level `checks` are the default of every source that has none of its own
   if (obj.checks && Array.isArray(obj.sources)) {
@@ -95,7 +97,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   }
   const parsed = configSchema.safeParse(obj);
   if (!parsed.success) throw new ConfigError(file, describeIssues(parsed.error));
-  return deepFreeze({ ...parsed.data, file: resolve(file) });
+  // defaults (./reports, ./reports/history.csv, …) follow the same rule as written paths: the
+  // config file's folder, never the working directory, so every caller shares one history
+  const data = resolvePaths(parsed.data, base) as typeof parsed.data;
+  return deepFreeze({ ...data, file: resolve(file) });
 }
 
 /** Reads and validates a configuration file. */
