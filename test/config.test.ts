@@ -148,6 +148,10 @@ describe("config check (CLI)", () => {
       expect(r.stderr).toBe(
         `attest: ${file}: history.csv, reports.dir: ${conf}/reports cannot be created: ${conf} is not writable (EACCES)\n`,
       );
+      // a run stops before it starts, with the same line, instead of an ENOENT at its first write
+      const run = await attestAsNobody(["audit", "--config", file, "--no-mail"]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`history.csv, reports.dir: ${conf}/reports cannot be created`);
       // the same folder, writable: OK
       chmodSync(conf, 0o777);
       const ok = await attestAsNobody(["config", "check", "--config", file]);

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { runAudit } from "../audit/run-audit.js";
 import { makeRunId } from "../audit/run-status.js";
+import { unwritableOutputs } from "../config/output-dirs.js";
 import { lockLeaseOf, runLockPath, withRunLock } from "../scheduler/run-lock.js";
 import { parseDuration } from "../util/duration.js";
 import { UsageError } from "../util/errors.js";
@@ -39,6 +40,9 @@ async function run(kind: "audit" | "drill", flags: RunFlags): Promise<number> {
       throw new UsageError(`--target-time ${flags.targetTime} is not an ISO time`);
     const waitMs = flags.wait === undefined || flags.wait === "0" ? 0 : parseDuration(flags.wait);
     if (waitMs === undefined) throw new UsageError(`--wait ${flags.wait} is not a duration (e.g. 90s, 10m)`);
+    // a folder the run cannot write would fail it at its first write, after the drills
+    const unwritable = unwritableOutputs(config);
+    if (unwritable.length) throw new UsageError(`${config.file}: ${unwritable.join("; ")}`);
     const runId = makeRunId();
     // one run at a time per history file: a second run waits up to --wait or exits 3
     const lockOpts = { waitMs, signal: controller.signal, logger, ...lockLeaseOf(config) };
