@@ -130,8 +130,8 @@ describe("rpo", () => {
       `newest backup of app-dumps/app proven restorable by a drill is 11d 1h old (${proven.id}`,
     );
     expect(v.message).toContain("the target for verified backups is 8d 2h");
-    // verify_every reports the missing recent pass too
-    expect(rules(vs)).toEqual(["rpo:verified", "verify_every:coverage"]);
+    // verify_every reports the missing recent pass too, and the newest drill failed
+    expect(rules(vs)).toEqual(["last_drill:fail", "rpo:verified", "verify_every:coverage"]);
   });
 
   it("a passing drill in this run proves the newest backup", () => {
@@ -314,6 +314,13 @@ describe("verify_every", () => {
     ]);
   });
 
+  it("never verified is critical once the series is older than the period, a warning before", () => {
+    const young = evaluatePolicies(input({ verify_every: 7 * DAY }, daily(S, "app", 3, HOUR)));
+    expect(young.map((v) => `${v.rule}:${v.severity}`)).toEqual(["verify_every:warning"]);
+    const old = evaluatePolicies(input({ verify_every: 7 * DAY }, daily(S, "app", 9, HOUR)));
+    expect(old.map((v) => `${v.rule}:${v.severity}`)).toEqual(["verify_every:critical"]);
+  });
+
   it("the last pass is too old", () => {
     const backups = daily(S, "app", 10, HOUR);
     const vs = evaluatePolicies(
@@ -331,6 +338,42 @@ describe("verify_every", () => {
     const b = daily(S, "billing", 2, HOUR);
     const vs = evaluatePolicies(input({ verify_every: 7 * DAY }, [...a, ...b], { drills: [drill(a[1]!)] }));
     expect(vs.map((v) => `${v.series}:${v.rule}`)).toEqual(["billing:verify_every"]);
+  });
+});
+
+describe("last_drill", () => {
+  const backups = daily(S, "app", 3, HOUR);
+  const sev = (vs: ReturnType<typeof evaluatePolicies>) =>
+    vs.filter((v) => v.rule === "last_drill").map((v) => `${v.severity}:${v.evidence?.aspect}`);
+
+  it("a failed newest drill is critical although an older drill passed inside verify_every", () => {
+    const history = [historyDrill(backups[1]!, ago(DAY)), historyDrill(backups[2]!, ago(HOUR), "fail")];
+    const vs = evaluatePolicies(input({ verify_every: 7 * DAY }, backups, { history }));
+    expect(rules(vs)).toEqual(["last_drill:fail"]);
+    expect(vs[0]!.severity).toBe("critical");
+    expect(vs[0]!.message).toContain(`the newest restore drill of app-dumps/app FAILED (${backups[2]!.id}`);
+  });
+
+  it("an error is a warning; a later pass clears both", () => {
+    const err = [historyDrill(backups[1]!, ago(DAY)), historyDrill(backups[2]!, ago(HOUR), "error")];
+    expect(sev(evaluatePolicies(input({}, backups, { history: err })))).toEqual(["warning:error"]);
+    const healed = [...err, historyDrill(backups[2]!, ago(HOUR / 2))];
+    expect(sev(evaluatePolicies(input({}, backups, { history: healed })))).toEqual([]);
+  });
+
+  it("a drill aborted by a signal is passed over: the drill before it decides", () => {
+    const aborted = historyDrill(backups[2]!, ago(HOUR), "error", 5_000, {
+      reason: "drill aborted during restore: received SIGTERM",
+    });
+    const afterPass = [historyDrill(backups[1]!, ago(DAY)), aborted];
+    expect(sev(evaluatePolicies(input({}, backups, { history: afterPass })))).toEqual([]);
+    const afterFail = [historyDrill(backups[1]!, ago(DAY), "fail"), aborted];
+    expect(sev(evaluatePolicies(input({}, backups, { history: afterFail })))).toEqual(["critical:fail"]);
+  });
+
+  it("a drill of the current run speaks for itself", () => {
+    const vs = evaluatePolicies(input({}, backups, { drills: [drill(backups[2]!, "fail")] }));
+    expect(sev(vs)).toEqual([]);
   });
 });
 

@@ -30,7 +30,7 @@ describe("attest check", () => {
     const lines = r.stdout.trimEnd().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
-      /^ATTEST OK - 2 series checked, no violation \| violations_critical=0;;1;0 violations_warning=0;1;;0 /,
+      /^ATTEST OK - 2 series checked, no violation \| violations_critical=0;;0;0 violations_warning=0;0;;0 history_chain_ok=1;;1:;0;1 /,
     );
     expect(lines[0]).toMatch(/ good_app_age=\d+s;;315360000;0/);
     expect(lines[0]).toMatch(/ good_crm_age=\d+s;;315360000;0$/);
@@ -44,6 +44,76 @@ describe("attest check", () => {
       /^ATTEST CRITICAL - 2 violations \(2 critical\): good\/app rpo: newest backup of good\/app is .* old \(app_20261120T0300\.\w+, taken .*\); the RPO target is 1\.0s; good\/crm rpo: /,
     );
     expect(r.stdout).toMatch(/good_app_age=\d+s;;1;0/);
+    // the perfdata's own threshold says 2 critical violations are critical
+    expect(r.stdout).toContain("violations_critical=2;;0;0");
+  });
+
+  /** History of drills of the good source, relative to the real clock. */
+  function drillHistory(
+    csv: string,
+    rows: Array<[series: string, hoursAgo: number, verdict: "pass" | "fail" | "error"]>,
+  ) {
+    const store = new HistoryStore(csv);
+    const now = new Date();
+    for (const [k, [series, hoursAgo, verdict]] of rows.entries()) {
+      const at = new Date(now.getTime() - hoursAgo * 3_600_000);
+      const b = backup("good", series, (hoursAgo + 5) * 3_600_000, {}, now);
+      const run: RunResult = {
+        run: { id: `audit-${k}`, kind: "audit", startedAt: at.toISOString(), finishedAt: at.toISOString() },
+        status: verdict,
+        drills: [drill(b, verdict)],
+        violations: [],
+      };
+      store.append(recordsOfRun(run, at.toISOString()));
+    }
+    return store;
+  }
+
+  it("CRITICAL when the newest drill failed, although an older drill passed inside verify_every", async () => {
+    const ws = config("{ rpo: 3650d, verify_every: 7d }");
+    const csv = join(ws.dir, "reports", "history.csv");
+    drillHistory(csv, [
+      ["crm", 30, "pass"],
+      ["app", 48, "pass"],
+      ["app", 2, "fail"],
+    ]);
+    const r = await attest(["check", "--config", ws.config]);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stdout).toMatch(
+      /^ATTEST CRITICAL - 1 violation \(1 critical\): good\/app last_drill: the newest restore drill of good\/app FAILED /,
+    );
+    expect(r.stdout).toContain(" good_app_last_drill=2;0;1;0;2");
+    expect(r.stdout).toContain(" good_crm_last_drill=0;0;1;0;2");
+
+    // the newest drill could not verify: WARNING
+    const ws2 = config("{ rpo: 3650d, verify_every: 7d }");
+    drillHistory(join(ws2.dir, "reports", "history.csv"), [
+      ["crm", 30, "pass"],
+      ["app", 48, "pass"],
+      ["app", 2, "error"],
+    ]);
+    const w = await attest(["check", "--config", ws2.config]);
+    expect(w.code, w.stdout).toBe(1);
+    expect(w.stdout).toMatch(
+      /^ATTEST WARNING - 1 violation \(0 critical\): good\/app last_drill: .* could not verify/,
+    );
+    expect(w.stdout).toContain(" good_app_last_drill=1;0;1;0;2");
+  });
+
+  it("CRITICAL when the history chain does not verify", async () => {
+    const ws = config("{ rpo: 3650d }");
+    const csv = join(ws.dir, "reports", "history.csv");
+    drillHistory(csv, [
+      ["crm", 30, "pass"],
+      ["app", 20, "pass"],
+    ]);
+    writeFileSync(csv, readFileSync(csv, "utf8").replace('"audit-0"', '"audit-7"'));
+    const r = await attest(["check", "--config", ws.config]);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stdout).toMatch(
+      /^ATTEST CRITICAL - history chain broken: history chain does not verify: row 1 \(drill audit-7\): content does not match its hash/,
+    );
+    expect(r.stdout).toContain(" history_chain_ok=0;;1:;0;1");
   });
 
   it("WARNING: exit 1; --json prints the run document of kind check", async () => {

@@ -1,9 +1,10 @@
 /** Metrics from run documents and history rows, and /runs summaries, without a service process. */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { recordsOfRun } from "../src/history/history-record.js";
+import { HistoryStore } from "../src/history/history-store.js";
 import type { DrillResult, RunResult, Verdict, Violation } from "../src/model.js";
 import { ServiceMetrics } from "../src/service/metrics.js";
 import { recentRuns } from "../src/service/recent-runs.js";
@@ -100,6 +101,59 @@ describe("service metrics", () => {
     expect(a.get(`attest_rpo_measured_seconds${l}`)).toBe(120);
     expect(a.get('attest_policy_violation{source="db",rule="rpo",severity="critical"}')).toBe(1);
     expect(a.get("attest_up")).toBe(1);
+  });
+
+  it("last verdict and its time per series, time since the last pass; an aborted drill is passed over", async () => {
+    const now = () => Date.parse("2026-05-03T09:10:00.000Z");
+    const m = new ServiceMetrics({ now });
+    m.observeRun(run("r1", "2026-05-01T08:10:00.000Z", [drill("db", "pass", "2026-05-01T03:00:00.000Z", 1)]));
+    m.observeRun(run("r2", "2026-05-02T08:10:00.000Z", [drill("db", "fail", "2026-05-02T03:00:00.000Z", 1)]));
+    const aborted = {
+      ...drill("db", "error", "2026-05-03T03:00:00.000Z", 1),
+      reason: "drill aborted during restore: received SIGTERM",
+    };
+    m.observeRun(run("r3", "2026-05-03T08:10:00.000Z", [aborted]));
+    const v = await values(m);
+    const verdict = (x: string) =>
+      v.get(`attest_drill_last_verdict{source="db",series="app",verdict="${x}"}`);
+    // the failure stands: the abort proved nothing either way
+    expect([verdict("pass"), verdict("warn"), verdict("fail"), verdict("error")]).toEqual([0, 0, 1, 0]);
+    expect(v.get(`attest_verification_status${l}`)).toBe(0);
+    expect(v.get(`attest_drill_last_timestamp_seconds${l}`)).toBe(t("2026-05-02T08:10:00Z"));
+    expect(v.get(`attest_verification_since_last_success_seconds${l}`)).toBe(2 * 86400 + 3600);
+
+    m.observeRun(
+      run("r4", "2026-05-03T09:00:00.000Z", [drill("db", "error", "2026-05-03T03:00:00.000Z", 1)]),
+    );
+    const w = await values(m);
+    expect(w.get(`attest_drill_last_verdict{source="db",series="app",verdict="error"}`)).toBe(1);
+    expect(w.get(`attest_drill_last_verdict{source="db",series="app",verdict="fail"}`)).toBe(0);
+  });
+
+  it("attest_history_chain_ok follows the history file's hash chain", async () => {
+    const csv = join(dir, "chain", "history.csv");
+    const m = new ServiceMetrics({ historyFile: () => csv });
+    // no history yet: nothing to distrust
+    expect((await values(m)).get("attest_history_chain_ok")).toBe(1);
+    const store = new HistoryStore(csv);
+    store.append(
+      recordsOfRun(
+        run("r1", "2026-05-01T08:10:00.000Z", [drill("db", "pass", "2026-05-01T03:00:00.000Z", 1)]),
+        "2026-05-01T08:10:00.000Z",
+      ),
+    );
+    store.append(
+      recordsOfRun(
+        run("r2", "2026-05-02T08:10:00.000Z", [drill("db", "pass", "2026-05-02T03:00:00.000Z", 1)]),
+        "2026-05-02T08:10:00.000Z",
+      ),
+    );
+    expect((await values(m)).get("attest_history_chain_ok")).toBe(1);
+    writeFileSync(csv, readFileSync(csv, "utf8").replace('"r1"', '"r10"'));
+    expect((await values(m)).get("attest_history_chain_ok")).toBe(0);
+    const help = (await m.text()).body;
+    expect(help).toMatch(/# HELP attest_history_chain_ok 1 while .* 0 when/);
+    expect(help).toMatch(/# HELP attest_verification_status Verdict .*: 1 pass or warn .*, 0 fail or error/);
   });
 
   it("a later evaluation without the violation clears it, for the sources it evaluated only", async () => {

@@ -25,7 +25,10 @@ async function check(flags: CheckFlags): Promise<number> {
     const logger = loggerFor(flags);
     const startedAt = new Date();
     const inventories = await inventorySources(pickSources(config, flags.source ?? []), logger);
-    const history = new HistoryStore(config.history.csv).read();
+    const store = new HistoryStore(config.history.csv);
+    const history = store.read();
+    // evidence whose chain does not verify cannot vouch for anything: CRITICAL
+    const chain = store.verify();
     const now = new Date();
     const input: PolicyInput = {
       now,
@@ -60,11 +63,24 @@ async function check(flags: CheckFlags): Promise<number> {
       ...(findings.length ? { findings } : {}),
     };
     if (problems.length && run.status !== "fail") run.status = "error";
+    if (!chain.ok) {
+      run.status = "fail";
+      run.findings = [
+        ...(run.findings ?? []),
+        {
+          source: "",
+          kind: "history_chain",
+          severity: "critical",
+          message: `history ${config.history.csv} does not verify: ${chain.problem ?? "unknown problem"}`,
+        },
+      ];
+    }
     const { line, code } = nagiosLine({
       violations,
       statuses,
       problems,
       now,
+      chain,
       verifiedTarget: (name) => {
         const src = input.sources.find((s) => s.config.name === name);
         return src ? verifiedRpoTarget(src.policies) : undefined;

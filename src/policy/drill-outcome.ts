@@ -1,5 +1,5 @@
-/** How alerting reads a drill's verdict: an abort by Attest's own shutdown or a user is nobody's page. */
-import type { DrillResult } from "../../model.js";
+/** How a drill's verdict reads to alerts, monitoring and reports: an abort by a signal or shutdown proves nothing. */
+import type { DrillResult } from "../model.js";
 
 /** Reason codes of a stop by signal or shutdown (a timeout of Attest's own is not one: it alerts). */
 const ABORT_CODE = /abort|interrupt|shutdown|signal/i;

@@ -3,6 +3,7 @@ import type { PoliciesConfig, SourceConfig } from "../config/schema.js";
 import type { HistoryRecord } from "../history/history-record.js";
 import type { Backup, DrillResult, Finding, Violation } from "../model.js";
 import { clockSkewRule } from "./clock-skew.js";
+import { lastDrillRule } from "./last-drill.js";
 import { maxGapRule } from "./max-gap.js";
 import { retentionRule } from "./retention.js";
 import { rpoRule } from "./rpo.js";
@@ -39,6 +40,7 @@ export const POLICY_RULES = [
   "size_anomaly",
   "wal_continuity",
   "clock_skew",
+  "last_drill",
 ] as const;
 /** A rule name. */
 export type PolicyRule = (typeof POLICY_RULES)[number];
@@ -52,6 +54,7 @@ const SERIES_RULES: readonly SeriesRule[] = [
   verifyEveryRule,
   sizeAnomalyRule,
   clockSkewRule,
+  lastDrillRule,
 ];
 
 /** Returns the violations that hold now, critical first. */

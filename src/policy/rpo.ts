@@ -74,12 +74,14 @@ export function rpoRule(s: SeriesInput): Violation[] {
         );
       }
     } else if (s.policies.verify_every === undefined && s.backups.length > 0) {
-      // with verify_every configured, that rule reports the missing verification instead
+      // with verify_every configured, that rule reports the missing verification instead;
+      // critical once even the oldest backup is older than the target for verified backups
+      const overdue = s.now - s.backups[0]!.at > verifiedTarget;
       out.push(
         violation(
           s,
           "rpo",
-          "warning",
+          overdue ? "critical" : "warning",
           `no backup of ${name} has been proven restorable by a passing drill yet`,
           {
             aspect: "verified",

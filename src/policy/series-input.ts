@@ -2,6 +2,7 @@
 import type { PoliciesConfig } from "../config/schema.js";
 import type { HistoryRecord } from "../history/history-record.js";
 import type { Backup, DrillResult, Severity, Verdict, Violation } from "../model.js";
+import { isAbortedDrill } from "./drill-outcome.js";
 
 /** A drill as the rules need it, whether from this run or from a history row. */
 export interface DrillRecord {
@@ -18,6 +19,8 @@ export interface DrillRecord {
   at: number;
   /** True for a drill of the current run. */
   current: boolean;
+  /** Ended by Attest's shutdown or a user's interrupt: it says nothing about the backup. */
+  aborted: boolean;
 }
 
 /** A backup with its creation time parsed. */
@@ -110,6 +113,7 @@ export function drillRecords(
       measuredRpoSeconds: optionalNumber(r.measuredRpoSeconds),
       at: epoch(r.recordedAt),
       current: false,
+      aborted: isAbortedDrill({ verdict: r.verdict as Verdict, reason: r.reason }),
     });
   }
   out.sort((a, b) => a.at - b.at);
@@ -125,6 +129,7 @@ export function drillRecords(
       measuredRpoSeconds: d.measuredRpoSeconds,
       at: now,
       current: true,
+      aborted: isAbortedDrill(d),
     });
   }
   return out;

@@ -16,7 +16,10 @@ export interface SeriesStatus {
   /** When the last passing drill ran, and when the backup it proved was taken. */
   lastVerifiedAt?: string;
   lastVerifiedBackupAt?: string;
+  /** The newest drill that ended with a verdict (drills aborted by a signal are passed over). */
   lastDrill?: { verdict: string; at: string; totalMs?: number };
+  /** Duration of the newest passing drill: what the RTO rule compares. */
+  lastPassTotalMs?: number;
   rpoSeconds?: number;
   rtoMs?: number;
   rpo: RuleState;
@@ -48,7 +51,7 @@ export function seriesStatuses(input: PolicyInput, violations: readonly Violatio
         .filter((b) => b.series === series)
         .map((b) => epoch(b.createdAt))
         .filter((t) => Number.isFinite(t) && t <= now + CLOCK_TOLERANCE_MS);
-      const mine = drills.filter((d) => d.source === source && d.series === series);
+      const mine = drills.filter((d) => d.source === source && d.series === series && !d.aborted);
       const pass = mine.filter((d) => isPassing(d.verdict)).at(-1);
       const last = mine.at(-1);
       const st: SeriesStatus = {
@@ -70,6 +73,8 @@ export function seriesStatuses(input: PolicyInput, violations: readonly Violatio
         if (Number.isFinite(pass.backupAt)) st.lastVerifiedBackupAt = iso(pass.backupAt);
       }
       if (last) st.lastDrill = { verdict: last.verdict, at: iso(last.at), totalMs: last.totalMs };
+      const timed = mine.filter((d) => isPassing(d.verdict) && d.totalMs !== undefined).at(-1);
+      if (timed) st.lastPassTotalMs = timed.totalMs;
       if (p.rpo !== undefined) st.rpoSeconds = p.rpo / 1000;
       if (p.rto !== undefined) st.rtoMs = p.rto;
       for (const v of violations) {

@@ -1,4 +1,7 @@
-/** Rule `verify_every`: every series needs a passing restore drill within the period (coverage). */
+/**
+ * Rule `verify_every`: every series needs a passing restore drill within the period (coverage).
+ * Never verified is critical once the series has existed for a whole period, a warning before.
+ */
 import type { Violation } from "../model.js";
 import { formatDuration } from "../util/duration.js";
 import { iso, isPassing, label, type SeriesInput, violation, when } from "./series-input.js";
@@ -11,13 +14,15 @@ export function verifyEveryRule(s: SeriesInput): Violation[] {
   const lastPass = s.drills.filter((d) => isPassing(d.verdict) && Number.isFinite(d.at)).at(-1);
   if (!lastPass) {
     const due = s.backups[0]!.at + every;
-    const lastDrill = s.drills.at(-1);
+    const lastDrill = s.drills.filter((d) => !d.aborted).at(-1);
+    // once the oldest backup had a whole period to be verified, the missing proof is critical
+    const overdue = due < s.now;
     const tried = lastDrill ? ` (last drill: ${lastDrill.verdict} on ${when(lastDrill.at)})` : "";
     return [
       violation(
         s,
         "verify_every",
-        "warning",
+        overdue ? "critical" : "warning",
         `${name} has never been verified by a passing restore drill${tried}; the policy asks for one every ${formatDuration(every)}`,
         {
           aspect: "coverage",
@@ -25,7 +30,7 @@ export function verifyEveryRule(s: SeriesInput): Violation[] {
           everySeconds: every / 1000,
           lastVerdict: lastDrill?.verdict ?? null,
         },
-        due < s.now ? due : undefined,
+        overdue ? due : undefined,
       ),
     ];
   }

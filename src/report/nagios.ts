@@ -1,4 +1,8 @@
-/** The one-line Nagios plugin output of `attest check`, with perfdata, and its exit code. */
+/**
+ * The one-line Nagios plugin output of `attest check`, with perfdata, and its exit code.
+ * Thresholds follow the plugin range rules: a bare `N` alerts outside 0..N, `N:` below N.
+ * Every threshold is the one the status itself applies, so the graph and the state agree.
+ */
 import type { Finding, Violation } from "../model.js";
 import type { SeriesStatus } from "../policy/series-status.js";
 
@@ -8,6 +12,9 @@ const WORD = ["OK", "WARNING", "CRITICAL", "UNKNOWN"] as const;
 
 /** How many violation messages the status text names before "(+N more)". */
 const NAMED = 3;
+
+/** The `<series>_last_drill` perfdata value: 0 pass or warn, 1 error, 2 fail (warn above 0, critical above 1). */
+export const LAST_DRILL_VALUE = { pass: 0, warn: 0, error: 1, fail: 2 } as const;
 
 /** A perfdata label: letters, digits and underscores only. */
 export function perfLabel(...parts: string[]): string {
@@ -22,8 +29,8 @@ export function perfLabel(...parts: string[]): string {
 const plain = (s: string) => s.replace(/\|/g, "/").replace(/\s+/g, " ").trim();
 const secs = (n: number | undefined) => (n === undefined ? "" : String(Math.round(n)));
 
-/** The plugin line and exit code for a check's result. */
-export function nagiosLine(input: {
+/** What `check` knows when it prints. */
+export interface NagiosInput {
   violations: readonly Violation[];
   statuses: readonly SeriesStatus[];
   /** Sources that could not be listed. */
@@ -31,19 +38,29 @@ export function nagiosLine(input: {
   now: Date;
   /** Target age of the newest verified backup of a source (ms), when set. */
   verifiedTarget: (source: string) => number | undefined;
-}): { line: string; code: number } {
-  const { violations, statuses, problems, verifiedTarget } = input;
+  /** Whether the history's hash chain verifies (a broken chain is evidence no one can trust). */
+  chain?: { ok: boolean; problem?: string };
+}
+
+/** The plugin status: CRITICAL for a critical violation or a broken chain, UNKNOWN for an unlisted source, WARNING for a warning. */
+export function nagiosStatus(input: Pick<NagiosInput, "violations" | "problems" | "chain">): number {
+  if (input.chain && !input.chain.ok) return NAGIOS.critical;
+  if (input.violations.some((v) => v.severity === "critical")) return NAGIOS.critical;
+  if (input.problems.length) return NAGIOS.unknown;
+  if (input.violations.length) return NAGIOS.warning;
+  return NAGIOS.ok;
+}
+
+/** The plugin line and exit code for a check's result. */
+export function nagiosLine(input: NagiosInput): { line: string; code: number } {
+  const { violations, statuses, problems, verifiedTarget, chain } = input;
   const crit = violations.filter((v) => v.severity === "critical");
   const warn = violations.filter((v) => v.severity === "warning");
-  const code = crit.length
-    ? NAGIOS.critical
-    : problems.length
-      ? NAGIOS.unknown
-      : warn.length
-        ? NAGIOS.warning
-        : NAGIOS.ok;
+  const code = nagiosStatus(input);
+  const broken = chain && !chain.ok;
 
   const named = [
+    ...(broken ? [`history chain does not verify: ${chain.problem ?? "unknown problem"}`] : []),
     ...problems.map((p) => p.message),
     ...[...crit, ...warn].map(
       (v) => `${v.series ? `${v.source}/${v.series}` : v.source} ${v.rule}: ${v.message}`,
@@ -54,6 +71,7 @@ export function nagiosLine(input: {
     text = `${statuses.length} series checked, no violation`;
   } else {
     const counts = [
+      broken && "history chain broken",
       problems.length && `${problems.length} source${problems.length === 1 ? "" : "s"} not listed`,
       violations.length &&
         `${violations.length} violation${violations.length === 1 ? "" : "s"} (${crit.length} critical)`,
@@ -64,10 +82,13 @@ export function nagiosLine(input: {
     text = `${counts}: ${named.slice(0, NAMED).join("; ")}${more}`;
   }
 
+  // any critical violation is CRITICAL, any warning WARNING: both thresholds are 0
   const perf: string[] = [
-    `violations_critical=${crit.length};;1;0`,
-    `violations_warning=${warn.length};1;;0`,
+    `violations_critical=${crit.length};;0;0`,
+    `violations_warning=${warn.length};0;;0`,
   ];
+  // 1 verified, 0 broken: critical below 1
+  if (chain) perf.push(`history_chain_ok=${chain.ok ? 1 : 0};;1:;0;1`);
   for (const s of statuses) {
     const label = perfLabel(s.source, s.series);
     if (s.newestAgeSeconds !== undefined)
@@ -77,9 +98,13 @@ export function nagiosLine(input: {
       const target = verifiedTarget(s.source);
       perf.push(`${label}_verified_age=${age}s;${secs(target === undefined ? undefined : target / 1000)};;0`);
     }
-    if (s.lastDrill?.totalMs !== undefined) {
+    if (s.lastDrill && s.lastDrill.verdict in LAST_DRILL_VALUE) {
+      const v = LAST_DRILL_VALUE[s.lastDrill.verdict as keyof typeof LAST_DRILL_VALUE];
+      perf.push(`${label}_last_drill=${v};0;1;0;2`);
+    }
+    if (s.lastPassTotalMs !== undefined) {
       perf.push(
-        `${label}_restore=${secs(s.lastDrill.totalMs / 1000)}s;;${secs(s.rtoMs === undefined ? undefined : s.rtoMs / 1000)};0`,
+        `${label}_restore=${secs(s.lastPassTotalMs / 1000)}s;;${secs(s.rtoMs === undefined ? undefined : s.rtoMs / 1000)};0`,
       );
     }
   }

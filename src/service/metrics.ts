@@ -3,10 +3,13 @@
  * exporter. Filled from history rows: the CSV at start (a restart keeps the values) and the
  * rows of each new run (the same function, so both paths agree).
  */
+import { statSync } from "node:fs";
 import { Counter, Gauge, Registry } from "prom-client";
 import type { HistoryRecord } from "../history/history-record.js";
 import { recordsOfRun } from "../history/history-record.js";
-import type { RunResult } from "../model.js";
+import { HistoryStore } from "../history/history-store.js";
+import { type RunResult, VERDICTS, type Verdict } from "../model.js";
+import { isAbortedDrill } from "../policy/drill-outcome.js";
 
 const PHASES = [
   ["provision", "provisionMs"],
@@ -19,6 +22,30 @@ const PHASES = [
 
 interface SeriesState {
   lastBackupAt?: number;
+  lastSuccessAt?: number;
+}
+
+/** Verifies the history chain, again only when the file changed (a scrape must stay cheap). */
+function chainChecker(file: () => string | undefined): () => boolean | undefined {
+  let seen = "";
+  let ok: boolean | undefined;
+  return () => {
+    const path = file();
+    if (!path) return undefined;
+    let stamp: string;
+    try {
+      const st = statSync(path);
+      stamp = `${path}\0${st.size}\0${st.mtimeMs}`;
+    } catch {
+      // no history yet: an empty chain verifies
+      return true;
+    }
+    if (stamp !== seen) {
+      ok = new HistoryStore(path).verify().ok;
+      seen = stamp;
+    }
+    return ok;
+  };
 }
 
 const seconds = (iso: string) => Date.parse(iso) / 1000;
@@ -32,6 +59,8 @@ export class ServiceMetrics {
   readonly #lastBackup: Gauge<"source" | "series">;
   readonly #lastSuccess: Gauge<"source" | "series">;
   readonly #status: Gauge<"source" | "series">;
+  readonly #lastDrill: Gauge<"source" | "series">;
+  readonly #lastVerdict: Gauge<"source" | "series" | "verdict">;
   readonly #duration: Gauge<"source" | "series" | "phase">;
   readonly #rpo: Gauge<"source" | "series">;
   readonly #violation: Gauge<"source" | "rule" | "severity">;
@@ -40,7 +69,14 @@ export class ServiceMetrics {
   /** Violation label sets per source, so a source's set is replaced as a whole. */
   readonly #violationKeys = new Map<string, Array<{ rule: string; severity: string }>>();
 
-  constructor(opts: { now?: () => number; nextRuns?: () => ReadonlyMap<string, Date | undefined> } = {}) {
+  constructor(
+    opts: {
+      now?: () => number;
+      nextRuns?: () => ReadonlyMap<string, Date | undefined>;
+      /** The history CSV whose hash chain `attest_history_chain_ok` reports. */
+      historyFile?: () => string | undefined;
+    } = {},
+  ) {
     this.#now = opts.now ?? Date.now;
     const registers = [this.registry];
     const series = ["source", "series"] as const;
@@ -72,9 +108,49 @@ export class ServiceMetrics {
     });
     this.#status = new Gauge({
       name: "attest_verification_status",
-      help: "Verdict of the series' last drill: 1 pass or warn, 0 fail or error",
+      help: "Verdict of the series' last drill: 1 pass or warn (restorable), 0 fail or error (alert on 0); drills aborted by a signal are passed over",
       labelNames: series,
       registers,
+    });
+    this.#lastDrill = new Gauge({
+      name: "attest_drill_last_timestamp_seconds",
+      help: "When the series' last drill that reached a verdict was recorded, Unix seconds",
+      labelNames: series,
+      registers,
+    });
+    this.#lastVerdict = new Gauge({
+      name: "attest_drill_last_verdict",
+      help: "Verdict of the series' last drill: 1 on the series' current verdict (pass, warn, fail, error), 0 on the others",
+      labelNames: ["source", "series", "verdict"],
+      registers,
+    });
+    new Gauge({
+      name: "attest_verification_since_last_success_seconds",
+      help: "Seconds since a drill of the series last passed (pass or warn); absent for a series never verified",
+      labelNames: series,
+      registers,
+      collect: () => {
+        const g = this.registry.getSingleMetric("attest_verification_since_last_success_seconds") as Gauge<
+          "source" | "series"
+        >;
+        g.reset();
+        for (const [key, s] of this.#series) {
+          if (s.lastSuccessAt === undefined) continue;
+          const [source, name] = key.split("\0") as [string, string];
+          g.set({ source, series: name }, Math.max(0, this.#now() / 1000 - s.lastSuccessAt));
+        }
+      },
+    });
+    const chainOk = chainChecker(opts.historyFile ?? (() => undefined));
+    new Gauge({
+      name: "attest_history_chain_ok",
+      help: "1 while the history CSV's hash chain verifies, 0 when a row was removed, inserted or edited (alert on 0)",
+      registers,
+      collect() {
+        const ok = chainOk();
+        if (ok === undefined) return;
+        this.set(ok ? 1 : 0);
+      },
     });
     this.#duration = new Gauge({
       name: "attest_restore_duration_seconds",
@@ -186,9 +262,16 @@ export class ServiceMetrics {
       s.lastBackupAt = created;
       this.#lastBackup.set(labels, created);
     }
+    // an abort by a signal or shutdown says nothing about the backup: the drill before it stands
+    if (isAbortedDrill({ verdict: r.verdict as Verdict, reason: r.reason })) return;
     const ok = r.verdict === "pass" || r.verdict === "warn";
     this.#status.set(labels, ok ? 1 : 0);
-    if (ok && r.recordedAt) this.#lastSuccess.set(labels, seconds(r.recordedAt));
+    if (r.recordedAt) this.#lastDrill.set(labels, seconds(r.recordedAt));
+    for (const v of VERDICTS) this.#lastVerdict.set({ ...labels, verdict: v }, v === r.verdict ? 1 : 0);
+    if (ok && r.recordedAt) {
+      s.lastSuccessAt = seconds(r.recordedAt);
+      this.#lastSuccess.set(labels, s.lastSuccessAt);
+    }
     for (const [phase, column] of PHASES) {
       const ms = Number(r[column]);
       if (r[column] !== "" && Number.isFinite(ms)) this.#duration.set({ ...labels, phase }, ms / 1000);

@@ -43,7 +43,12 @@ export async function startService(initial: Config, logger: Logger): Promise<Run
   await sweepLeftovers(config, logger);
   const state = new PlanStateStore(config.service.state_dir ?? config.reports.dir);
   let scheduler: Scheduler | undefined;
-  const metrics = new ServiceMetrics({ nextRuns: () => scheduler?.nextRuns() ?? new Map() });
+  // the outcome of the last SIGHUP, on /healthz: a reload is an event a caller can wait for
+  let lastReload: { at: string; ok: boolean; error?: string } | null = null;
+  const metrics = new ServiceMetrics({
+    nextRuns: () => scheduler?.nextRuns() ?? new Map(),
+    historyFile: () => config.history.csv,
+  });
   seedMetrics(metrics, config, logger);
 
   const runner = createPlanRunner({
@@ -97,6 +102,7 @@ export async function startService(initial: Config, logger: Logger): Promise<Run
       running: sched.active(),
       plans,
       lastRun: finished[0] ?? null,
+      lastReload,
     };
   }
 
@@ -150,6 +156,7 @@ export async function startService(initial: Config, logger: Logger): Promise<Run
       next = loadConfig(config.file);
     } catch (err) {
       logger.error("reload failed; keeping the running configuration", { error: describeError(err) });
+      lastReload = { at: new Date().toISOString(), ok: false, error: describeError(err) };
       return false;
     }
     if (next.service.listen !== config.service.listen)
@@ -159,6 +166,7 @@ export async function startService(initial: Config, logger: Logger): Promise<Run
     config = next;
     sched.reschedule(next.schedule, next.service.max_concurrent_runs);
     logger.info("configuration reloaded", { plans: next.schedule.map((p) => p.name).join(",") || "none" });
+    lastReload = { at: new Date().toISOString(), ok: true };
     return true;
   };
 

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import type { MailMessage } from "../mail/mailer.js";
 import type { AlertEvent } from "./alert-plan.js";
 import type { AlertCondition } from "./alert-state.js";
-import { verdictWords } from "./drill-outcome.js";
+import { verdictWords } from "../../policy/drill-outcome.js";
 
 const TAG = { new: "ALERT", repeat: "STILL", resolved: "RESOLVED" } as const;
 

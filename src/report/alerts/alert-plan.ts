@@ -7,7 +7,7 @@
 import type { DrillResult, RunResult, Severity } from "../../model.js";
 import { violationKey } from "../../policy/violation-key.js";
 import type { AlertCondition, AlertState } from "./alert-state.js";
-import { isAbortedDrill, verdictWords } from "./drill-outcome.js";
+import { isAbortedDrill, verdictWords } from "../../policy/drill-outcome.js";
 
 /** One thing to tell people. */
 export interface AlertEvent {
