@@ -8,7 +8,7 @@ import type { DrillPlan, DrillResult, RunKind, RunResult } from "../model.js";
 import { evaluatePolicies } from "../policy/evaluate.js";
 import { createRuntime, type ManagedRuntime } from "../runtimes/registry.js";
 import { createSource } from "../sources/registry.js";
-import { describeError } from "../util/errors.js";
+import { describeError, UsageError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { abortedListingRun } from "./aborted-listing.js";
 import { runDrill } from "./drill.js";
@@ -87,6 +87,10 @@ export async function runAudit(opts: AuditOptions): Promise<RunResult> {
   for (const inv of inventories) {
     const rules = opts.kind === "drill" ? [opts.backup ?? "latest"] : [inv.config.select].flat();
     for (const plan of selectPlans(inv.source, inv.backups, { rules, now: startedAt, history: past })) {
+      if (opts.targetTime && plan.backup.family === "logical")
+        throw new UsageError(
+          `--target-time applies to physical backups; ${plan.backup.id} of source ${inv.config.name} is a logical dump, restored as it was taken`,
+        );
       if (opts.targetTime) plan.target = { kind: "time", time: new Date(opts.targetTime).toISOString() };
       plans.push({ plan, inv });
     }

@@ -3,6 +3,7 @@ import type { HistoryRecord } from "../history/history-record.js";
 import type { Backup, DrillPlan } from "../model.js";
 import type { Source } from "../sources/source.js";
 import { parseDuration } from "../util/duration.js";
+import { UsageError } from "../util/errors.js";
 
 /** Groups backups by series, each oldest first. */
 export function bySeries(backups: readonly Backup[]): Map<string, Backup[]> {
@@ -81,7 +82,5 @@ export function selectPlans(source: Source, backups: readonly Backup[], opts: Se
   return plans;
 }
 
-/** A selection that names a backup that does not exist. */
-export class SelectionError extends Error {
-  override readonly name = "SelectionError";
-}
+/** A selection that names a backup that does not exist (bad usage: exit 2). */
+export class SelectionError extends UsageError {}

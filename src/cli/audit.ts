@@ -65,7 +65,7 @@ async function run(kind: "audit" | "drill", flags: RunFlags): Promise<number> {
     else printSummary(result);
     return exitCodeOf(result.status);
   } catch (err) {
-    return fail(err);
+    return fail(err, flags.json);
   } finally {
     signals.dispose();
   }

@@ -1,8 +1,9 @@
 /** What every command shares: config loading, logger, printing, exit codes, signals. */
-import { loadConfig } from "../config/load.js";
+import { ConfigError, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import type { RunResult } from "../model.js";
 import type { ManagedRuntime } from "../runtimes/registry.js";
+import { LockBusyError } from "../scheduler/run-lock.js";
 import { describeError, UsageError } from "../util/errors.js";
 import { createLogger, type Logger } from "../util/log.js";
 import { redact } from "../util/redact.js";
@@ -26,11 +27,30 @@ export function printJson(doc: unknown): void {
   process.stdout.write(`${redact(JSON.stringify(doc, null, 2))}\n`);
 }
 
-/** Prints an error as one line on standard error and sets the exit code. */
-export function fail(err: unknown): number {
-  const code = err instanceof UsageError ? 2 : 3;
-  process.stderr.write(`attest: ${redact(describeError(err))}\n`);
-  return code;
+/** What kind of error ended a command, for the `--json` error document. */
+export const ERROR_CODES = ["config", "usage", "locked", "unverified"] as const;
+/** One of ERROR_CODES. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The error code of an error: usage and config errors exit 2, anything else 3. */
+export function errorCodeOf(err: unknown): ErrorCode {
+  if (err instanceof ConfigError) return "config";
+  if (err instanceof UsageError) return "usage";
+  if (err instanceof LockBusyError) return "locked";
+  return "unverified";
+}
+
+/**
+ * Prints an error as one line on standard error and returns the exit code; with `json`, also
+ * prints the one JSON document of the invocation: `{"status":"error","error":{code,message}}`.
+ */
+export function fail(err: unknown, json = false): number {
+  const code = errorCodeOf(err);
+  const message = redact(describeError(err));
+  process.stderr.write(`attest: ${message}\n`);
+  if (json)
+    process.stdout.write(`${JSON.stringify({ status: "error", error: { code, message } }, null, 2)}\n`);
+  return code === "config" || code === "usage" ? 2 : 3;
 }
 
 /**
