@@ -100,10 +100,16 @@ export interface Inventory {
   databases: Array<{
     name: string;
     schemas: string[];
-    tables: Array<{ name: string; rows: number }>;
+    /**
+     * Tables with their own rows (counted with ONLY). `kind` marks a partitioned parent (no
+     * rows of its own) or an inheritance parent; absent for a plain table.
+     */
+    tables: Array<{ name: string; rows: number; kind?: "partitioned" | "parent" }>;
     indexes: number;
     sequences: number;
     views: number;
+    /** Materialized views (not tables; their row counts are not compared). */
+    matviews?: string[];
     extensions: string[];
   }>;
   roles: string[];
