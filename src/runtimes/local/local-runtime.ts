@@ -146,6 +146,7 @@ export class LocalRuntime implements Runtime {
 
     const notes: string[] = [];
     let sandbox: LocalSandbox | undefined;
+    const killOnAbort = () => sandbox?.kill();
     try {
       if (this.confinement === "bwrap") await assertConfinable(user, join(dir, "etc"));
       else notes.push("sandbox.confinement is none: the sandbox's processes ran unconfined on this host");
@@ -168,13 +169,17 @@ export class LocalRuntime implements Runtime {
           ...(this.#opts.maxProcessBytes ? { maxProcessBytes: this.#opts.maxProcessBytes } : {}),
         },
         notes,
-        onDestroyed: () => this.#live.delete(sandbox!),
+        onDestroyed: () => {
+          signal?.removeEventListener("abort", killOnAbort);
+          this.#live.delete(sandbox!);
+        },
       });
     } catch (err) {
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
       throw err;
     }
     this.#live.add(sandbox);
+    signal?.addEventListener("abort", killOnAbort, { once: true });
     try {
       if (spec.dataDir) await adoptDataDir(spec.dataDir, user, signal);
       if (spec.mode === "init" && !spec.dataDir) {

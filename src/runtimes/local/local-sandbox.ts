@@ -238,7 +238,15 @@ export class LocalSandbox implements Sandbox {
     await stopProcess(postmaster ?? s.pid, s, opts.timeoutMs);
   }
 
-  /** Ends every process of the sandbox at once (the whole pid namespace dies with bwrap). */
+  /**
+   * Ends every process of the sandbox at once, not asked (the whole pid namespace dies with
+   * bwrap): on the drill's timeout or interrupt, a server stuck in the backup's code (a sleeping
+   * event trigger, an endless function) must not hold the drill, and every pending query fails.
+   */
+  kill(): void {
+    this.#killAll();
+  }
+
   #killAll(): void {
     const s = this.#server;
     if (s?.pid && s.exitCode === null && s.signalCode === null) {
