@@ -76,6 +76,7 @@ interface Health {
   running: Array<{ plan: string; phase: string }>;
   plans: Array<{ name: string; next: string | null; lastRun: { status: string; runId?: string } | null }>;
   lastRun: { plan: string; status: string; runId?: string } | null;
+  lastReload: { at: string; ok: boolean; error?: string } | null;
 }
 
 /** Parses the Prometheus text format into `name{labels}` → value. */
@@ -187,11 +188,17 @@ describe("attest serve", () => {
     const good = readFileSync(w.config, "utf8");
     writeFileSync(w.config, good.replace('cron: "0 8 * * 1"', 'cron: "not a cron"'));
     process.kill(s.pid(), "SIGHUP");
-    await new Promise((r) => setTimeout(r, 500));
+    // wait for the reload to have happened (and failed), not for a while: an ignored signal fails here
+    const reload = async () => (await getJson<Health>(`${w.url}/healthz`)).body.lastReload ?? undefined;
+    expect(await waitFor("the reload", reload)).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/schedule\[0\]\.cron/),
+    });
     expect(await plans()).toEqual(["weekly"]);
     writeFileSync(w.config, good.replace("schedule: [", 'schedule: [{ name: daily, cron: "0 3 * * *" }, '));
     process.kill(s.pid(), "SIGHUP");
     await waitFor("the new plan", async () => ((await plans()).includes("daily") ? true : undefined));
+    expect(await reload()).toMatchObject({ ok: true });
     process.kill(s.pid(), "SIGTERM");
     const r = await s.done;
     expect(r.code).toBe(0);
