@@ -128,9 +128,24 @@ describe("run lock (in process)", () => {
   it("waits for the holder to finish when asked to, and gives up after the wait", async () => {
     const { lock } = ws();
     const held = await acquireRunLock(lock, { runId: "first", kind: "audit" });
-    setTimeout(() => held.release(), 400);
-    const second = await acquireRunLock(lock, { runId: "second", kind: "audit" }, { waitMs: 10_000 });
+    // the holder finishes once the second run has found the lock held and started waiting
+    const logger = recordingLogger();
+    const waiting: Logger = {
+      ...logger,
+      info: (msg, fields) => {
+        logger.info(msg, fields);
+        if (msg.startsWith("waiting up to")) held.release();
+      },
+    };
+    const second = await acquireRunLock(
+      lock,
+      { runId: "second", kind: "audit" },
+      { waitMs: 10_000, logger: waiting },
+    );
     expect(second.owner.runId).toBe("second");
+    expect(logger.lines.join("\n")).toMatch(
+      /waiting up to 10s for the run lock .*"holder":"pid \d+, run first/,
+    );
     const late = await acquireRunLock(lock, { runId: "third", kind: "audit" }, { waitMs: 300 }).catch(
       (e: unknown) => e as Error,
     );
@@ -328,7 +343,11 @@ describe("run lock (CLI)", () => {
     try {
       const r = await attest(["audit", "--config", w.config, "--json", "--no-mail"]);
       expect(r.code).toBe(3);
-      expect(r.stdout).toBe("");
+      // --json: the one document of the invocation is the refusal
+      expect(JSON.parse(r.stdout)).toEqual({
+        status: "error",
+        error: { code: "locked", message: r.stderr.trim().replace(/^attest: /, "") },
+      });
       expect(r.stderr.trim()).toBe(
         `attest: another Attest run (pid ${process.pid}, run 20261121t080000z-serv, started ${held.owner.startedAt}) holds ${w.lock}; retry later or pass --wait 10m`,
       );
@@ -344,8 +363,12 @@ describe("run lock (CLI)", () => {
   it("waits with --wait, runs once the holder is done, and leaves no lock", async () => {
     const w = ws();
     const held = await acquireRunLock(w.lock, { runId: "busy", kind: "audit" });
-    setTimeout(() => held.release(), 1500);
-    const r = await attest(["audit", "--config", w.config, "--json", "--no-mail", "--wait", "2m"]);
+    // the holder finishes once the CLI says it waits, not after a guessed while
+    const r = await attest(["audit", "--config", w.config, "--json", "--no-mail", "--wait", "2m"], {
+      onStderr: (text) => {
+        if (/waiting up to 2m for the run lock/.test(text)) held.release();
+      },
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/waiting up to 2m for the run lock/);
     expect(existsSync(w.lock)).toBe(false);

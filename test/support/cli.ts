@@ -19,7 +19,12 @@ export interface CliResult {
 /** Runs `attest ARGS`; resolves when it exits. */
 export function attest(
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; onSpawn?: (pid: number) => void } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    onSpawn?: (pid: number) => void;
+    /** Called with all of standard error so far each time more arrives (to act on a log line). */
+    onStderr?: (soFar: string) => void;
+  } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, "dist", "cli", "main.js"), ...args], {
@@ -34,6 +39,7 @@ export function attest(
     });
     child.stderr.on("data", (b: Buffer) => {
       stderr += b.toString();
+      opts.onStderr?.(stderr);
     });
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
