@@ -210,16 +210,35 @@ function expectJsonLines(stderr: string): void {
 
 /** The pid of a postgres server running on `dir` (waits up to 20 s; 0 when none started). */
 async function waitForServerOn(dir: string): Promise<number> {
+  // the sandbox server runs in its own pid namespace: its pid file holds the inner pid, so look
+  // for the host process whose command line runs postgres on this data directory
   for (let i = 0; i < 400; i++) {
-    try {
-      const pid = Number(readFileSync(join(dir, "data", "postmaster.pid"), "utf8").split("\n")[0]);
-      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) return pid;
-    } catch {
-      // not started yet
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+        if (/(^|\/)postgres$/.test(argv[0] ?? "") && argv.includes(join(dir, "data"))) return Number(name);
+      } catch {
+        // gone meanwhile
+      }
     }
     await new Promise((res) => setTimeout(res, 50));
   }
   return 0;
+}
+
+/** Whether a process is gone within `ms` (it was told to die: its parent is gone). */
+async function goneWithin(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return false;
 }
 
 /** Waits until a clone is mounted under `mountRoot`; returns its mount point. */
@@ -567,7 +586,8 @@ describe("oci-volume-backups against the OCI emulator", () => {
     expect(left.attachments.filter((a) => a.lifecycleState === "ATTACHED")).toHaveLength(1);
     expect(await mountsUnder(ws.mountRoot)).toEqual([mountPoint]);
     expect(serverPid, "the sandbox server never started on the clone").toBeGreaterThan(0);
-    expect(() => process.kill(serverPid, 0), "the sandbox server outlived its CLI").not.toThrow();
+    // bubblewrap's --die-with-parent: the sandbox server never outlives its CLI
+    expect(await goneWithin(serverPid, 10_000), "the sandbox server outlived its CLI").toBe(true);
 
     const r = await attest(["drill", "--config", ws.config, "--source", "prod-volume", "--json"]);
     const doc = parseRun(r);
