@@ -58,7 +58,8 @@ describe("checksum checks after a physical restore", () => {
         sandbox,
         "postgres",
         async (c) =>
-          (await c.query<{ f: string }>("select pg_relation_filepath('pgbench_accounts') as f")).rows[0]!.f,
+          (await c.query<{ f: string }>("select pg_relation_filepath('public.pgbench_accounts') as f"))
+            .rows[0]!.f,
       );
       await sandbox.stop({ timeoutMs: 30_000 });
       const fd = openSync(join(sandbox.dataDir, file), "r+");
@@ -75,7 +76,7 @@ describe("checksum checks after a physical restore", () => {
 
       // reading the damaged page makes the server count a checksum failure
       await withClient(sandbox, "postgres", async (c) => {
-        await c.query("select count(*) from pgbench_accounts").catch(() => undefined);
+        await c.query("select count(*) from public.pgbench_accounts").catch(() => undefined);
       });
       const counted = await checksumFailuresCheck.run(ctx);
       expect(counted.status).toBe("fail");

@@ -1,6 +1,7 @@
 /** Builds (once, cached) and describes the pg_basebackup fixture the physical tests use. */
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Backup, DrillPlan } from "../src/model.js";
@@ -125,7 +126,9 @@ export async function drill(
       return { error: err as Error, progress };
     }
     const markers = await withClient(sandbox, "postgres", async (c) =>
-      (await c.query<{ label: string }>("select label from markers order by id")).rows.map((r) => r.label),
+      (await c.query<{ label: string }>("select label from public.markers order by id")).rows.map(
+        (r) => r.label,
+      ),
     );
     await inside?.(sandbox, outcome);
     return { outcome, markers, progress };
@@ -141,4 +144,47 @@ export function leftovers(): { dirs: string[]; processes: string[] } {
   const ps = execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" });
   const processes = ps.split("\n").filter((l) => l.includes(`attest-sandboxes/attest-${RUN_LABEL}-`));
   return { dirs, processes };
+}
+
+/** What fixtures/build-basebackups.sh recorded about the tablespace cluster (tablespace/expected.json). */
+export interface TablespaceExpected {
+  tablespace_oid: string;
+  /** The production tablespace directory on the host. */
+  tablespace_dir: string;
+  rows: number;
+  rows_md5: string;
+  /** The string the host file named by the hostile include_if_exists holds. */
+  canary: string;
+  /** Host directory holding prod-ts/, other-cluster/, host-wal/, canary-secret. */
+  host: string;
+  markers: string[];
+}
+
+/** Reads tablespace/expected.json of a built fixture. */
+export function tablespaceExpected(): TablespaceExpected {
+  return JSON.parse(
+    readFileSync(join(BASEBACKUPS, "tablespace", "expected.json"), "utf8"),
+  ) as TablespaceExpected;
+}
+
+/**
+ * Every entry under `dir` (not following links) with its type, mode, size and content hash (or
+ * link target): equal before and after means nothing was written, replaced or removed there.
+ */
+export function treeDigest(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    const p = rel ? join(dir, rel) : dir;
+    const st = lstatSync(p);
+    const mode = (st.mode & 0o7777).toString(8);
+    if (st.isSymbolicLink()) out[rel || "."] = `link ${readlinkSync(p)}`;
+    else if (st.isDirectory()) {
+      out[rel || "."] = `dir ${mode} ${st.uid}`;
+      for (const n of readdirSync(p).sort()) walk(rel ? join(rel, n) : n);
+    } else
+      out[rel] =
+        `file ${mode} ${st.uid} ${st.size} ${createHash("sha256").update(readFileSync(p)).digest("hex")}`;
+  };
+  walk("");
+  return out;
 }

@@ -1,24 +1,34 @@
 /**
  * Puts a base backup into the sandbox's empty data directory, as the sandbox user: a plain
- * backup is copied, tar members are streamed (decompressed on the way) into `tar -x`
- * running inside the sandbox. No intermediate copy of the backup is made.
+ * backup is copied, tar members are streamed into a decompressor and `tar -x` that both run
+ * inside the sandbox (the host only reads the file's bytes). No intermediate copy is made.
+ * Paths the backup names (links, tablespace_map) are kept inside the sandbox (contain-data-dir).
  */
+import { createReadStream } from "node:fs";
 import { join, posix } from "node:path";
 import type { Backup } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError, describeError, VerifierError } from "../../util/errors.js";
-import { compressionOfName, openDecompressed } from "../../wal/compression.js";
+import { compressionOfName } from "../../wal/compression.js";
 import type { RestoreContext } from "../restorer.js";
+import { containDataDir, TABLESPACE_DIR } from "./contain-data-dir.js";
 import { sandboxSh } from "./sandbox-shell.js";
 
-/** Where tablespaces of a tar backup are placed inside the data directory. */
-export const TABLESPACE_DIR = "attest_tablespaces";
+export { TABLESPACE_DIR };
 
 // tar complaints that mean the archive itself is bad, not the machine
 const TAR_DEFECT =
   /Unexpected EOF|does not look like a tar archive|Skipping to next header|checksum error|Damaged tar archive|invalid tar magic|A lone zero block/i;
 const TAR_MACHINE = /No space left on device|Disk quota exceeded|Permission denied|Read-only file system/i;
+
+const DECOMPRESSOR = { gz: "gzip", lz4: "lz4", zst: "zstd" } as const;
+
+// fd 3 carries both exit codes out: the pipeline's status is only tar's
+const EXTRACT_SCRIPT = [
+  "dec=$1; dest=$2; shift 2",
+  '{ { if [ "$dec" = cat ]; then cat; else "$dec" -dc; fi; echo "dec=$?" >&3; } | tar -x -f - -C "$dest" --no-same-owner --warning=no-timestamp; echo "tar=$?" >&3; } 3>&1',
+].join("\n");
 
 /** Streams one (possibly compressed) tar file into `destDir` inside the sandbox. */
 export async function extractTar(
@@ -28,43 +38,55 @@ export async function extractTar(
   ctx: RestoreContext,
 ): Promise<number> {
   const name = hostFile.split("/").pop()!;
-  const file = openDecompressed(hostFile, compressionOfName(name));
-  const decompression = file.done.then(
-    () => undefined,
-    (err: unknown) => err as Error,
-  );
-  const timer = setInterval(
-    () => ctx.progress(`extracting ${name}: ${formatBytes(file.bytesRead())} read`),
-    2000,
-  );
+  const compression = compressionOfName(name);
+  const file = createReadStream(hostFile, { highWaterMark: 1 << 20 });
+  let read = 0;
+  file.on("data", (b) => {
+    read += b.length;
+  });
+  const timer = setInterval(() => ctx.progress(`extracting ${name}: ${formatBytes(read)} read`), 2000);
   timer.unref();
-  let tarError: unknown;
+  let result: Awaited<ReturnType<Sandbox["exec"]>>;
   try {
-    await sandbox.exec("tar", ["-x", "-f", "-", "-C", destDir, "--no-same-owner", "--warning=no-timestamp"], {
-      stdin: file.stream,
-      timeoutMs: Math.max(60_000, ctx.timeoutMs),
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    });
+    result = await sandboxSh(
+      sandbox,
+      EXTRACT_SCRIPT,
+      [compression ? DECOMPRESSOR[compression] : "cat", destDir],
+      {
+        stdin: file,
+        timeoutMs: Math.max(60_000, ctx.timeoutMs),
+        allowFailure: true,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      },
+    );
   } catch (err) {
-    tarError = err;
-    file.close();
+    throw new VerifierError(`could not extract ${name} into the sandbox: ${describeError(err)}`, {
+      cause: err,
+    });
   } finally {
     clearInterval(timer);
+    file.destroy();
   }
-  const decompressError = await decompression;
-  if (decompressError) {
-    throw new BackupDefectError(`${name} is truncated or corrupt: ${decompressError.message}`, {
-      cause: decompressError,
-    });
+  const codes = Object.fromEntries(
+    [...result.stdout.matchAll(/^(dec|tar)=(\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]),
+  );
+  const msg = result.stderrTail || `exit code ${result.code}`;
+  if (result.timedOut) throw new VerifierError(`extracting ${name} timed out: ${msg}`);
+  if (codes.dec === undefined || codes.tar === undefined)
+    throw new VerifierError(`could not extract ${name} into the sandbox: ${msg}`);
+  if (codes.dec !== 0 && !TAR_MACHINE.test(msg)) {
+    const why = msg
+      .split("\n")
+      .filter((l) => /gzip|lz4|zstd|Error|error|unexpected/.test(l) && !/^tar:/.test(l))
+      .slice(-1)[0];
+    throw new BackupDefectError(`${name} is truncated or corrupt: ${why ?? msg}`);
   }
-  if (tarError) {
-    const msg = describeError(tarError);
-    if (ctx.signal?.aborted) throw tarError;
+  if (codes.tar !== 0) {
     if (TAR_DEFECT.test(msg) && !TAR_MACHINE.test(msg))
-      throw new BackupDefectError(`${name} is not a complete tar archive: ${msg}`, { cause: tarError });
-    throw new VerifierError(`could not extract ${name} into the sandbox: ${msg}`, { cause: tarError });
+      throw new BackupDefectError(`${name} is not a complete tar archive: ${msg}`);
+    throw new VerifierError(`could not extract ${name} into the sandbox: ${msg}`);
   }
-  return file.bytesRead();
+  return read;
 }
 
 /** Fills the sandbox's data directory from the backup; returns notes for the record. */
@@ -79,7 +101,8 @@ export async function extractBackup(
   if (layout === "plain") {
     ctx.progress(`copying ${backup.id}`);
     const src = sandbox.inputPath(backup.location);
-    const r = await sandboxSh(sandbox, 'cp -R --preserve=mode,timestamps -- "$1/." "$2/"', [src, data], {
+    // -P: a link is copied as a link, never followed (containDataDir deals with it next)
+    const r = await sandboxSh(sandbox, 'cp -RP --preserve=mode,timestamps -- "$1/." "$2/"', [src, data], {
       timeoutMs: Math.max(60_000, ctx.timeoutMs),
       allowFailure: true,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
@@ -91,12 +114,17 @@ export async function extractBackup(
       throw new VerifierError(`could not copy ${backup.id} into the sandbox: ${msg}`);
     }
     notes.push(`copied plain backup ${backup.id}`);
+    notes.push(...(await containDataDir(sandbox, { copiedFrom: backup.location, keepMap: true })));
     return notes;
   }
   if (layout !== "tar" || !backup.labels.baseTar)
     throw new VerifierError(`${backup.id}: not a base backup layout this restorer knows (${layout})`);
   const bytes = await extractTar(sandbox, join(backup.location, backup.labels.baseTar), data, ctx);
   notes.push(`extracted ${backup.labels.baseTar} (${formatBytes(bytes)} read)`);
+  const tablespaces = (backup.labels.tablespaces ?? "").split(",").filter(Boolean);
+  const oids = tablespaces.map((ts) => ts.split(".")[0]!);
+  // before anything more is written: a pg_wal link or a planted link must not be written through
+  notes.push(...(await containDataDir(sandbox, { extractedTablespaces: oids, keepMap: true })));
   if (backup.labels.walTar) {
     const walBytes = await extractTar(
       sandbox,
@@ -106,14 +134,14 @@ export async function extractBackup(
     );
     notes.push(`extracted ${backup.labels.walTar} into pg_wal (${formatBytes(walBytes)})`);
   }
-  for (const ts of (backup.labels.tablespaces ?? "").split(",").filter(Boolean)) {
-    const oid = ts.split(".")[0]!;
+  for (const [i, ts] of tablespaces.entries()) {
+    const oid = oids[i]!;
     const dir = posix.join(data, TABLESPACE_DIR, oid);
     await sandboxSh(sandbox, 'mkdir -p "$1"', [dir]);
     await extractTar(sandbox, join(backup.location, ts), dir, ctx);
-    // the link in the backup points at the original server's path; point it here
-    await sandboxSh(sandbox, 'rm -f "$1" && ln -s "$2" "$1"', [posix.join(data, "pg_tblspc", oid), dir]);
     notes.push(`tablespace ${oid} extracted into ${TABLESPACE_DIR}/${oid}`);
   }
+  // the tablespace links name the original server's paths: pointed here (tablespace_map after pg_verifybackup)
+  notes.push(...(await containDataDir(sandbox, { extractedTablespaces: oids, keepMap: true })));
   return notes;
 }

@@ -1,24 +1,24 @@
-/** Readies a restored data directory before its first start. */
+/**
+ * Readies a restored data directory before its first start. Attest writes the whole
+ * configuration the server reads (postgresql.conf, postgresql.auto.conf, hba and ident files):
+ * the backup's own files are set aside, and only the settings recovery needs are carried over.
+ */
 import { posix } from "node:path";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { VerifierError } from "../../util/errors.js";
-import {
-  hardeningSettings,
-  restoreCommand,
-  SANDBOX_HBA,
-  settingsFileText,
-  targetSettings,
-} from "./recovery-config.js";
+import { containDataDir } from "./contain-data-dir.js";
+import { hardeningSettings, restoreCommand, SANDBOX_HBA, targetSettings } from "./recovery-config.js";
 import type { RecoveryPlan } from "./recovery-run.js";
 import { sandboxSh, writeSandboxFile } from "./sandbox-shell.js";
+import { configFileText, setAsideBackupConfig } from "./server-config.js";
 
-/** Readies a restored data directory: no stale pid file, no standby mode, sandbox access, safe settings. */
+/** Readies a restored data directory: no stale pid file, no standby mode, no path out, Attest's configuration. */
 export async function prepareDataDir(sandbox: Sandbox, plan: RecoveryPlan, notes: string[]): Promise<void> {
   const d = sandbox.dataDir;
   const present = (
     await sandboxSh(
       sandbox,
-      'cd "$1" && for f in postmaster.pid postmaster.opts standby.signal recovery.signal postgresql.conf postgresql.auto.conf; do [ -e "$f" ] && echo "$f"; done; true',
+      'cd "$1" && for f in postmaster.pid postmaster.opts standby.signal recovery.signal postgresql.conf; do [ -e "$f" ] && echo "$f"; done; true',
       [d],
     )
   ).stdout
@@ -32,27 +32,22 @@ export async function prepareDataDir(sandbox: Sandbox, plan: RecoveryPlan, notes
     if (remove.includes("postmaster.pid"))
       notes.push("stale postmaster.pid removed (copied from a running server)");
   }
-  if (!present.includes("postgresql.conf")) {
-    await writeSandboxFile(
-      sandbox,
-      posix.join(d, "postgresql.conf"),
-      "# created by attest: the backup had no postgresql.conf\n",
-    );
-    notes.push(
-      "the backup holds no postgresql.conf (kept outside the data directory); started with defaults",
-    );
-  }
+  // every restorer's data directory passes here before the first start
+  notes.push(...(await containDataDir(sandbox, plan.contain ?? {})));
+  if (!present.includes("postgresql.conf"))
+    notes.push("the backup holds no postgresql.conf (kept outside the data directory)");
+  const carried = await setAsideBackupConfig(sandbox, notes);
+
   if (plan.target) await writeSandboxFile(sandbox, posix.join(d, "recovery.signal"), "");
   else if (present.includes("recovery.signal"))
     await sandboxSh(sandbox, 'rm -f -- "$1"', [posix.join(d, "recovery.signal")]);
   await writeSandboxFile(sandbox, posix.join(d, "attest_hba.conf"), SANDBOX_HBA);
   await writeSandboxFile(sandbox, posix.join(d, "attest_ident.conf"), "# written by attest\n");
-  const settings = hardeningSettings(d);
+  const settings: Record<string, string> = { ...hardeningSettings(d), ...carried };
   if (sandbox.pgMajor < 15) delete settings.archive_library;
   if (plan.target) {
     if (!plan.archiveDir)
       throw new VerifierError("archive recovery needs a WAL archive (wal_archive is not configured)");
-    // in the file, not on the command line: a later line there overrides the backup's own settings
     Object.assign(
       settings,
       { restore_command: restoreCommand(plan.archiveDir) },
@@ -61,12 +56,17 @@ export async function prepareDataDir(sandbox: Sandbox, plan: RecoveryPlan, notes
   }
   await writeSandboxFile(
     sandbox,
-    posix.join(d, "postgresql.auto.conf"),
-    settingsFileText(
+    posix.join(d, "postgresql.conf"),
+    configFileText(
       settings,
-      "added by attest for a restore drill: keeps this copy away from the real primary and archive",
+      "written by attest for a restore drill: the backup's own configuration is not used",
     ),
-    "append",
+  );
+  // read after postgresql.conf; ALTER SYSTEM writes here, so it starts empty rather than absent
+  await writeSandboxFile(
+    sandbox,
+    posix.join(d, "postgresql.auto.conf"),
+    "# written by attest for a restore drill\n",
   );
   // PostgreSQL refuses a data directory others can read
   await sandboxSh(sandbox, 'chmod 700 "$1"', [d]);

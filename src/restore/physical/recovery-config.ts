@@ -72,9 +72,9 @@ export function describeTarget(target: RecoveryTarget): string {
 }
 
 /**
- * Settings a backup's own postgresql.conf may carry that must not act in a sandbox
- * (connect to the real primary, archive, wait for a sync standby, load libraries, need huge
- * pages or its certificates). Written into postgresql.auto.conf so that they also hold after a restart.
+ * The base of the configuration Attest writes for a restored cluster (the backup's own is set
+ * aside): nothing connects to the real primary, archives, waits for a sync standby, loads a
+ * library, needs huge pages or certificates. In postgresql.conf, so they also hold after a restart.
  */
 export function hardeningSettings(dataDir: string): Record<string, string> {
   return {

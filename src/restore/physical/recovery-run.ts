@@ -12,6 +12,7 @@ import { retryUntil } from "../../util/retry.js";
 import { parseHistory } from "../../wal/timeline-history.js";
 import { formatLsn, parseLsn } from "../../wal/wal-names.js";
 import type { RestoreContext } from "../restorer.js";
+import type { ContainOptions } from "./contain-data-dir.js";
 import { prepareDataDir } from "./prepare-data-dir.js";
 import { describeTarget, recoveryStartSettings } from "./recovery-config.js";
 import { classifyRecoveryFailure, type RecoveryLogFacts, readRecoveryLog } from "./recovery-log.js";
@@ -29,6 +30,8 @@ export interface RecoveryPlan {
   startLsn?: string;
   /** Tells the failure reason more about where WAL is missing, given what the log says. */
   explainStop?: (facts: RecoveryLogFacts) => string | undefined;
+  /** How the data directory was filled, for keeping its links inside the sandbox. */
+  contain?: ContainOptions;
 }
 
 /** What recovery ended with. */

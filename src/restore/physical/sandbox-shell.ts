@@ -1,5 +1,6 @@
 /** Small file and SQL helpers that work inside any sandbox through `exec` (as its own user). */
 import { posix } from "node:path";
+import type { Readable } from "node:stream";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import type { RunResult } from "../../util/process.js";
 
@@ -13,7 +14,12 @@ export function sandboxSh(
   sandbox: Sandbox,
   script: string,
   args: readonly string[],
-  opts: { timeoutMs?: number; stdin?: string; allowFailure?: boolean; signal?: AbortSignal } = {},
+  opts: {
+    timeoutMs?: number;
+    stdin?: string | Readable;
+    allowFailure?: boolean;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<RunResult> {
   return sandbox.exec("sh", ["-c", script, "sh", ...args], {
     timeoutMs: opts.timeoutMs ?? 60_000,

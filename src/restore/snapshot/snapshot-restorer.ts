@@ -74,7 +74,8 @@ export class SnapshotRestorer implements Restorer {
       ctx.progress(`copying snapshot ${ctx.plan.backup.id}`);
       const r = await sandboxSh(
         sandbox,
-        'cp -R --preserve=mode,timestamps -- "$1/." "$2/"',
+        // -P: links are copied as links, never followed; runRecovery keeps them inside the sandbox
+        'cp -RP --preserve=mode,timestamps -- "$1/." "$2/"',
         [sandbox.inputPath(o.copyFrom), data],
         {
           timeoutMs: Math.max(60_000, ctx.timeoutMs),
@@ -116,6 +117,7 @@ export class SnapshotRestorer implements Restorer {
       ...(target ? { target } : {}),
       ...(target && o.walArchive ? { archiveDir: sandbox.inputPath(o.walArchive) } : {}),
       superuser: o.superuser,
+      ...(o.copyFrom ? { contain: { copiedFrom: o.copyFrom } } : {}),
       ...(startLsn ? { startLsn } : {}),
       ...(archive
         ? {
