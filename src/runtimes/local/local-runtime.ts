@@ -134,16 +134,31 @@ export class LocalRuntime implements Runtime {
       ...(spec.dataDir ? { dataDir: spec.dataDir } : {}),
     };
     writeFileSync(join(dir, OWNER_FILE), JSON.stringify(owner));
-    for (const sub of ["sock", "data", "etc", "inputs"]) mkdirSync(join(dir, sub), { mode: 0o700 });
+    // The top directory, etc/, inputs/ and server.log stay Attest's: the sandbox account may write
+    // only data/, home/ and (while its server starts) sock/, so it can never swap a path Attest
+    // itself opens or connects to for a link to something of the host.
+    chmodSync(dir, 0o711);
+    for (const sub of ["sock", "data", "home"]) mkdirSync(join(dir, sub), { mode: 0o700 });
+    for (const sub of ["etc", "inputs"]) mkdirSync(join(dir, sub), { mode: 0o711 });
     const password = randomBytes(18).toString("base64url");
     writeFileSync(join(dir, "pgpass"), `*:*:*:postgres:${password}\n`, { mode: 0o600 });
     writeFileSync(join(dir, "pwfile"), `${password}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, "server.log"), "", { mode: 0o644 });
     // what the confined processes see as /etc: a name for their uid, nothing of the host's
     const etc = etcFiles(user);
     writeFileSync(join(dir, "etc", "passwd"), etc.passwd, { mode: 0o644 });
     writeFileSync(join(dir, "etc", "group"), etc.group, { mode: 0o644 });
-    if (user) chownTree(dir, user);
+    if (user) {
+      for (const p of ["sock", "data", "home", "pgpass", "pwfile"])
+        chownSync(join(dir, p), user.uid, user.gid);
+    }
 
+    if (user && !(await searchableBy(dir, user))) {
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      throw new VerifierError(
+        `the sandbox directory ${dir} cannot be reached by the sandbox account ${user.name}: every folder above it must be searchable by others (chmod o+x), or set sandbox.local.work_dir to one that is`,
+      );
+    }
     const notes: string[] = [];
     let sandbox: LocalSandbox | undefined;
     const killOnAbort = () => sandbox?.kill();
@@ -300,15 +315,6 @@ export class LocalRuntime implements Runtime {
   }
 }
 
-function chownTree(dir: string, user: OsUser): void {
-  chownSync(dir, user.uid, user.gid);
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) chownTree(p, user);
-    else chownSync(p, user.uid, user.gid);
-  }
-}
-
 /**
  * Hands a provided data directory to the sandbox user: it is a throwaway copy (a cloned volume),
  * never production. `chown -R -P` does not follow symbolic links (pg_wal, tablespaces) out of it.
@@ -321,6 +327,19 @@ async function adoptDataDir(dataDir: string, user: OsUser | undefined, signal?: 
     });
   }
   chmodSync(dataDir, 0o700);
+}
+
+/** Whether `user` can reach into directory `dir` (every folder above it searchable). */
+async function searchableBy(dir: string, user: OsUser): Promise<boolean> {
+  const r = await runProcess("test", ["-x", dir], {
+    timeoutMs: 10_000,
+    allowFailure: true,
+    uid: user.uid,
+    gid: user.gid,
+    env: { PATH: "/usr/bin:/bin" },
+    cwd: "/",
+  });
+  return r.code === 0;
 }
 
 /** Whether `user` can read all of `path` (every file, every directory listed and entered). */

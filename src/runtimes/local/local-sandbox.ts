@@ -5,7 +5,20 @@
  * listens on a Unix socket in the sandbox directory only; Attest connects through that socket.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+} from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
@@ -102,7 +115,7 @@ export class LocalSandbox implements Sandbox {
   #env(extra?: Record<string, string>): Record<string, string> {
     return {
       PATH: `${this.#p.binDir}:/usr/local/bin:/usr/bin:/bin`,
-      HOME: this.#p.dir,
+      HOME: join(this.#p.dir, "home"),
       LANG: "C.UTF-8",
       TZ: "UTC",
       PGHOST: join(this.#p.dir, "sock"),
@@ -131,7 +144,7 @@ export class LocalSandbox implements Sandbox {
       writable,
       user: this.#p.user,
       env,
-      cwd: this.#p.dir,
+      cwd: join(this.#p.dir, "home"),
       etcDir: join(this.#p.dir, "etc"),
       maxProcesses: this.#p.limits.maxProcesses,
       ...(this.#p.limits.maxProcessBytes ? { maxProcessBytes: this.#p.limits.maxProcessBytes } : {}),
@@ -145,7 +158,7 @@ export class LocalSandbox implements Sandbox {
     return runProcess(cmd, a, {
       ...opts,
       env,
-      cwd: this.#p.dir,
+      cwd: join(this.#p.dir, "home"),
       uid: this.#p.user?.uid,
       gid: this.#p.user?.gid,
     });
@@ -167,7 +180,8 @@ export class LocalSandbox implements Sandbox {
     };
     const args = ["-D", this.dataDir];
     for (const [k, v] of Object.entries(settings)) args.push("-c", `${k}=${v}`);
-    const logFd = openSync(join(this.#p.dir, "server.log"), "a", 0o600);
+    this.#unlockSockets();
+    const logFd = openSync(join(this.#p.dir, "server.log"), LOG_FLAGS, 0o644);
     const argv = this.#argv(join(this.#p.binDir, "postgres"), args, this.#env());
     const child = spawn(argv.cmd, argv.args, {
       detached: true,
@@ -175,7 +189,7 @@ export class LocalSandbox implements Sandbox {
       uid: this.#p.user?.uid,
       gid: this.#p.user?.gid,
       env: argv.env,
-      cwd: this.#p.dir,
+      cwd: join(this.#p.dir, "home"),
     });
     closeSync(logFd);
     this.#server = child;
@@ -189,6 +203,9 @@ export class LocalSandbox implements Sandbox {
     child.unref();
     const check = async (): Promise<true | undefined> => {
       if (exited) throw new StartError(`postgres ${exited}: ${lastLines(await this.logTail(40), 4)}`);
+      // the postmaster makes its socket before anything of the backup runs: lock the directory
+      // then, before Attest's first connection
+      if (!this.#lockSockets()) return undefined;
       // the postmaster creates the pid file empty and fills it a moment later
       if (opts.wait === "running") return postmasterPid(this.dataDir) !== undefined ? true : undefined;
       const c = new pg.Client({ ...this.connection, database: "postgres", connectionTimeoutMillis: 5000 });
@@ -256,9 +273,40 @@ export class LocalSandbox implements Sandbox {
     }
   }
 
+  /** Socket directory as the sandbox's own while its server starts (it must create the socket). */
+  #unlockSockets(): void {
+    const sock = join(this.#p.dir, "sock");
+    const u = this.#p.user;
+    if (!u) return;
+    // what is in it was made by a previous server of this sandbox while the directory was locked
+    for (const name of readdirSync(sock)) rmSync(join(sock, name), { force: true, recursive: true });
+    chownSync(sock, u.uid, u.gid);
+    chmodSync(sock, 0o700);
+  }
+
+  /**
+   * Once the server's socket exists, the socket directory becomes Attest's (root's), so nothing in
+   * the sandbox can replace the socket with a link to another server's; then the socket is checked
+   * to be a socket of the sandbox account. False while the socket is not there yet.
+   */
+  #lockSockets(): boolean {
+    const sock = join(this.#p.dir, "sock");
+    const file = join(sock, `.s.PGSQL.${this.#p.port}`);
+    const u = this.#p.user;
+    if (!u) return existsSync(file);
+    let st = lstatSync(file, { throwIfNoEntry: false });
+    if (!st) return false;
+    chownSync(sock, 0, 0);
+    chmodSync(sock, 0o711);
+    st = lstatSync(file, { throwIfNoEntry: false });
+    if (!st?.isSocket() || st.uid !== u.uid)
+      throw new StartError(`the sandbox's socket ${file} is not a socket of ${u.name}: refusing to connect`);
+    return true;
+  }
+
   async logTail(lines: number): Promise<string> {
     try {
-      const text = readFileSync(join(this.#p.dir, "server.log"), "utf8");
+      const text = readTail(join(this.#p.dir, "server.log"), 64 * 1024);
       return text
         .split("\n")
         .slice(-lines - 1)
@@ -289,10 +337,32 @@ export class LocalSandbox implements Sandbox {
 
 class StartError extends Error {}
 
+/** Opens the server log for appending, never through a link. */
+const LOG_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
+/**
+ * Reads at most `max` bytes of a file the sandbox may have written (its end, or its head), never
+ * through a link: a hostile server must not make Attest read a host file into a verdict, nor
+ * exhaust Attest's memory with a huge log.
+ */
+export function readTail(path: string, max: number, from: "tail" | "head" = "tail"): string {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return "";
+    const len = Math.min(max, st.size);
+    const buf = Buffer.alloc(len);
+    const n = readSync(fd, buf, 0, len, from === "tail" ? st.size - len : 0);
+    return buf.subarray(0, n).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The postmaster pid recorded in a data directory, if any. */
 export function postmasterPid(dataDir: string): number | undefined {
   try {
-    const first = readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0];
+    const first = readTail(join(dataDir, "postmaster.pid"), 4096, "head").split("\n")[0];
     const pid = Number(first);
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {

@@ -1,0 +1,168 @@
+/**
+ * The local runtime's confinement, asked from inside a real sandbox: what its processes and its
+ * server can reach of the host, the network, Attest's environment and each other.
+ */
+
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalRuntime } from "../src/runtimes/local/local-runtime.js";
+import type { LocalSandbox } from "../src/runtimes/local/local-sandbox.js";
+import { withClient } from "../src/runtimes/sql.js";
+import { createLogger } from "../src/util/log.js";
+import { lookupUser } from "../src/util/os-user.js";
+
+const SECRET = `attest-secret-${process.pid}-canary`;
+const work = mkdtempSync(join(tmpdir(), "attest-confine-"));
+// like the OS temp dir it stands for: the sandbox account must be able to reach its sandbox
+chmodSync(work, 0o711);
+const canary = join(tmpdir(), `attest-confine-canary-${process.pid}`);
+let listener: Server;
+let port = 0;
+let connections = 0;
+let runtime: LocalRuntime;
+let sandbox: LocalSandbox;
+
+/** Runs SQL in the sandbox's `postgres` database as Attest does. */
+function sql<T = Record<string, unknown>>(text: string): Promise<T[]> {
+  return withClient(sandbox, "postgres", async (c) => (await c.query(text)).rows as T[]);
+}
+
+/** Runs a shell line as the sandbox's server does with COPY … TO PROGRAM; returns its output. */
+async function shellFromServer(line: string): Promise<string> {
+  const out = join(sandbox.dataDir, `out-${Math.random().toString(36).slice(2)}`);
+  const quoted = `{ ${line}; } > ${out} 2>&1`.replace(/'/g, "''");
+  await sql(`copy (select 1) to program '${quoted}'`);
+  return (await sql<{ t: string }>(`select pg_catalog.pg_read_file('${out.replace(/'/g, "''")}') as t`))[0]!
+    .t;
+}
+
+beforeAll(async () => {
+  process.env.ATTEST_TEST_SECRET = SECRET;
+  listener = createServer((s) => {
+    connections++;
+    s.destroy();
+  });
+  await new Promise<void>((res) => listener.listen(0, "127.0.0.1", res));
+  port = (listener.address() as { port: number }).port;
+  runtime = new LocalRuntime({
+    user: "attest-sandbox",
+    workDir: work,
+    logger: createLogger({ level: "error" }),
+  });
+  sandbox = (await runtime.provision({
+    pgMajor: 15,
+    allowNewer: true,
+    labels: { run: `confine${process.pid}`, source: "t", backup: "b" },
+    mode: "init",
+    inputs: [],
+  })) as LocalSandbox;
+}, 120_000);
+
+afterAll(async () => {
+  await sandbox?.destroy();
+  listener?.close();
+  delete process.env.ATTEST_TEST_SECRET;
+  rmSync(work, { recursive: true, force: true });
+  rmSync(canary, { force: true });
+});
+
+describe("local sandbox confinement", () => {
+  it("serves on a Unix socket in its own directory and on no TCP port", async () => {
+    expect(sandbox.connection.host.startsWith(work)).toBe(true);
+    expect(lstatSync(join(sandbox.connection.host, ".s.PGSQL.5432")).isSocket()).toBe(true);
+    const [row] = await sql<{ l: string }>("select pg_catalog.current_setting('listen_addresses') as l");
+    expect(row?.l).toBe("");
+  });
+
+  it("runs the server as the sandbox account, with no capabilities and no_new_privs", async () => {
+    const status = await shellFromServer("id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status");
+    const uid = lookupUser("attest-sandbox")!.uid;
+    // inside its user namespace the account keeps its own uid
+    expect(status.split("\n")[0]).toBe(String(uid));
+    expect(status).toMatch(/CapEff:\s+0000000000000000/);
+    expect(status).toMatch(/NoNewPrivs:\s+1/);
+  });
+
+  it("reaches no network: a loopback listener of the host gets no connection", async () => {
+    const out = await shellFromServer(`bash -c 'echo x > /dev/tcp/127.0.0.1/${port}' || echo unreachable`);
+    expect(out).toMatch(/refused|unreachable/i);
+    expect(connections).toBe(0);
+  });
+
+  it("sees none of the host's files and writes none", async () => {
+    const out = await shellFromServer(
+      `ls /root /home /var/lib/postgresql /etc/shadow ${work}/.. 2>&1; cat /etc/passwd; touch ${canary}; ls /etc`,
+    );
+    expect(out).toMatch(/\/root.*No such file/);
+    expect(out).toMatch(/\/etc\/shadow.*No such file/);
+    // its /etc names only itself
+    expect(out).not.toMatch(/^root:/m);
+    expect(existsSync(canary)).toBe(false);
+  });
+
+  it("sees only its own processes and none of Attest's environment", async () => {
+    const out = await shellFromServer(
+      "ps -e -o comm= 2>/dev/null || ls /proc; env; cat /proc/1/environ | tr '\\0' '\\n'",
+    );
+    expect(out).not.toContain(SECRET);
+    expect(out).not.toMatch(/\bnode\b|\bvitest\b|dockerd/);
+  });
+
+  it("cannot swap the socket or its directory for a link to another server", async () => {
+    const out = await shellFromServer(
+      `mv ${sandbox.connection.host} ${work}/moved; ln -sf /var/run/postgresql/.s.PGSQL.5432 ${sandbox.connection.host}/.s.PGSQL.5432; echo done`,
+    );
+    expect(out).toMatch(/Permission denied|Read-only/);
+    const st = lstatSync(join(sandbox.connection.host, ".s.PGSQL.5432"));
+    expect(st.isSocket()).toBe(true);
+    expect(statSync(sandbox.connection.host).uid).toBe(0);
+  });
+
+  it("kills every process of the sandbox when it is destroyed, and leaves nothing", async () => {
+    // a backend stuck in the backup's code for an hour: destroy must not wait for it, and the
+    // query fails at once (the test's own timeout is far shorter than the sleep)
+    const stuck = sql("select pg_catalog.pg_sleep(3600)").catch((err: unknown) => err);
+    await sandbox.destroy();
+    expect(await stuck).toBeInstanceOf(Error);
+    expect(readdirSync(join(work, "attest-sandboxes"))).toEqual([]);
+  });
+});
+
+describe("inputs the sandbox account cannot read", () => {
+  it("are read through a private copy, the original left as it was", async () => {
+    const dir = mkdtempSync(join(work, "backup-"));
+    const file = join(dir, "secret.dump");
+    writeFileSync(file, "payload", { mode: 0o600 });
+    const before = statSync(file);
+    const sb = (await runtime.provision({
+      pgMajor: 15,
+      allowNewer: true,
+      labels: { run: `confine${process.pid}b`, source: "t", backup: "b" },
+      mode: "empty",
+      inputs: [{ hostPath: file }],
+    })) as LocalSandbox;
+    try {
+      const inside = sb.inputPath(file);
+      expect(inside).not.toBe(file);
+      const r = await sb.exec("cat", [inside], { timeoutMs: 30_000 });
+      expect(r.stdout).toBe("payload");
+      expect(sb.notes.join(" ")).toMatch(/not readable by the sandbox account.*private copy/);
+      const after = statSync(file);
+      expect([after.mode, after.uid]).toEqual([before.mode, before.uid]);
+    } finally {
+      await sb.destroy();
+    }
+  });
+});
