@@ -5,8 +5,9 @@
 # R rounds (default 3), the order rotated every round, of
 #   (a) native by hand on the host (bench/native.sh: initdb, pg_restore -jJ, pg_amcheck, stop, rm);
 #   (b) `attest drill` with sandbox.runtime local;
-#   (c) `attest drill` with sandbox.runtime docker, image attest/postgres:{major};
-#   (d) the by-hand baseline inside a container: `docker run --rm --network host` of the same
+#   (c) `attest drill` with sandbox.runtime docker, image attest/postgres:{major}, confined as by
+#       default (network none, socket only, non-root, no capabilities, read-only root);
+#   (d) the by-hand baseline inside a container, unconfined: `docker run --rm --network host` of the same
 #       image with the dump bind-mounted read-only, running initdb, pg_ctl start, createdb,
 #       pg_restore -jJ --exit-on-error and pg_amcheck with the same throwaway settings — timed
 #       end to end, container creation and removal included.
@@ -34,7 +35,7 @@ BUILD=1
 REBUILD=0
 STARTUP_SAMPLES=5
 IMAGE_TEMPLATE="attest/postgres:{major}"
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --size-mb) SIZE_MB="${2:?--size-mb needs a number}"; shift 2 ;;
@@ -118,7 +119,7 @@ YAML
 write_config local "  runtime: local
   local: { bin_dir: \"$BIN\", user: \"$BENCH_PG_USER\", work_dir: \"$BENCH_WORK\" }"
 write_config docker "  runtime: docker
-  docker: { image: \"$IMAGE_TEMPLATE\", network: host, pull: false }"
+  docker: { image: \"$IMAGE_TEMPLATE\", pull: false }"
 
 attest_run() { # round variant
   local round=$1 variant=$2 out="$BENCH_WORK/out/$2-$1"

@@ -1,11 +1,14 @@
 /**
  * The container cases of the lifecycle suite, through the real CLI with `runtime: docker`:
- * SIGTERM and SIGKILL mid-drill, the sweep of the next run, a missing engine. Never skipped.
+ * SIGTERM and SIGKILL mid-drill, the sweep of the next run, a missing engine, a backup only the
+ * host's postgres account can read. Never skipped.
  */
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
+import { lookupUser } from "../src/util/os-user.js";
 import { attest, DUMPS, workspace } from "./support/cli.js";
 import { leftovers, sandboxYaml } from "./support/runtimes.js";
 
@@ -97,5 +100,38 @@ describe("docker runtime through the CLI", () => {
     expect(doc.drills[0]!.reason).toMatch(
       /^provision: Docker engine not reachable at unix:\/\/\/nonexistent\/docker.sock; start it or use runtime: local/,
     );
+  });
+
+  it("drills a dump only the host's postgres can read (0600 in a 0700 directory), from a private copy", async () => {
+    const owner = lookupUser("postgres")!;
+    expect(owner, "the host has a postgres account").toBeDefined();
+    const cfg = workspace(
+      (dir) =>
+        `${sandboxYaml("docker")}\nsources: [{ name: crm, type: dump-dir, path: ${dir}/pg-only }]\nhistory: { csv: ${dir}/reports/history.csv }\nreports: { dir: ${dir}/reports }\n`,
+    );
+    dirs.push(cfg.dir);
+    const dumps = join(cfg.dir, "pg-only");
+    mkdirSync(dumps);
+    const dump = join(dumps, "crm_20261120T0300.dump");
+    copyFileSync(join(DUMPS, "good", "crm_20261120T0300.dump"), dump);
+    for (const [p, mode] of [
+      [dump, 0o600],
+      [dumps, 0o700],
+    ] as const) {
+      chownSync(p, owner.uid, owner.gid);
+      chmodSync(p, mode);
+    }
+    const r = await attest(["drill", "--config", cfg.config, "--source", "crm", "--json", "--no-mail"]);
+    const doc = JSON.parse(r.stdout) as RunResult;
+    runs.push(doc.run.id);
+    const d = doc.drills[0]!;
+    expect(d.reason).not.toMatch(/not readable/);
+    expect(["pass", "warn"]).toContain(d.verdict);
+    expect(d.notes.join("\n")).toMatch(
+      /pg-only.* is not readable by the sandbox user postgres \(uid \d+\).*: the drill read a private read-only copy/,
+    );
+    // the user's backup is as it was
+    expect([statSync(dump).uid, statSync(dump).mode & 0o777]).toEqual([owner.uid, 0o600]);
+    expect(statSync(dumps).mode & 0o777).toBe(0o700);
   });
 });

@@ -1,17 +1,29 @@
 /**
  * The docker runtime against the real engine and the offline image attest/postgres:15
  * (docker/build-sandbox-image.sh): provisioning, exec with streamed stdin, read-only inputs,
- * stop/start, kills, OOM, missing images, sweeping by label. Nothing here is skipped: without
- * an engine or the image the suite fails.
+ * containment (no network, no root, no capabilities, read-only root, no inherited secrets),
+ * unreadable inputs, stop/start, kills, OOM, missing images, sweeping by label. Nothing here is
+ * skipped: without an engine or the image the suite fails.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer, type Socket } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import Docker from "dockerode";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDockerRuntime, type DockerRuntimeConfig } from "../src/runtimes/docker/docker-runtime.js";
 import type { DockerSandbox } from "../src/runtimes/docker/docker-sandbox.js";
@@ -21,6 +33,7 @@ import { withClient } from "../src/runtimes/sql.js";
 import { VerifierError } from "../src/util/errors.js";
 import { createLogger } from "../src/util/log.js";
 import { freeLoopbackPort } from "../src/util/net.js";
+import { lookupUser } from "../src/util/os-user.js";
 import { ProcessError } from "../src/util/process.js";
 
 const IMAGE = "attest/postgres:{major}";
@@ -32,9 +45,10 @@ chmodSync(work, 0o755); // the container's postgres user reads inputs as "other"
 
 const config = (over: Partial<DockerRuntimeConfig> = {}): DockerRuntimeConfig => ({
   image: IMAGE,
-  network: "host",
+  network: "none",
   tmpfs: false,
   pull: false,
+  max_processes: 1024,
   ...over,
 });
 const spec = (over: Partial<SandboxSpec> = {}): SandboxSpec => ({
@@ -84,10 +98,27 @@ beforeAll(async () => {
   runtime = await createDockerRuntime(config(), quiet);
 });
 
+/** Sandbox host directories this process made and left (their owner file names this pid). */
+function myHostDirs(): string[] {
+  return readdirSync(tmpdir())
+    .filter((n) => n.startsWith("attest-docker-sandbox-"))
+    .filter((n) => {
+      try {
+        return (
+          JSON.parse(readFileSync(join(tmpdir(), n, "owner.json"), "utf8"))["attest.pid"] ===
+          String(process.pid)
+        );
+      } catch {
+        return false;
+      }
+    });
+}
+
 afterAll(async () => {
   await runtime?.destroyAll();
   rmSync(work, { recursive: true, force: true });
   expect(containersOf(RUN), "containers left by the docker suite").toEqual([]);
+  expect(myHostDirs(), "sandbox directories left by the docker suite").toEqual([]);
 });
 
 describe("docker runtime", () => {
@@ -104,14 +135,17 @@ describe("docker runtime", () => {
     try {
       expect(sb.runtime).toBe("docker");
       expect(sb.pgMajor).toBe(15);
-      expect(sb.connection.host).toBe("127.0.0.1");
-      // host connections need the password (scram), like the local runtime
-      const noPassword = new pg.Client({ ...sb.connection, password: "wrong", database: "postgres" });
-      await expect(noPassword.connect()).rejects.toThrow(/password authentication failed/);
-      await noPassword.end().catch(() => {});
+      // the only way in: a Unix socket in the sandbox's host directory (private to Attest)
+      expect(sb.connection.host).toBe(join(sb.hostDir, "sandbox", "sock"));
+      expect(sb.connection.port).toBe(5432);
+      expect(statSync(sb.hostDir).mode & 0o777).toBe(0o700);
       expect(
-        await withClient(sb, "postgres", async (c) => (await c.query("select 1 as one")).rows[0].one),
-      ).toBe(1);
+        await withClient(
+          sb,
+          "postgres",
+          async (c) => (await c.query("select current_setting('listen_addresses') as la")).rows[0].la,
+        ),
+      ).toBe("");
 
       // many lines through a Node stream, with back-pressure, into psql -f -
       const lines = function* () {
@@ -126,7 +160,7 @@ describe("docker runtime", () => {
       const count = await withClient(
         sb,
         "postgres",
-        async (c) => (await c.query("select count(*)::int as n from t")).rows[0].n,
+        async (c) => (await c.query("select count(*)::int as n from public.t")).rows[0].n,
       );
       expect(count).toBe(20_000);
 
@@ -172,6 +206,7 @@ describe("docker runtime", () => {
       await sb.destroy(); // safe twice
     }
     expect(containersOf(RUN)).toEqual([]);
+    expect(existsSync(sb.hostDir), "the sandbox's host directory is removed").toBe(false);
   });
 
   it("runs psql's \\! inside the container: the host is not touched", async () => {
@@ -210,20 +245,161 @@ describe("docker runtime", () => {
     expect(left.stdout.trim()).toBe("0");
   });
 
-  it("refuses an input the sandbox user cannot read, naming it", async () => {
-    const secret = mkdtempSync(join(tmpdir(), "attest-docker-private-"));
+  it("drills an input only the host's postgres can read (0600/0700) through a private read-only copy", async () => {
+    const owner = lookupUser("postgres");
+    expect(owner, "the host has a postgres account (PostgreSQL is installed)").toBeDefined();
+    const backup = mkdtempSync(join(tmpdir(), "attest-docker-private-"));
     try {
-      const err = await rejection<Error>(runtime.provision(spec({ inputs: [{ hostPath: secret }] })));
-      expect(err).toBeInstanceOf(VerifierError);
-      expect(err.message).toMatch(
+      mkdirSync(join(backup, "base"));
+      writeFileSync(join(backup, "base", "PG_VERSION"), "15\n");
+      writeFileSync(join(backup, "backup_label"), "START WAL LOCATION: 0/2000028\n");
+      for (const [p, mode] of [
+        [join(backup, "base", "PG_VERSION"), 0o600],
+        [join(backup, "backup_label"), 0o600],
+        [join(backup, "base"), 0o700],
+        [backup, 0o700],
+      ] as const) {
+        chownSync(p, owner!.uid, owner!.gid);
+        chmodSync(p, mode);
+      }
+      const before = statSync(join(backup, "backup_label"));
+      await using sb = (await runtime.provision(
+        spec({ mode: "empty", inputs: [{ hostPath: backup }] }),
+      )) as DockerSandbox;
+      const inside = sb.inputPath(join(backup, "base", "PG_VERSION"));
+      expect(inside).toMatch(/^\/copies\/1\/attest-docker-private-[^/]+\/base\/PG_VERSION$/);
+      const r = await sb.exec("cat", [inside, sb.inputPath(join(backup, "backup_label"))], {
+        timeoutMs: 10_000,
+      });
+      expect(r.stdout).toBe("15\nSTART WAL LOCATION: 0/2000028\n");
+      // the copy cannot be changed from inside; the original is untouched
+      const w = await sb.exec("sh", ["-c", `rm -f ${inside} 2>&1`], {
+        timeoutMs: 10_000,
+        allowFailure: true,
+      });
+      expect(w.stdout).toMatch(/Read-only file system/);
+      const after = statSync(join(backup, "backup_label"));
+      expect([after.uid, after.mode & 0o777]).toEqual([before.uid, 0o600]);
+      expect(statSync(backup).mode & 0o777).toBe(0o700);
+      expect(sb.notes.join("\n")).toMatch(
         new RegExp(
-          `^${secret} is not readable by the sandbox user postgres \\(uid \\d+ in the container\\); grant it read access \\(o\\+r\\)$`,
+          `^${backup} is not readable by the sandbox user postgres \\(uid \\d+\\): the drill read a private read-only copy`,
         ),
       );
-      expect(containersOf(RUN)).toEqual([]);
     } finally {
-      rmSync(secret, { recursive: true, force: true });
+      rmSync(backup, { recursive: true, force: true });
     }
+  });
+
+  it("holds the sandbox: no network, no root, no capabilities, read-only root, no inherited secrets", async () => {
+    const canary = `attest-canary-${randomBytes(8).toString("hex")}`;
+    process.env.ATTEST_TEST_CANARY_SECRET = canary;
+    const connections: Socket[] = [];
+    const listener = createServer((sock) => {
+      connections.push(sock);
+      sock.destroy();
+    });
+    await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));
+    const port = (listener.address() as { port: number }).port;
+    try {
+      await using sb = (await runtime.provision(spec())) as DockerSandbox;
+      const info = await docker.getContainer(sb.containerId).inspect();
+      expect(info.HostConfig.NetworkMode).toBe("none");
+      expect(info.HostConfig.CapDrop).toEqual(["ALL"]);
+      expect(info.HostConfig.CapAdd ?? []).toEqual([]);
+      expect(info.HostConfig.SecurityOpt).toEqual(["no-new-privileges"]);
+      expect(info.HostConfig.ReadonlyRootfs).toBe(true);
+      expect(info.HostConfig.PidsLimit).toBe(1024);
+      expect(info.HostConfig.Memory).toBeGreaterThan(0);
+      expect(sb.notes).toEqual([]);
+      expect(sb.confinement).toMatch(/network none, uid \d+ \(no root\), no capabilities/);
+
+      // the restored server's own code (COPY ... TO PROGRAM) reaches no listener on the host's loopback
+      const copy = await sb.exec(
+        "psql",
+        ["-X", "-c", `COPY (select 1) TO PROGRAM 'bash -c "echo > /dev/tcp/127.0.0.1/${port}"'`],
+        { timeoutMs: 30_000, allowFailure: true },
+      );
+      expect(copy.code).not.toBe(0);
+      expect(copy.stderrTail).toMatch(/program .* failed/);
+      // the program's own stderr goes to the server's log
+      expect(await sb.logTail(20)).toMatch(/Connection refused|Network is unreachable|No route to host/);
+      // a tool run by exec has no way out either
+      const direct = await sb.exec("bash", ["-c", `echo > /dev/tcp/127.0.0.1/${port}`], {
+        timeoutMs: 10_000,
+        allowFailure: true,
+      });
+      expect(direct.code).not.toBe(0);
+      expect(connections, "connections that reached the host's listener").toHaveLength(0);
+
+      // every process: an unprivileged uid, no capabilities at all, no way to gain any
+      const status = await sb.exec(
+        "sh",
+        ["-c", "grep -E '^(Uid|CapEff|CapPrm|CapBnd|NoNewPrivs):' /proc/self/status"],
+        {
+          timeoutMs: 10_000,
+        },
+      );
+      expect(status.stdout).toMatch(/^CapEff:\s+0{16}$/m);
+      expect(status.stdout).toMatch(/^CapPrm:\s+0{16}$/m);
+      expect(status.stdout).toMatch(/^CapBnd:\s+0{16}$/m);
+      expect(status.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
+      const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status.stdout);
+      expect(Number(uids?.[1])).toBeGreaterThan(0);
+      expect(Number(uids?.[2])).toBeGreaterThan(0);
+      // the server itself (what a hostile function runs as)
+      const server = await withClient(sb, "postgres", async (c) => {
+        await c.query(
+          `COPY (select 1) TO PROGRAM 'cat /proc/self/status > /tmp/server-status; env > /tmp/server-env'`,
+        );
+        return true;
+      });
+      expect(server).toBe(true);
+      const seen = await sb.exec("cat", ["/tmp/server-status", "/tmp/server-env", "/proc/1/environ"], {
+        timeoutMs: 10_000,
+      });
+      expect(seen.stdout).toMatch(/^CapEff:\s+0{16}$/m);
+      expect(seen.stdout).not.toMatch(/^Uid:\s+0\s/m);
+
+      // read-only root filesystem; /sandbox and /tmp writable
+      const ro = await sb.exec("sh", ["-c", "touch /etc/attest-probe /usr/attest-probe 2>&1; exit 0"], {
+        timeoutMs: 10_000,
+      });
+      expect(ro.stdout.match(/Read-only file system/g)).toHaveLength(2);
+      const rw = await sb.exec("sh", ["-c", "touch /sandbox/probe /tmp/probe && echo ok"], {
+        timeoutMs: 10_000,
+      });
+      expect(rw.stdout.trim()).toBe("ok");
+
+      // nothing of Attest's environment: not in exec'd tools, the server, or the container's init
+      const env = await sb.exec("env", [], { timeoutMs: 10_000 });
+      for (const text of [env.stdout, seen.stdout]) {
+        expect(text).not.toContain(canary);
+        expect(text).not.toContain("ATTEST_TEST_CANARY_SECRET");
+      }
+      expect(info.Config.Env.join("\n")).not.toContain(canary);
+    } finally {
+      delete process.env.ATTEST_TEST_CANARY_SECRET;
+      await new Promise((r) => listener.close(r));
+    }
+    expect(connections).toHaveLength(0);
+  });
+
+  it("shares the host's network only when configured to, and says so in the drill's notes", async () => {
+    const rt = await createDockerRuntime(config({ network: "host" }), quiet);
+    await using sb = (await rt.provision(spec())) as DockerSandbox;
+    expect((await docker.getContainer(sb.containerId).inspect()).HostConfig.NetworkMode).toBe("host");
+    expect(sb.notes.join("\n")).toMatch(/^sandbox network: host \(sandbox\.docker\.network opt-in\)/);
+    expect(sb.confinement).toMatch(/network host/);
+    // still reached through its socket only
+    expect(sb.connection.host).toBe(join(sb.hostDir, "sandbox", "sock"));
+    expect(
+      await withClient(
+        sb,
+        "postgres",
+        async (c) => (await c.query("select current_setting('listen_addresses') as la")).rows[0].la,
+      ),
+    ).toBe("");
   });
 
   it("stops and starts the server again on an empty data directory (mode empty)", async () => {
@@ -295,12 +471,12 @@ describe("docker runtime", () => {
   it("runs with a tmpfs data directory and CPU limits", async () => {
     const rt = await createDockerRuntime(config({ tmpfs: true, cpus: 1 }), quiet);
     await using sb = (await rt.provision(spec())) as DockerSandbox;
-    const mounts = await sb.exec("sh", ["-c", "grep ' /sandbox ' /proc/mounts"], { timeoutMs: 10_000 });
-    expect(mounts.stdout).toMatch(/^tmpfs \/sandbox tmpfs/);
+    const mounts = await sb.exec("sh", ["-c", "grep ' /sandbox/data ' /proc/mounts"], { timeoutMs: 10_000 });
+    expect(mounts.stdout).toMatch(/^tmpfs \/sandbox\/data tmpfs/);
     const info = await docker.getContainer(sb.containerId).inspect();
     expect(info.HostConfig.NanoCpus).toBe(1e9);
     expect(info.HostConfig.Init).toBe(true);
-    expect(info.HostConfig.NetworkMode).toBe("host");
+    expect(info.HostConfig.NetworkMode).toBe("none");
   });
 
   it("runs an image laid out like the official one (own entrypoint, VOLUME, no /sandbox), removing its volume", async () => {
@@ -397,6 +573,18 @@ describe("docker runtime", () => {
       await c.start();
       return (await c.inspect()).Name.replace(/^\//, "");
     };
+    // host directories (socket, data, copies) of a crashed run, with and without their container
+    const dirOf = (pid: number) => {
+      const d = mkdtempSync(join(tmpdir(), "attest-docker-sandbox-"));
+      writeFileSync(
+        join(d, "owner.json"),
+        JSON.stringify({ "attest.pid": String(pid), "attest.pid.start": "", "attest.host": hostname() }),
+      );
+      mkdirSync(join(d, "sandbox", "sock"), { recursive: true });
+      return d;
+    };
+    const deadDir = dirOf(dead);
+    const liveDir = dirOf(process.pid);
     const leftover = await make(dead, hostname());
     const foreign = await make(dead, "another-host"); // cannot tell: kept
     const mine = await make(process.pid, hostname());
@@ -407,6 +595,9 @@ describe("docker runtime", () => {
     expect(report.kept).not.toContain(leftover);
     expect(report.kept).toEqual(expect.arrayContaining([foreign, mine]));
     expect(containersOf(RUN).sort()).toEqual([foreign, mine].sort());
+    expect(existsSync(deadDir), "a dead run's sandbox directory is swept").toBe(false);
+    expect(existsSync(liveDir), "a live run's sandbox directory is kept").toBe(true);
+    rmSync(liveDir, { recursive: true, force: true });
     for (const name of [foreign, mine]) await docker.getContainer(name).remove({ force: true, v: true });
   });
 

@@ -236,6 +236,7 @@ async function provision(st: DrillState): Promise<void> {
   );
   st.sandbox = sandbox;
   st.cleanups.add("sandbox", () => sandbox.destroy());
+  st.notes.push(...(sandbox.notes ?? []));
   if (b.pgMajor && sandbox.pgMajor !== b.pgMajor)
     st.notes.push(`restored a PostgreSQL ${b.pgMajor} backup into a PostgreSQL ${sandbox.pgMajor} sandbox`);
 }

@@ -48,9 +48,14 @@ const localRuntimeSchema = z
 const dockerRuntimeSchema = z
   .object({
     image: z.string().default("postgres:{major}"),
-    network: z.enum(["host", "bridge"]).default("host"),
-    /** Container memory limit, e.g. 512m, 2g (no swap beyond it). */
+    /** none: no network at all (Attest connects through a socket in a bind-mounted directory); host: opt-in, stated in every drill record. */
+    network: z.enum(["none", "host"]).default("none"),
+    /** Container memory limit, e.g. 512m, 2g (no swap beyond it); unset: half the host's memory. */
     memory: sizeSchema.optional(),
+    /** Most processes (tasks) a sandbox container may have at once. */
+    max_processes: z.number().int().min(16).default(1024),
+    /** Where sandbox directories (socket, data, private input copies) live; default: the OS temp dir. */
+    work_dir: z.string().optional(),
     cpus: z.number().positive().optional(),
     /** Data directory on tmpfs: true, or its size (e.g. 4g; a restore past it ends `error`). */
     tmpfs: z.union([z.boolean(), sizeSchema]).default(false),

@@ -34,6 +34,8 @@ export function abortReason(signal: AbortSignal): Error {
 export interface RetryOptions {
   timeoutMs: number;
   intervalMs?: number;
+  /** Longest pause between attempts as the interval backs off (default 2000). */
+  maxIntervalMs?: number;
   /** What is being waited for, for the timeout message. */
   what: string;
   signal?: AbortSignal;
@@ -64,6 +66,6 @@ export async function retryUntil<T>(fn: () => Promise<T | undefined>, opts: Retr
       });
     }
     await clock.sleep(interval, opts.signal);
-    interval = Math.min(interval * 1.5, 2000);
+    interval = Math.min(interval * 1.5, opts.maxIntervalMs ?? 2000);
   }
 }

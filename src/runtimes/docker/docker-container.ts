@@ -1,12 +1,8 @@
-/** The sandbox container's definition: a testcontainers GenericContainer with Attest's settings. */
+/** The sandbox container's definition: a hardened container whose main process only keeps it alive. */
 import { hostname } from "node:os";
-import type { HostConfig } from "dockerode";
-import { GenericContainer, Wait } from "testcontainers";
+import type Docker from "dockerode";
 import { processAlive, processStartTime } from "../../util/os-user.js";
 import { LAYOUT, type MountedInput, SANDBOX_USER } from "./docker-sandbox.js";
-
-/** The line the container prints once its keep-alive process runs (the wait strategy's cue). */
-const READY_LINE = "attest-sandbox-up";
 
 /** Labels every sandbox container carries. */
 export const LABEL = {
@@ -17,50 +13,29 @@ export const LABEL = {
   pid: "attest.pid",
   pidStart: "attest.pid.start",
   host: "attest.host",
+  /** The sandbox's host directory (socket, data, private copies), removed with the container. */
+  dir: "attest.dir",
 } as const;
+
+/** The network modes a sandbox can have: none (the default) or the host's (an opt-in). */
+export const NETWORK_MODES = ["none", "host"] as const;
+/** A sandbox's network mode. */
+export type NetworkMode = (typeof NETWORK_MODES)[number];
 
 /** What a container is made of. */
 export interface ContainerPlan {
   name: string;
   image: string;
   labels: { run: string; source: string; backup: string };
-  network: "host" | "bridge";
-  /** host: the port the server listens on; bridge: the loopback port published for 5432. */
-  port: number;
+  network: NetworkMode;
   inputs: readonly MountedInput[];
-  memoryBytes?: number;
+  /** Host directories bound into the container. */
+  host: { dir: string; sandbox: string; sockets: string; copies: string };
+  memoryBytes: number;
+  pids: number;
   cpus?: number;
   /** tmpfs data directory: off, on, or on with a size (e.g. "64m"). */
   tmpfs: boolean | string;
-  startupTimeoutMs: number;
-  /** Called with the id as soon as the engine created the container (so a failed start can remove it). */
-  onCreated: (id: string) => void;
-}
-
-/** GenericContainer plus the few engine settings it has no builder method for. */
-class SandboxContainer extends GenericContainer {
-  readonly #onCreated: (id: string) => void;
-
-  constructor(image: string, onCreated: (id: string) => void) {
-    super(image);
-    this.#onCreated = onCreated;
-  }
-
-  /** Merges raw HostConfig settings (Init, MemorySwap, loopback-only port bindings). */
-  withHostConfig(patch: HostConfig): this {
-    Object.assign(this.hostConfig, patch);
-    return this;
-  }
-
-  /** Declares container ports without testcontainers' all-interfaces binding. */
-  withContainerPorts(...ports: string[]): this {
-    this.createOpts.ExposedPorts = Object.fromEntries(ports.map((p) => [p, {}]));
-    return this;
-  }
-
-  protected override async containerCreated(containerId: string): Promise<void> {
-    this.#onCreated(containerId);
-  }
 }
 
 /** The owner labels of a container made by this process. */
@@ -93,56 +68,65 @@ export function ownedByThisProcess(labels: Record<string, string>): boolean {
   );
 }
 
+/** tmpfs options: private, no devices or setuid, and a size when one is given. */
+function tmpfsOptions(mode: string, size?: string): string {
+  const s = size ? `,size=${size.trim().replace(/i?b$/i, "")}` : "";
+  return `rw,nosuid,nodev,mode=${mode}${s}`;
+}
+
 /**
- * Builds the container. Its main process is `sleep infinity` under docker-init, not postgres:
- * the server runs through exec so that it can be stopped and started again inside the same
- * container (physical restores provision an empty data directory, extract into it, start the
- * server for recovery, stop it, start it again) and so that initdb/postgres never depend on an
- * image's entrypoint. docker-init reaps what killed tools leave behind and forwards signals.
+ * The engine's create options. The main process is `sleep infinity` under docker-init, not
+ * postgres: the server runs through exec so that it can be stopped and started again inside the
+ * same container (physical restores) and never depends on an image's entrypoint. Every process
+ * runs as the image's unprivileged postgres user with no capabilities and no way to gain any;
+ * the root filesystem is read-only, and only /sandbox (data), its socket directory, /tmp and
+ * /dev/shm are writable. No network unless the configuration opts into the host's.
  */
-export function sandboxContainer(plan: ContainerPlan): GenericContainer {
-  const c = new SandboxContainer(plan.image, plan.onCreated)
-    .withName(plan.name)
-    .withLabels(ownerLabels(plan.labels))
-    .withUser(SANDBOX_USER)
-    .withEntrypoint(["sh", "-c"])
-    .withCommand([`echo ${READY_LINE}; exec sleep infinity`])
-    .withWaitStrategy(Wait.forLogMessage(READY_LINE))
-    .withStartupTimeout(plan.startupTimeoutMs)
-    // structured mounts, not "src:dst:ro" strings: backup names often carry colons (timestamps)
-    .withHostConfig({
-      Mounts: plan.inputs.map((i) => ({
-        Type: "bind",
-        Source: i.hostPath,
-        Target: i.containerPath,
-        ReadOnly: true,
-      })),
-    })
-    // root is needed once, to hand /sandbox to the sandbox user (chown, chmod); nothing else.
-    // (no-new-privileges would be nicer still, but it leaves that root exec without capabilities;
-    // with this bounding set even a setuid binary can gain no more than these two.)
-    .withDroppedCapabilities("ALL")
-    .withAddedCapabilities("CHOWN", "FOWNER")
-    // PostgreSQL's dynamic shared memory lives in /dev/shm; the engine's default 64 MB is too small
-    .withSharedMemorySize(1024 ** 3)
-    .withHostConfig({ Init: true });
-  if (plan.cpus !== undefined) c.withResourcesQuota({ cpu: plan.cpus });
-  if (plan.memoryBytes !== undefined) {
-    const bytes = Math.ceil(plan.memoryBytes);
-    // no swap beyond the limit: an over-large restore is killed, not slowed to a crawl
-    c.withHostConfig({ Memory: bytes, MemorySwap: bytes });
-  }
+export function containerOptions(plan: ContainerPlan): Docker.ContainerCreateOptions {
+  const binds = (hostPath: string, target: string, readOnly: boolean) => ({
+    Type: "bind" as const,
+    Source: hostPath,
+    Target: target,
+    ReadOnly: readOnly,
+  });
+  const tmpfs: Record<string, string> = { "/tmp": tmpfsOptions("1777", "256m") };
+  // the data directory's own tmpfs: 1777 needs no root to hand it over, and every process in the
+  // container is the sandbox user anyway (initdb makes the 0700 cluster directory inside)
   if (plan.tmpfs) {
-    const size = typeof plan.tmpfs === "string" ? `,size=${plan.tmpfs.trim().replace(/i?b$/i, "")}` : "";
-    c.withTmpFs({ [LAYOUT.base]: `rw,nosuid,nodev,mode=0700${size}` });
+    tmpfs[LAYOUT.dataMount] = tmpfsOptions("1777", typeof plan.tmpfs === "string" ? plan.tmpfs : undefined);
   }
-  if (plan.network === "host") c.withNetworkMode("host");
-  else {
-    c.withNetworkMode("bridge")
-      .withContainerPorts("5432/tcp")
-      .withHostConfig({
-        PortBindings: { "5432/tcp": [{ HostIp: "127.0.0.1", HostPort: String(plan.port) }] },
-      });
-  }
-  return c;
+  const mounts = [
+    // /sandbox holds the socket directory (the host connects there), the log and pid files
+    binds(plan.host.sandbox, LAYOUT.base, false),
+    binds(plan.host.copies, LAYOUT.copies, true),
+    // structured mounts, not "src:dst:ro" strings: backup names often carry colons (timestamps)
+    ...plan.inputs.map((i) => binds(i.hostPath, i.containerPath, true)),
+  ];
+  return {
+    name: plan.name,
+    Image: plan.image,
+    User: SANDBOX_USER,
+    Entrypoint: ["sleep", "infinity"],
+    Cmd: [],
+    // only what the sandbox needs; nothing of Attest's own environment
+    Env: ["LANG=C.UTF-8"],
+    WorkingDir: "/",
+    Labels: { ...ownerLabels(plan.labels), [LABEL.dir]: plan.host.dir },
+    HostConfig: {
+      Init: true,
+      NetworkMode: plan.network,
+      CapDrop: ["ALL"],
+      SecurityOpt: ["no-new-privileges"],
+      ReadonlyRootfs: true,
+      Mounts: mounts,
+      Tmpfs: tmpfs,
+      // PostgreSQL's dynamic shared memory lives in /dev/shm; the engine's default 64 MB is too small
+      ShmSize: 1024 ** 3,
+      PidsLimit: plan.pids,
+      // no swap beyond the limit: an over-large restore is killed, not slowed to a crawl
+      Memory: plan.memoryBytes,
+      MemorySwap: plan.memoryBytes,
+      ...(plan.cpus !== undefined ? { NanoCpus: Math.round(plan.cpus * 1e9) } : {}),
+    },
+  };
 }

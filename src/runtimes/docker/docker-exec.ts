@@ -161,7 +161,7 @@ export async function runExec(
         const i = await exec.inspect().catch(() => null);
         return i?.Running ? undefined : i;
       },
-      { timeoutMs: 5000, intervalMs: 20, what: `${command.name} to finish` },
+      { timeoutMs: 5000, intervalMs: 10, maxIntervalMs: 50, what: `${command.name} to finish` },
     ).catch(() => null);
     finished = true;
     stdoutLines?.push(outText.end());

@@ -1,18 +1,27 @@
 /** The `docker` runtime: one container per drill, built on testcontainers and dockerode. */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
+import { tmpdir, totalmem } from "node:os";
 import { basename, resolve } from "node:path";
-import type { StartedTestContainer } from "testcontainers";
 import type { Config } from "../../config/schema.js";
 import { describeError, UsageError, VerifierError } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
-import { freeLoopbackPort } from "../../util/net.js";
-import { lastLines } from "../../util/process.js";
+import { lastLines, ProcessError } from "../../util/process.js";
 import { abortReason } from "../../util/retry.js";
 import type { ManagedRuntime } from "../registry.js";
 import { chooseMajor, type Sandbox, type SandboxSpec, type SweepReport } from "../runtime.js";
-import { LABEL, ownedByThisProcess, ownerIsDead, sandboxContainer } from "./docker-container.js";
+import { containerOptions, LABEL, ownedByThisProcess, ownerIsDead } from "./docker-container.js";
 import { connectEngine, type DockerEngine, declaredMajor, inspectImage, pullImage } from "./docker-engine.js";
+import {
+  createHostDir,
+  type HostDir,
+  handOver,
+  processIds,
+  removeHostDir,
+  type SandboxIds,
+  sweepHostDirs,
+} from "./docker-host-dir.js";
+import { firstUnreadable, privateCopy } from "./docker-inputs.js";
 import { DockerSandbox, LAYOUT, type MountedInput, removeContainer, SANDBOX_USER } from "./docker-sandbox.js";
 
 /** The `sandbox.docker` section of the configuration. */
@@ -20,18 +29,17 @@ export type DockerRuntimeConfig = Config["sandbox"]["docker"];
 
 /** Majors looked for when the image name is a `{major}` template. */
 const CANDIDATE_MAJORS: readonly number[] = [10, 11, 12, 13, 14, 15, 16, 17, 18];
-const STARTUP_TIMEOUT_MS = 60_000;
 const PULL_TIMEOUT_MS = 15 * 60_000;
+/** How long a private copy of an unreadable input may take at most (the drill's own timeout still applies). */
+const COPY_TIMEOUT_MS = 4 * 3600_000;
+/** The exit code of the setup script when the image runs another PostgreSQL major. */
+const WRONG_MAJOR = 90;
 
 /** Creates the docker runtime; the engine is contacted on first use, so a missing engine fails the drill, not the run. */
 export async function createDockerRuntime(
   config: DockerRuntimeConfig,
   logger: Logger,
 ): Promise<ManagedRuntime> {
-  // no reaper container (none can be pulled here, and Attest sweeps by its own labels);
-  // with host networking the engine's host is this machine's loopback
-  process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
-  process.env.TESTCONTAINERS_HOST_OVERRIDE ??= "127.0.0.1";
   return new DockerRuntime(config, logger);
 }
 
@@ -47,7 +55,9 @@ export function parseMemory(text: string): number {
 export class DockerRuntime implements ManagedRuntime {
   readonly name = "docker";
   readonly #config: Readonly<DockerRuntimeConfig>;
-  readonly #memoryBytes: number | undefined;
+  readonly #memoryBytes: number;
+  readonly #memoryText: string;
+  readonly #root: string;
   readonly #logger: Logger;
   readonly #live = new Set<DockerSandbox>();
   #engine: Promise<DockerEngine> | undefined;
@@ -56,7 +66,12 @@ export class DockerRuntime implements ManagedRuntime {
 
   constructor(config: DockerRuntimeConfig, logger: Logger) {
     this.#config = Object.freeze({ ...config });
-    this.#memoryBytes = config.memory ? parseMemory(config.memory) : undefined;
+    // unset: half the host's memory, so that a hostile or oversized restore is killed before the
+    // host swaps or its own services are; a tmpfs data directory counts against it too
+    this.#memoryBytes = config.memory ? parseMemory(config.memory) : Math.floor(totalmem() / 2);
+    this.#memoryText =
+      config.memory ?? `${Math.round(this.#memoryBytes / 1024 ** 2)}m (half the host's memory)`;
+    this.#root = resolve(config.work_dir ?? tmpdir());
     this.#logger = logger;
   }
 
@@ -152,37 +167,41 @@ export class DockerRuntime implements ManagedRuntime {
     const { image, major } = await this.#resolveImage(spec, engine, signal);
     if (signal?.aborted) throw abortReason(signal);
 
-    const inputs: MountedInput[] = spec.inputs.map((input, i) => {
+    const mounted: MountedInput[] = spec.inputs.map((input, i) => {
       const hostPath = resolve(input.hostPath);
       if (!existsSync(hostPath)) throw new VerifierError(`sandbox input ${hostPath} does not exist`);
       return { hostPath, containerPath: `${LAYOUT.inputs}/${i + 1}/${basename(hostPath) || "input"}` };
     });
-    const port = await freeLoopbackPort();
+    // what the sandbox reads: the mounts, or private copies of those its user cannot read
+    const visible = mounted.map((m) => ({ ...m }));
     const password = randomBytes(18).toString("base64url");
     const slug = spec.labels.run.replace(/[^a-zA-Z0-9_.-]/g, "-").slice(0, 60);
     const name = `attest-${slug}-${++this.#counter}-${randomBytes(3).toString("hex")}`;
+    const tmpfs = this.#config.tmpfs;
 
     const t0 = performance.now();
-    let createdId: string | undefined;
-    let started: StartedTestContainer;
+    const host = createHostDir(this.#root);
+    let containerId: string | undefined;
     try {
-      started = await sandboxContainer({
-        name,
-        image,
-        labels: spec.labels,
-        network: this.#config.network,
-        port,
-        inputs,
-        ...(this.#memoryBytes !== undefined ? { memoryBytes: this.#memoryBytes } : {}),
-        ...(this.#config.cpus !== undefined ? { cpus: this.#config.cpus } : {}),
-        tmpfs: this.#config.tmpfs,
-        startupTimeoutMs: STARTUP_TIMEOUT_MS,
-        onCreated: (id) => {
-          createdId = id;
-        },
-      }).start();
+      const container = await engine.docker.createContainer(
+        containerOptions({
+          name,
+          image,
+          labels: spec.labels,
+          network: this.#config.network,
+          inputs: mounted,
+          host,
+          memoryBytes: this.#memoryBytes,
+          pids: this.#config.max_processes,
+          ...(this.#config.cpus !== undefined ? { cpus: this.#config.cpus } : {}),
+          tmpfs,
+        }),
+      );
+      containerId = container.id;
+      await container.start();
     } catch (err) {
-      if (createdId) await removeContainer(engine.docker, createdId).catch(() => {});
+      if (containerId) await removeContainer(engine.docker, containerId).catch(() => {});
+      removeHostDir(host.dir);
       throw new VerifierError(`could not start a sandbox container from ${image}: ${describeError(err)}`, {
         cause: err,
       });
@@ -191,46 +210,25 @@ export class DockerRuntime implements ManagedRuntime {
     const sandbox = new DockerSandbox({
       id: name,
       docker: engine.docker,
-      started,
+      containerId,
       image,
       pgMajor: major,
       network: this.#config.network,
-      hostPort: port,
-      innerPort: this.#config.network === "host" ? port : 5432,
       password,
-      inputs,
-      ...(this.#config.memory ? { memory: this.#config.memory } : {}),
+      inputs: visible,
+      host,
+      tmpfs: tmpfs !== false,
+      memory: this.#memoryText,
       onDestroyed: () => this.#live.delete(sandbox),
     });
     this.#live.add(sandbox);
     try {
       if (signal?.aborted) throw abortReason(signal);
-      await this.#prepare(sandbox, inputs, password);
+      const ids = await this.#sandboxIds(engine, sandbox);
+      handOver(host, ids);
+      await this.#copyUnreadable(sandbox, mounted, visible, host, ids, signal);
       const t2 = performance.now();
-      if (spec.mode === "init") {
-        await sandbox.exec(
-          "initdb",
-          [
-            "-D",
-            sandbox.dataDir,
-            "-U",
-            "postgres",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            `--pwfile=${LAYOUT.pwfile}`,
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-            "--no-sync",
-          ],
-          { timeoutMs: 120_000, signal },
-        );
-        if (this.#config.network === "bridge") {
-          // the engine's port forwarder connects from the bridge gateway, not from loopback
-          const hba = "host all all 0.0.0.0/0 scram-sha-256\nhost all all ::/0 scram-sha-256\n";
-          await sandbox.runScript(`printf '%s' "$1" >> ${sandbox.dataDir}/pg_hba.conf`, [hba]);
-        }
-      }
+      await this.#setUp(sandbox, spec.mode, password, signal);
       const t3 = performance.now();
       if (spec.mode === "init") {
         await sandbox.start({
@@ -240,6 +238,12 @@ export class DockerRuntime implements ManagedRuntime {
         });
       }
       const t4 = performance.now();
+      sandbox.confinement = `docker container: network ${this.#config.network}, uid ${ids.uid} (no root), no capabilities, no-new-privileges, read-only root filesystem, at most ${this.#config.max_processes} processes, memory limit ${this.#memoryText}`;
+      if (this.#config.network === "host") {
+        sandbox.notes.push(
+          "sandbox network: host (sandbox.docker.network opt-in): the restored cluster and the tools in its sandbox shared the host's network and could reach its services",
+        );
+      }
       sandbox.startup = {
         containerMs: Math.round(t1 - t0),
         setupMs: Math.round(t2 - t1),
@@ -255,36 +259,77 @@ export class DockerRuntime implements ManagedRuntime {
     }
   }
 
-  /** Hands /sandbox to the sandbox user, checks the server's major and the inputs, copies the secrets in. */
-  async #prepare(sandbox: DockerSandbox, inputs: readonly MountedInput[], password: string): Promise<void> {
-    const root = await sandbox.runAsRoot(
-      `mkdir -p ${LAYOUT.base} && chown ${SANDBOX_USER}:${SANDBOX_USER} ${LAYOUT.base} && chmod 0700 ${LAYOUT.base} && postgres --version`,
-    );
-    const found = Number(/\(PostgreSQL\)\s+(\d+)/.exec(root.stdout)?.[1]);
-    if (found !== sandbox.pgMajor) {
+  /** The uid, gid and groups the container runs as: from its init process on this host, else asked inside. */
+  async #sandboxIds(engine: DockerEngine, sandbox: DockerSandbox): Promise<SandboxIds> {
+    const pid = (await engine.docker.getContainer(sandbox.containerId).inspect()).State.Pid;
+    const seen = pid > 0 ? processIds(pid) : undefined;
+    if (seen) return seen;
+    // a remote engine: its processes are not in this host's /proc
+    const r = await sandbox.runScript("id -u; id -g; id -G", [], 30_000);
+    const [uid, gid, groups] = r.stdout.trim().split("\n");
+    if (r.code !== 0 || !uid || !gid) {
+      throw new VerifierError(`could not tell the sandbox user's uid: ${lastLines(r.stderrTail, 2)}`);
+    }
+    return {
+      uid: Number(uid),
+      gid: Number(gid),
+      groups: (groups ?? "").split(" ").filter(Boolean).map(Number),
+    };
+  }
+
+  /** Makes private read-only copies of the inputs the sandbox user cannot read, and says so in the drill's notes. */
+  async #copyUnreadable(
+    sandbox: DockerSandbox,
+    mounted: readonly MountedInput[],
+    visible: MountedInput[],
+    host: HostDir,
+    ids: SandboxIds,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    for (const [i, m] of mounted.entries()) {
+      const blocked = await firstUnreadable(m.hostPath, ids).catch(() => m.hostPath);
+      if (!blocked) continue;
+      const copy = await privateCopy(m.hostPath, host.copies, i + 1, ids, {
+        timeoutMs: COPY_TIMEOUT_MS,
+        ...(signal ? { signal } : {}),
+      });
+      visible[i]!.containerPath = LAYOUT.copies + copy.slice(host.copies.length);
+      const what = blocked === m.hostPath ? "" : ` (${blocked} is not)`;
+      sandbox.notes.push(
+        `${m.hostPath} is not readable by the sandbox user ${SANDBOX_USER} (uid ${ids.uid})${what}: the drill read a private read-only copy made in the sandbox's directory; the backup itself was not changed`,
+      );
+      this.#logger.info("copied an input the sandbox user cannot read", { input: m.hostPath, uid: ids.uid });
+    }
+  }
+
+  /**
+   * One exec as the sandbox user: checks the server's major, makes the private directories,
+   * writes the password files (the secret comes through stdin, never a command line) and, for
+   * an `init` sandbox, runs initdb.
+   */
+  async #setUp(sandbox: DockerSandbox, mode: SandboxSpec["mode"], password: string, signal?: AbortSignal) {
+    const script = `v=$(postgres --version 2>&1)
+case "$v" in *"(PostgreSQL) $1"|*"(PostgreSQL) $1"[!0-9]*) ;; *) printf '%s\\n' "\${v:-no postgres}"; exit ${WRONG_MAJOR};; esac
+umask 077
+mkdir -p ${LAYOUT.dataMount} || exit 1
+IFS= read -r pw || exit 1
+printf '*:*:*:postgres:%s\\n' "$pw" >${LAYOUT.pgpass} && printf '%s\\n' "$pw" >${LAYOUT.pwfile} || exit 1
+[ "$2" = init ] || exit 0
+exec initdb -D ${LAYOUT.data} -U postgres --auth-local=trust --auth-host=scram-sha-256 --pwfile=${LAYOUT.pwfile} -E UTF8 --locale=C.UTF-8 --no-sync >&2`;
+    const what = mode === "init" ? "initdb" : "sandbox setup";
+    const r = await sandbox.exec("sh", ["-c", script, "setup", String(sandbox.pgMajor), mode], {
+      stdin: `${password}\n`,
+      timeoutMs: 120_000,
+      allowFailure: true,
+      ...(signal ? { signal } : {}),
+    });
+    if (r.code === WRONG_MAJOR) {
       throw new VerifierError(
-        `image ${sandbox.image} runs ${root.stdout.trim() || "no postgres"}, expected PostgreSQL ${sandbox.pgMajor}`,
+        `image ${sandbox.image} runs ${r.stdout.trim()}, expected PostgreSQL ${sandbox.pgMajor}`,
       );
     }
-    // one exec: private directories, the password files (the secret comes through stdin, never
-    // a command line), the sandbox user's uid, and which inputs it cannot read
-    const check = await sandbox.runScript(
-      `umask 077; mkdir -p ${LAYOUT.data} ${LAYOUT.sockets} ${LAYOUT.pids} || exit 1
-       IFS= read -r pw || exit 1
-       printf '*:*:*:postgres:%s\\n' "$pw" >${LAYOUT.pgpass} && printf '%s\\n' "$pw" >${LAYOUT.pwfile} || exit 1
-       id -u
-       for p; do if [ -d "$p" ]; then { [ -r "$p" ] && [ -x "$p" ]; } || echo "$p"; else [ -r "$p" ] || echo "$p"; fi; done`,
-      inputs.map((i) => i.containerPath),
-      30_000,
-      `${password}\n`,
-    );
-    if (check.code !== 0) throw new VerifierError(`sandbox setup failed: ${lastLines(check.stderrTail, 3)}`);
-    const [uid, ...unreadable] = check.stdout.trim().split("\n");
-    const denied = inputs.find((i) => unreadable.includes(i.containerPath));
-    if (denied) {
-      throw new VerifierError(
-        `${denied.hostPath} is not readable by the sandbox user ${SANDBOX_USER} (uid ${uid} in the container); grant it read access (o+r)`,
-      );
+    if (r.code !== 0) {
+      throw new ProcessError(`${what} exited with code ${r.code}: ${lastLines(r.stderrTail, 3)}`, r);
     }
   }
 
@@ -295,7 +340,13 @@ export class DockerRuntime implements ManagedRuntime {
     if (!engine) return;
     const mine = await this.#listSandboxes(engine).catch(() => []);
     await Promise.allSettled(
-      mine.filter((c) => ownedByThisProcess(c.Labels)).map((c) => removeContainer(engine.docker, c.Id)),
+      mine
+        .filter((c) => ownedByThisProcess(c.Labels))
+        .map(async (c) => {
+          await removeContainer(engine.docker, c.Id);
+          const dir = c.Labels[LABEL.dir];
+          if (dir) removeHostDir(dir);
+        }),
     );
   }
 
@@ -318,6 +369,8 @@ export class DockerRuntime implements ManagedRuntime {
       try {
         await removeContainer(engine.docker, c.Id);
         const l = c.Labels;
+        const dir = l[LABEL.dir];
+        if (dir) removeHostDir(dir);
         report.removed.push(`${name} (run ${l[LABEL.run]}, ${l[LABEL.source]}/${l[LABEL.backup]})`);
         this.#logger.info("removed leftover sandbox container", { container: name, run: l[LABEL.run] });
       } catch (err) {
@@ -328,6 +381,12 @@ export class DockerRuntime implements ManagedRuntime {
         report.kept.push(name);
       }
     }
+    // directories a crashed run left without a container (or whose container went first)
+    const dirs = sweepHostDirs(this.#root);
+    report.removed.push(...dirs.removed);
+    for (const d of dirs.removed) this.#logger.info("removed leftover sandbox directory", { dir: d });
+    for (const f of dirs.failed)
+      this.#logger.warn("could not remove leftover sandbox directory", { error: f });
     return report;
   }
 

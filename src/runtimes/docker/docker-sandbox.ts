@@ -1,28 +1,41 @@
 /** A sandbox that is a PostgreSQL cluster inside a container; every tool runs inside it via exec. */
-import { resolve, sep } from "node:path";
+import { existsSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import type Docker from "dockerode";
 import pg from "pg";
-import type { StartedTestContainer } from "testcontainers";
 import { describeError, VerifierError } from "../../util/errors.js";
+import { isRoot } from "../../util/os-user.js";
 import { lastLines, type RunResult } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
 import { THROWAWAY_SETTINGS } from "../local/local-sandbox.js";
 import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
+import type { NetworkMode } from "./docker-container.js";
 import { type ExecOptions, runExec } from "./docker-exec.js";
+import { type HostDir, removeHostDir } from "./docker-host-dir.js";
 
 /** Where things live inside the container. */
 export const LAYOUT = {
+  /** Bound from the host directory's `sandbox`. */
   base: "/sandbox",
-  data: "/sandbox/data",
+  /** Where a tmpfs goes when the configuration asks for one. */
+  dataMount: "/sandbox/data",
+  data: "/sandbox/data/pgdata",
+  /** The only way in: the host connects to the server's socket here. */
   sockets: "/sandbox/sock",
   pids: "/sandbox/run",
   pgpass: "/sandbox/pgpass",
   pwfile: "/sandbox/pwfile",
   log: "/sandbox/server.log",
   inputs: "/inputs",
+  /** Private read-only copies of inputs the sandbox user could not read. */
+  copies: "/copies",
 } as const;
+
+/** The port the server listens on: its socket's name (.s.PGSQL.5432); no TCP listener. */
+const PORT = 5432;
 
 /** The unprivileged account every program in the sandbox runs as. */
 export const SANDBOX_USER = "postgres";
@@ -37,18 +50,19 @@ export interface MountedInput {
 export interface DockerSandboxParts {
   id: string;
   docker: Docker;
-  started: StartedTestContainer;
+  containerId: string;
   image: string;
   pgMajor: number;
-  network: "host" | "bridge";
-  /** Port on the host's loopback (connection). */
-  hostPort: number;
-  /** Port the server listens on inside the container's network namespace. */
-  innerPort: number;
+  network: NetworkMode;
   password: string;
+  /** Inputs as the sandbox sees them (a private copy's path when one was made). */
   inputs: readonly MountedInput[];
-  /** The configured memory limit, for messages. */
-  memory?: string;
+  /** The host side of /sandbox and of the copies. */
+  host: HostDir;
+  /** Whether the data directory is a tmpfs (then the host cannot see into it). */
+  tmpfs: boolean;
+  /** The memory limit, for messages. */
+  memory: string;
   /** Called once destroy() has removed the container. */
   onDestroyed: () => void;
 }
@@ -72,6 +86,10 @@ export class DockerSandbox implements Sandbox {
   readonly dataDir = LAYOUT.data;
   /** Filled in by the runtime once the sandbox is ready. */
   startup: StartupTimings | undefined;
+  /** What the drill record should state about this sandbox (opt-outs of containment, copies made). */
+  readonly notes: string[] = [];
+  /** How its processes are confined, in words, for the drill record. */
+  confinement = "";
   readonly #p: DockerSandboxParts;
   readonly #container: Docker.Container;
   #postmaster: Docker.Exec | undefined;
@@ -83,13 +101,19 @@ export class DockerSandbox implements Sandbox {
     this.#p = parts;
     this.id = parts.id;
     this.pgMajor = parts.pgMajor;
-    this.#container = parts.docker.getContainer(parts.started.getId());
-    this.connection = { host: "127.0.0.1", port: parts.hostPort, user: "postgres", password: parts.password };
+    this.#container = parts.docker.getContainer(parts.containerId);
+    // a Unix socket in the bind-mounted directory: the server needs no network at all
+    this.connection = { host: parts.host.sockets, port: PORT, user: "postgres", password: parts.password };
   }
 
   /** The container's id. */
   get containerId(): string {
-    return this.#p.started.getId();
+    return this.#p.containerId;
+  }
+
+  /** The sandbox's directory on the host (socket, log, data unless on tmpfs, private copies). */
+  get hostDir(): string {
+    return this.#p.host.dir;
   }
 
   /** The image the container runs. */
@@ -113,8 +137,8 @@ export class DockerSandbox implements Sandbox {
       PATH: `/usr/lib/postgresql/${this.pgMajor}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       HOME: LAYOUT.base,
       LANG: "C.UTF-8",
-      PGHOST: "127.0.0.1",
-      PGPORT: String(this.#p.innerPort),
+      PGHOST: LAYOUT.sockets,
+      PGPORT: String(PORT),
       PGUSER: "postgres",
       PGDATABASE: "postgres",
       PGPASSFILE: LAYOUT.pgpass,
@@ -144,37 +168,43 @@ export class DockerSandbox implements Sandbox {
   }
 
   /** Runs a short helper command (no timeout handling beyond its own, no wrapper). */
-  async #helper(cmd: string[], opts: Partial<ExecOptions> & { user?: string } = {}): Promise<RunResult> {
+  async #helper(cmd: string[], opts: Partial<ExecOptions> = {}): Promise<RunResult> {
     return runExec(
       this.#p.docker,
       this.#container,
-      { name: cmd[0] ?? "sh", cmd, user: opts.user ?? SANDBOX_USER, env: this.#env(), workingDir: "/" },
+      { name: cmd[0] ?? "sh", cmd, user: SANDBOX_USER, env: this.#env(), workingDir: "/" },
       { timeoutMs: 30_000, allowFailure: true, ...opts },
       { kill: async () => {}, explain: async () => undefined },
     );
   }
 
-  /** Runs a setup command as root (directory ownership); throws with its stderr on failure. */
-  async runAsRoot(script: string, timeoutMs = 60_000): Promise<RunResult> {
-    const r = await this.#helper(["sh", "-c", script], { user: "root", timeoutMs });
-    if (r.code !== 0)
-      throw new VerifierError(
-        `sandbox setup failed in ${this.#p.image}: ${lastLines(r.stderrTail || r.stdout, 3)}`,
-      );
-    return r;
-  }
-
-  /** Runs a script as the sandbox user; returns its result without judging it. */
+  /** Runs a script as the sandbox user; returns its result without judging it (killed or gone: a VerifierError). */
   runScript(
     script: string,
     args: readonly string[] = [],
     timeoutMs = 60_000,
     stdin?: string,
+    name = "sh",
+    signal?: AbortSignal,
   ): Promise<RunResult> {
-    return this.#helper(["sh", "-c", script, "sh", ...args], {
-      timeoutMs,
-      ...(stdin !== undefined ? { stdin } : {}),
-    });
+    return runExec(
+      this.#p.docker,
+      this.#container,
+      {
+        name,
+        cmd: ["sh", "-c", script, "sh", ...args],
+        user: SANDBOX_USER,
+        env: this.#env(),
+        workingDir: "/",
+      },
+      {
+        timeoutMs,
+        allowFailure: true,
+        ...(stdin !== undefined ? { stdin } : {}),
+        ...(signal ? { signal } : {}),
+      },
+      { kill: async () => {}, explain: (r) => this.#explain(name, r) },
+    );
   }
 
   async #signal(pidFile: string, sig: "TERM" | "KILL" | "INT" | "QUIT", group: boolean): Promise<void> {
@@ -206,7 +236,7 @@ export class DockerSandbox implements Sandbox {
     const kills = await this.#oomKills();
     if (kills > this.#oomKillsSeen) {
       this.#oomKillsSeen = kills;
-      const limit = this.#p.memory ? `memory limit ${this.#p.memory}` : "no memory limit set";
+      const limit = `memory limit ${this.#p.memory}`;
       return new VerifierError(
         `sandbox ran out of memory: the kernel OOM killer ended a process while ${program} ran (${limit}; exit code ${result.code})`,
       );
@@ -231,9 +261,9 @@ export class DockerSandbox implements Sandbox {
     const settings: Record<string, string> = {
       ...THROWAWAY_SETTINGS,
       ...opts.settings,
-      port: String(this.#p.innerPort),
-      // bridge: the engine's port forwarder reaches the server on the container's own address
-      listen_addresses: this.#p.network === "host" ? "127.0.0.1" : "*",
+      port: String(PORT),
+      // the socket only, whatever the network mode: nothing reaches the server but through it
+      listen_addresses: "",
       unix_socket_directories: LAYOUT.sockets,
       // settings a backup's own postgresql.conf may carry that must not act here
       archive_mode: "off",
@@ -275,6 +305,8 @@ export class DockerSandbox implements Sandbox {
         );
       }
       if (opts.wait === "running") {
+        if (!this.#p.tmpfs)
+          return existsSync(this.#hostPath(this.dataDir, "postmaster.pid")) ? true : undefined;
         const r = await this.runScript(`test -f ${this.dataDir}/postmaster.pid`, [], 10_000);
         return r.code === 0 ? true : undefined;
       }
@@ -307,7 +339,9 @@ export class DockerSandbox implements Sandbox {
           timeoutMs: opts.timeoutMs,
           what: "the sandbox server to accept connections",
           signal: opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal,
-          intervalMs: 50,
+          // a server starts in tens of milliseconds: a backing-off poll would cost more than it
+          intervalMs: 20,
+          maxIntervalMs: 100,
         },
       );
     } catch (err) {
@@ -347,6 +381,7 @@ export class DockerSandbox implements Sandbox {
           timeoutMs: Math.max(500, opts.timeoutMs * share),
           what: `the sandbox postmaster to exit after SIG${sig}`,
           intervalMs: 50,
+          maxIntervalMs: 200,
         });
         return;
       } catch (err) {
@@ -355,8 +390,30 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
+  /** The host path of a path under /sandbox (not under a tmpfs data directory). */
+  #hostPath(inside: string, ...more: string[]): string {
+    return join(this.#p.host.sandbox, inside.slice(LAYOUT.base.length), ...more);
+  }
+
   async logTail(lines: number): Promise<string> {
     if (this.#destroyed) return "";
+    // the log lies in the bind-mounted /sandbox: read its end on the host, no exec needed
+    const fh = await open(this.#hostPath(LAYOUT.log), "r").catch(() => undefined);
+    if (fh) {
+      try {
+        const { size } = await fh.stat();
+        const want = Math.min(size, 256 * 1024);
+        const buf = Buffer.alloc(want);
+        await fh.read(buf, 0, want, size - want);
+        return buf
+          .toString("utf8")
+          .split("\n")
+          .slice(-lines - 1)
+          .join("\n");
+      } finally {
+        await fh.close();
+      }
+    }
     const r = await this.#helper(["tail", "-n", String(lines), LAYOUT.log], { timeoutMs: 10_000 }).catch(
       () => undefined,
     );
@@ -367,14 +424,17 @@ export class DockerSandbox implements Sandbox {
     if (this.#destroyed) return;
     this.#destroyed = true;
     try {
-      // timeout 0: the container is throwaway; its anonymous volumes go with it
-      await this.#p.started.stop({ timeout: 0, remove: true, removeVolumes: true });
-    } catch (err) {
-      await removeContainer(this.#p.docker, this.containerId).catch((err2: unknown) => {
-        throw new Error(
-          `could not remove sandbox container ${this.id}: ${describeError(err2)} (after ${describeError(err)})`,
-        );
+      if (!isRoot()) {
+        // the files the sandbox user made are its own: without root only it can delete them
+        await this.runScript(`rm -rf ${LAYOUT.base}/* 2>/dev/null; exit 0`, [], 60_000).catch(() => {});
+      }
+      // force: SIGKILL, the container is throwaway; its anonymous volumes go with it
+      await removeContainer(this.#p.docker, this.containerId).catch((err: unknown) => {
+        throw new Error(`could not remove sandbox container ${this.id}: ${describeError(err)}`, {
+          cause: err,
+        });
       });
+      removeHostDir(this.#p.host.dir);
     } finally {
       this.#p.onDestroyed();
     }
