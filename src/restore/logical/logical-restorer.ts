@@ -7,8 +7,9 @@ import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
 import { lastLines, ProcessError } from "../../util/process.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
+import { tocProblem } from "./archive-toc.js";
 import { createGuardStream, scanProblem } from "./guard-stream.js";
-import { openPlain, prescanPlain } from "./plain-source.js";
+import { openPlain, type PlainReadOptions, prescanPlain } from "./plain-source.js";
 import { SqlScanner } from "./sql-scanner.js";
 
 /** Options of the logical restorer. */
@@ -16,6 +17,10 @@ export interface LogicalRestorerOptions {
   jobs: number;
   /** A pg_dumpall --globals-only file restored first. */
   globals?: string;
+  /** The longest line a plain dump may have outside COPY data (bytes). */
+  maxLineBytes?: number;
+  /** The largest decompressed plain dump read (bytes). */
+  maxPlainBytes?: number;
 }
 
 const ARCHIVE_FORMATS = new Set(["custom", "directory", "tar"]);
@@ -31,6 +36,13 @@ export class LogicalRestorer implements Restorer {
     this.#opts = opts;
   }
 
+  #readOptions(): PlainReadOptions {
+    return {
+      ...(this.#opts.maxLineBytes ? { maxLineBytes: this.#opts.maxLineBytes } : {}),
+      ...(this.#opts.maxPlainBytes ? { maxBytes: this.#opts.maxPlainBytes } : {}),
+    };
+  }
+
   /** Host paths the sandbox must read. */
   inputs(plan: DrillPlan): string[] {
     return [plan.backup.location, ...(this.#opts.globals ? [this.#opts.globals] : [])];
@@ -41,9 +53,17 @@ export class LogicalRestorer implements Restorer {
     if (b.format === "unknown")
       throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
     const plain = b.format === "plain" || b.format === "plain-gzip";
-    this.#scan = plain ? await prescanPlain(b.location, b.format === "plain-gzip", signal) : undefined;
-    const problem = this.#scan && scanProblem(this.#scan, b.id);
+    this.#scan = plain
+      ? await prescanPlain(b.location, b.format === "plain-gzip", {
+          ...this.#readOptions(),
+          ...(signal ? { signal } : {}),
+        })
+      : undefined;
+    const problem = this.#scan && scanProblem(this.#scan, b.id, true);
     if (problem) throw problem;
+    // an archive's copy statements never appear in pg_restore --schema-only: read them from its TOC
+    const toc = ARCHIVE_FORMATS.has(b.format) ? tocProblem(b.location, b.format, b.id) : undefined;
+    if (toc) throw toc;
   }
 
   async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
@@ -66,7 +86,7 @@ export class LogicalRestorer implements Restorer {
     const stopProgress = this.#watchSize(sandbox, db, ctx);
     try {
       if (ARCHIVE_FORMATS.has(b.format)) await this.#pgRestore(sandbox, b, db, ctx);
-      else await this.#psql(sandbox, b, createsOwnDb ? "postgres" : db, !createsOwnDb, ctx, notes);
+      else await this.#psql(sandbox, b, createsOwnDb ? "postgres" : db, ctx, notes);
     } catch (err) {
       throw await classify(
         err,
@@ -87,22 +107,22 @@ export class LogicalRestorer implements Restorer {
     await sandbox.exec("pg_restore", args, { timeoutMs: ctx.timeoutMs, signal: ctx.signal });
   }
 
-  async #psql(
-    sandbox: Sandbox,
-    b: Backup,
-    db: string,
-    restrict: boolean,
-    ctx: RestoreContext,
-    notes: string[],
-  ): Promise<void> {
-    const key = restrict && (await supportsRestrict(sandbox)) ? randomBytes(24).toString("hex") : undefined;
+  async #psql(sandbox: Sandbox, b: Backup, db: string, ctx: RestoreContext, notes: string[]): Promise<void> {
+    const key = (await supportsRestrict(sandbox)) ? randomBytes(24).toString("hex") : undefined;
     notes.push(
       key
-        ? "plain dump scanned for psql meta-commands and run with psql in restricted mode"
-        : "plain dump scanned for psql meta-commands (psql restricted mode unavailable or the dump uses \\connect)",
+        ? "plain dump scanned for psql meta-commands and run with psql in restricted mode (lifted only for each \\connect line pg_dump writes)"
+        : "plain dump scanned for psql meta-commands (this psql has no restricted mode)",
     );
-    const guard = createGuardStream({ file: b.id, ...(key ? { restrictKey: key } : {}) });
-    const input = openPlain(b.location, b.format === "plain-gzip");
+    const guard = createGuardStream({
+      file: b.id,
+      ...this.#readOptions(),
+      ...(key ? { restrictKey: key } : {}),
+    });
+    const input = openPlain(b.location, b.format === "plain-gzip", {
+      ...this.#readOptions(),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
     input.on("error", (err) => guard.destroy(err));
     input.pipe(guard);
     await sandbox.exec("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password", "-d", db, "-f", "-"], {
@@ -114,13 +134,19 @@ export class LogicalRestorer implements Restorer {
 
   async #restoreGlobals(sandbox: Sandbox, ctx: RestoreContext, notes: string[]): Promise<void> {
     const file = this.#opts.globals!;
-    const scan = await prescanPlain(file, file.endsWith(".gz"), ctx.signal);
+    const gzip = file.endsWith(".gz");
+    const read = { ...this.#readOptions(), ...(ctx.signal ? { signal: ctx.signal } : {}) };
+    const scan = await prescanPlain(file, gzip, read).catch((err: unknown) => {
+      throw new VerifierError(`globals file ${file}: ${coerceError(err).message}`, { cause: err });
+    });
     // the globals file is configuration, not the backup under test: a problem there is ours
-    const problem = scanProblem(scan, file);
+    const problem = scanProblem(scan, file, true);
     if (problem) throw new VerifierError(problem.message);
     const errors: string[] = [];
-    const guard = createGuardStream({ file });
-    openPlain(file, file.endsWith(".gz")).pipe(guard);
+    const guard = createGuardStream({ file, ...this.#readOptions() });
+    const input = openPlain(file, gzip, read);
+    input.on("error", (err) => guard.destroy(err));
+    input.pipe(guard);
     // roles that already exist (postgres) make CREATE ROLE fail; those errors are expected
     await sandbox.exec(
       "psql",

@@ -1,0 +1,201 @@
+/**
+ * Reads the table of contents of a pg_dump archive (custom, directory, tar) without running any
+ * tool, to check the one statement of it that `pg_restore --schema-only` never shows: each data
+ * entry's `copyStmt`, which pg_restore sends to the server as is. pg_dump writes exactly
+ * `COPY <table> (<columns>) FROM stdin;`; anything else (`FROM PROGRAM`, a second statement) is an
+ * edited archive, refused before anything of it runs.
+ */
+import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { BackupDefectError } from "../../util/errors.js";
+
+/** One data entry of the TOC: its description, table and copy statement. */
+export interface TocCopyEntry {
+  dumpId: number;
+  desc: string;
+  namespace?: string;
+  tag: string;
+  copyStmt: string;
+}
+
+/** The TOC could not be read as pg_dump writes it. */
+export class TocFormatError extends Error {
+  override readonly name = "TocFormatError";
+}
+
+/** Largest TOC read (schemas with very many objects have TOCs of tens of MB). */
+const MAX_TOC_BYTES = 512 * 1024 * 1024;
+
+class NeedMore extends Error {}
+
+/** Parses header + TOC from `buf`; throws NeedMore when `buf` ends inside them. */
+function parse(buf: Buffer): TocCopyEntry[] {
+  let pos = 0;
+  const need = (n: number) => {
+    if (pos + n > buf.length) throw new NeedMore();
+  };
+  const byte = () => {
+    need(1);
+    return buf[pos++]!;
+  };
+  if (buf.length >= 5 && buf.toString("latin1", 0, 5) !== "PGDMP")
+    throw new TocFormatError("no PGDMP signature");
+  pos = 5;
+  const vmaj = byte();
+  const vmin = byte();
+  const vrev = vmaj > 1 || vmin > 0 ? byte() : 0;
+  const ver = (a: number, b: number) => vmaj > a || (vmaj === a && vmin >= b);
+  if (!ver(1, 7))
+    throw new TocFormatError(`archive version ${vmaj}.${vmin}.${vrev} is older than this reader`);
+  const intSize = byte();
+  const offSize = byte();
+  if (intSize < 1 || intSize > 8 || offSize < 1 || offSize > 8)
+    throw new TocFormatError("implausible integer sizes");
+  const format = byte();
+  const readInt = () => {
+    need(1 + intSize);
+    const sign = byte();
+    let v = 0;
+    for (let i = 0; i < intSize; i++) v += byte() * 2 ** (8 * i);
+    return sign ? -v : v;
+  };
+  const readStr = (): string | undefined => {
+    const len = readInt();
+    if (len < 0) return undefined;
+    need(len);
+    const s = buf.toString("latin1", pos, pos + len);
+    pos += len;
+    return s;
+  };
+  if (ver(1, 15)) byte();
+  else if (ver(1, 4)) readInt();
+  if (ver(1, 4)) {
+    for (let i = 0; i < 7; i++) readInt();
+    readStr();
+  }
+  if (ver(1, 10)) {
+    readStr();
+    readStr();
+  }
+  const count = readInt();
+  if (count < 0 || count > 50_000_000) throw new TocFormatError(`implausible TOC entry count ${count}`);
+  const out: TocCopyEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const dumpId = readInt();
+    readInt(); // hadDumper
+    if (ver(1, 8)) readStr(); // tableoid
+    readStr(); // oid
+    const tag = readStr() ?? "";
+    const desc = readStr() ?? "";
+    if (ver(1, 11)) readInt(); // section
+    readStr(); // defn
+    readStr(); // dropStmt
+    const copyStmt = ver(1, 3) ? readStr() : undefined;
+    const namespace = ver(1, 6) ? readStr() : undefined;
+    if (ver(1, 10)) readStr(); // tablespace
+    if (ver(1, 14)) readStr(); // tableam
+    if (ver(1, 16)) readInt(); // relkind
+    readStr(); // owner
+    if (ver(1, 9)) readStr(); // withOids
+    if (ver(1, 5)) while (readStr() !== undefined); // dependencies, NULL-terminated
+    if (format === 1) {
+      // custom: data offset, a flag byte then offSize bytes
+      byte();
+      need(offSize);
+      pos += offSize;
+    } else {
+      readStr(); // directory and tar: the entry's data file name
+    }
+    if (copyStmt)
+      out.push({ dumpId, desc, tag, copyStmt, ...(namespace !== undefined ? { namespace } : {}) });
+  }
+  return out;
+}
+
+/** Reads `len` bytes of `file` from `offset`. */
+function readBytes(file: string, offset: number, len: number): Buffer {
+  const fd = openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(len);
+    const n = readSync(fd, buf, 0, len, offset);
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Where the TOC of an archive starts: the file (custom), toc.dat (directory), its tar member (tar). */
+function tocLocation(path: string, format: string): { file: string; offset: number; size: number } {
+  if (format === "directory") {
+    const file = join(path, "toc.dat");
+    return { file, offset: 0, size: statSync(file).size };
+  }
+  const size = statSync(path).size;
+  if (format === "tar") {
+    // pg_dump writes toc.dat as the first member: its data starts after one 512-byte header
+    const head = readBytes(path, 0, 512);
+    const name = head.toString("latin1", 0, 100).replace(/\0.*$/s, "");
+    if (name !== "toc.dat")
+      throw new TocFormatError(`first tar member is ${JSON.stringify(name)}, not toc.dat`);
+    const memberSize = Number.parseInt(
+      head.toString("latin1", 124, 136).replace(/\0.*$/s, "").trim() || "0",
+      8,
+    );
+    return { file: path, offset: 512, size: Math.min(memberSize, size - 512) };
+  }
+  return { file: path, offset: 0, size };
+}
+
+/** The data entries of an archive's TOC with their copy statements. */
+export function readTocCopyEntries(path: string, format: string): TocCopyEntry[] {
+  const loc = tocLocation(path, format);
+  let len = Math.min(loc.size, 1 << 20);
+  for (;;) {
+    try {
+      return parse(readBytes(loc.file, loc.offset, len));
+    } catch (err) {
+      if (!(err instanceof NeedMore)) throw err;
+      if (len >= loc.size) throw new TocFormatError("the archive ends inside its table of contents");
+      if (len >= MAX_TOC_BYTES)
+        throw new TocFormatError(`table of contents larger than ${MAX_TOC_BYTES} bytes`);
+      len = Math.min(loc.size, len * 4, MAX_TOC_BYTES);
+    }
+  }
+}
+
+const IDENT = String.raw`(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*|"(?:[^"]|"")+")`;
+/** `COPY table (col, …) FROM stdin;` exactly as pg_dump writes it (schema-qualified or not). */
+const PG_DUMP_COPY = new RegExp(
+  String.raw`^COPY ${IDENT}(?:\.${IDENT})?(?: \(${IDENT}(?:, ${IDENT})*\))? FROM stdin;\n?$`,
+);
+
+/** Whether a copy statement is one pg_dump writes. */
+export function isPgDumpCopy(stmt: string): boolean {
+  return PG_DUMP_COPY.test(stmt);
+}
+
+/** The first data entry whose copy statement pg_dump would not have written, if any. */
+export function foreignCopyStatement(path: string, format: string): TocCopyEntry | undefined {
+  return readTocCopyEntries(path, format).find((e) => !isPgDumpCopy(e.copyStmt));
+}
+
+/**
+ * Why an archive must not be restored, judged from its TOC alone: an edited copy statement, or a
+ * TOC that ends early (a cut-off archive). Undefined when the TOC is as pg_dump writes it, or is
+ * of a version this reader does not know (pg_restore then judges it).
+ */
+export function tocProblem(path: string, format: string, id: string): BackupDefectError | undefined {
+  try {
+    const foreign = foreignCopyStatement(path, format);
+    if (!foreign) return undefined;
+    const what = `${foreign.desc} ${foreign.namespace ? `${foreign.namespace}.` : ""}${foreign.tag}`;
+    const stmt = foreign.copyStmt.replace(/\s+/g, " ").trim().slice(0, 120);
+    return new BackupDefectError(
+      `${id}: the archive's TOC entry ${foreign.dumpId} (${what}) loads its data with a statement pg_dump never writes (${stmt}); refused before anything ran`,
+    );
+  } catch (err) {
+    if (err instanceof TocFormatError && /ends inside/.test(err.message))
+      return new BackupDefectError(`${id}: ${err.message} (cut off)`);
+    return undefined;
+  }
+}
