@@ -1,42 +1,90 @@
-/** Streams of a plain dump's SQL text, decompressed when gzip. */
+/** Byte streams of a plain dump, decompressed when gzip, bounded in size and by the drill's signal. */
 import { createReadStream } from "node:fs";
-import type { Readable } from "node:stream";
+import { addAbortSignal, type Readable, Transform, type TransformCallback } from "node:stream";
 import { createGunzip } from "node:zlib";
+import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError } from "../../util/errors.js";
-import { SqlScanner } from "./sql-scanner.js";
+import { type ScannerOptions, SqlScanner } from "./sql-scanner.js";
 
-/** Opens the dump's SQL text; gzip errors surface as BackupDefectError. */
-export function openPlain(path: string, gzip: boolean): Readable {
-  const file = createReadStream(path, { highWaterMark: 1 << 20 });
-  if (!gzip) return file;
-  const gunzip = createGunzip();
-  file.on("error", (err) => gunzip.destroy(err));
-  file.pipe(gunzip);
-  return gunzip.on("error", () => {}) as Readable;
+/** The largest decompressed plain dump read unless configured otherwise. */
+export const DEFAULT_MAX_PLAIN_BYTES = 1024 ** 4;
+
+/** How a plain dump is read. */
+export interface PlainReadOptions extends ScannerOptions {
+  signal?: AbortSignal;
+  /** Stop (as a defect) once this many decompressed bytes were read. */
+  maxBytes?: number;
 }
 
-/** Scans a whole plain dump before anything of it runs: meta-commands and referenced roles. */
-export async function prescanPlain(path: string, gzip: boolean, signal?: AbortSignal): Promise<SqlScanner> {
-  const scanner = new SqlScanner();
-  const input = openPlain(path, gzip);
-  let partial = "";
-  const { StringDecoder } = await import("node:string_decoder");
-  const decoder = new StringDecoder("utf8");
+/** Fails the stream once more than `max` bytes went through: a decompression bomb ends here. */
+function sizeCap(max: number): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      total += chunk.length;
+      if (total > max)
+        return cb(
+          new BackupDefectError(
+            `the dump decompresses to more than ${formatBytes(max)} (the configured cap); refused`,
+          ),
+        );
+      cb(null, chunk);
+    },
+  });
+}
+
+/** Opens the dump's bytes; gzip and read errors surface on the returned stream. */
+export function openPlain(path: string, gzip: boolean, opts: PlainReadOptions = {}): Readable {
+  const file = createReadStream(path, { highWaterMark: 1 << 20 });
+  let out: Readable = file;
+  if (gzip) {
+    const gunzip = createGunzip({ chunkSize: 1 << 20 });
+    file.on("error", (err) => gunzip.destroy(err));
+    out = file.pipe(gunzip);
+  }
+  const cap = sizeCap(opts.maxBytes ?? DEFAULT_MAX_PLAIN_BYTES);
+  out.on("error", (err) => cap.destroy(err));
+  out.pipe(cap);
+  cap.on("close", () => {
+    file.destroy();
+    if (out !== file) out.destroy();
+  });
+  return opts.signal ? addAbortSignal(opts.signal, cap) : cap;
+}
+
+/** A damaged gzip stream: truncated ("unexpected end") or corrupt. */
+function gzipDamage(err: unknown): string | undefined {
+  const msg = err instanceof Error ? err.message : "";
+  return /unexpected end|incorrect|invalid|header check/i.test(msg) ? msg : undefined;
+}
+
+/**
+ * Scans a whole plain dump before anything of it runs: meta-commands, hazards, referenced
+ * roles, its encoding and its completion footer. Stops at the first refusal.
+ */
+export async function prescanPlain(
+  path: string,
+  gzip: boolean,
+  opts: PlainReadOptions = {},
+): Promise<SqlScanner> {
+  const scanner = new SqlScanner(opts);
+  const input = openPlain(path, gzip, opts);
   try {
     for await (const chunk of input) {
-      if (signal?.aborted) throw signal.reason;
-      const lines = (partial + decoder.write(chunk as Buffer)).split("\n");
-      partial = lines.pop() ?? "";
-      for (const l of lines) scanner.line(l);
-      // stop early: one forbidden command or hazard decides
-      if (scanner.forbidden || scanner.hazard) break;
+      scanner.write(chunk as Buffer);
+      // one forbidden command or hazard decides
+      if (scanner.forbidden || scanner.hazard) return scanner;
     }
-    partial += decoder.end();
-    if (partial) scanner.line(partial);
+    scanner.end();
   } catch (err) {
-    if (gzip && err instanceof Error && /unexpected end|incorrect|invalid|header check/i.test(err.message)) {
-      throw new BackupDefectError(`gzip stream is damaged: ${err.message}`);
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    const damage = gzip ? gzipDamage(err) : undefined;
+    if (damage && /unexpected end/i.test(damage)) {
+      scanner.end();
+      const cut = scanner.cutOff ?? "dump is cut off";
+      throw new BackupDefectError(`${cut}; the gzip stream ends early (${damage})`, { cause: err });
     }
+    if (damage) throw new BackupDefectError(`gzip stream is damaged: ${damage}`, { cause: err });
     throw err;
   } finally {
     input.destroy();

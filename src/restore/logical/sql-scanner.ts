@@ -1,96 +1,133 @@
 /**
- * A lexer for plain SQL dumps that follows psql's rules closely enough to know where psql
- * would see a backslash meta-command: outside quotes, comments and COPY data. `\!` runs a
- * shell on the host running psql, so anything but the few commands pg_dump itself writes is
- * refused. It also collects the role names the dump refers to.
+ * A streaming lexer for plain SQL dumps that follows psql's rules closely enough to know
+ * where psql would see a backslash meta-command: outside quotes, comments and COPY data.
+ * It reads bytes, not text, so a dump reaches psql exactly as written whatever its encoding:
+ * only ASCII syntax matters here, and statements are decoded in the dump's own
+ * `client_encoding` for names and messages. One pass, constant memory: a statement is kept
+ * up to a cap for the hazard checks, a line is never buffered, and a line longer than the
+ * configured limit stops the scan with a reason.
  */
+import { decodeAs, normaliseEncoding, UNSCANNABLE_ENCODINGS } from "./dump-encoding.js";
+import { type MetaCommand, metaProblem } from "./meta-commands.js";
+import { rolesInStatement, type SqlHazard, statementHazards } from "./sql-hazards.js";
 
-/** Meta-commands genuine pg_dump / pg_dumpall output contains. */
-export const ALLOWED_META_COMMANDS = new Set(["connect", "c", "restrict", "unrestrict", "encoding"]);
+export { ALLOWED_META_COMMANDS, type MetaCommand } from "./meta-commands.js";
+export { rolesInStatement, type SqlHazard } from "./sql-hazards.js";
 
-/**
- * SQL that would run code or touch files on the server's host. pg_dump never writes any of
- * it; a dump that carries it was crafted or tampered with (`defect`), except a C function
- * from a library outside $libdir, which Attest refuses to load (`refuse`).
- */
-export interface SqlHazard {
-  line: number;
-  kind: "defect" | "refuse";
-  reason: string;
+/** The longest line outside COPY data a dump may have unless configured otherwise. */
+export const DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024;
+/** PostgreSQL cannot load a longer COPY line (its 1 GB allocation limit). */
+const COPY_LINE_LIMIT = 1024 * 1024 * 1024;
+/** pg_dump's meta-command lines are short; a longer one is not pg_dump's. */
+const META_LINE_LIMIT = 64 * 1024;
+/** The part of a statement kept for the hazard and role checks. */
+const STMT_CAP = 131_072;
+const COMMENT_CAP = 128;
+/** Statements that can name roles (owners, grants, policies, SET ROLE). */
+const ROLE_KEYWORDS = new Set(["ALTER", "GRANT", "REVOKE", "CREATE", "SET", "COMMENT", "SECURITY"]);
+
+const NORMAL = 0;
+const SQUOTE = 1;
+const DQUOTE = 2;
+const DOLLAR = 3;
+const BLOCK = 4;
+const LINE_COMMENT = 5;
+const META = 6;
+const COPY = 7;
+/** The rest of the line of a `COPY … FROM stdin;` statement. */
+const COPY_REST = 8;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const TAB = 0x09;
+const BACKSLASH = 0x5c;
+const QUOTE = 0x27;
+const DQ = 0x22;
+const DOLLAR_SIGN = 0x24;
+const SEMI = 0x3b;
+const DASH = 0x2d;
+const SLASH = 0x2f;
+const STAR = 0x2a;
+const DOT = 0x2e;
+const BLANK = 0x5f;
+
+/** Identifier bytes as PostgreSQL's lexer sees them (high bytes count as letters). */
+function identStart(b: number): boolean {
+  return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === BLANK || b >= 0x80;
+}
+function identCont(b: number): boolean {
+  return identStart(b) || (b >= 0x30 && b <= 0x39);
+}
+function isSpace(b: number): boolean {
+  return b === SP || b === TAB || b === LF || b === CR;
 }
 
-/** Functions a top-level SELECT in pg_dump output calls (search_path, sequences, large objects). */
-const DUMP_SELECT_FUNCTIONS = new Set([
-  "set_config",
-  "setval",
-  "lo_create",
-  "lo_open",
-  "lowrite",
-  "lo_close",
-  "lo_unlink",
-]);
-
-/** A meta-command psql would have executed. */
-export interface MetaCommand {
-  line: number;
-  command: string;
-  text: string;
+/** Options of the scanner. */
+export interface ScannerOptions {
+  /** The longest line allowed outside COPY data, in bytes. */
+  maxLineBytes?: number;
 }
 
-type State =
-  | { kind: "normal" }
-  | { kind: "squote"; escapes: boolean }
-  | { kind: "dquote" }
-  | { kind: "dollar"; tag: string }
-  | { kind: "block"; depth: number }
-  | { kind: "copy" };
-
-const ROLE_NAME = `("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
-const ROLE_LIST = String.raw`(${ROLE_NAME}(?:\s*,\s*${ROLE_NAME})*)`;
-const ROLE_PATTERNS = [
-  new RegExp(String.raw`\bOWNER\s+TO\s+${ROLE_NAME}`, "gi"),
-  new RegExp(String.raw`\bGRANT\s[\s\S]*?\bTO\s+${ROLE_LIST}`, "gi"),
-  new RegExp(String.raw`\bREVOKE\s[\s\S]*?\bFROM\s+${ROLE_LIST}`, "gi"),
-  new RegExp(String.raw`\bFOR\s+(?:ROLE|USER)\s+${ROLE_LIST}`, "gi"),
-  new RegExp(String.raw`\bAUTHORIZATION\s+${ROLE_NAME}`, "gi"),
-  new RegExp(String.raw`\bSET\s+(?:SESSION\s+)?ROLE\s+${ROLE_NAME}`, "gi"),
-  new RegExp(String.raw`\bCREATE\s+POLICY\s[\s\S]*?\bTO\s+${ROLE_LIST}`, "gi"),
-];
-const NOT_ROLES = new Set(["public", "current_user", "session_user", "current_role", "none", "all", "group"]);
-
-/** Role names a SQL statement refers to (owners, grantees). */
-export function rolesInStatement(stmt: string, into: Set<string>): void {
-  const head = stmt.length > 65_536 ? stmt.slice(0, 65_536) : stmt;
-  for (const re of ROLE_PATTERNS) {
-    re.lastIndex = 0;
-    for (const m of head.matchAll(re)) {
-      for (const raw of (m[1] ?? "").split(/\s*,\s*/)) {
-        const name = raw.startsWith('"') ? raw.slice(1, -1).replace(/""/g, '"') : raw.toLowerCase();
-        if (name && !NOT_ROLES.has(name.toLowerCase()) && !/^(with|granted|cascade|restrict)$/i.test(name))
-          into.add(name);
-      }
-    }
-  }
-  const sa = /\bSET\s+SESSION\s+AUTHORIZATION\s+'((?:[^']|'')+)'/i.exec(head);
-  if (sa?.[1]) into.add(sa[1].replace(/''/g, "'"));
-}
-
-/** Feeds a plain dump line by line. */
+/** Feeds a plain dump through psql's lexing rules, chunk by chunk. */
 export class SqlScanner {
-  readonly roles = new Set<string>();
   readonly metaCommands: MetaCommand[] = [];
-  #state: State = { kind: "normal" };
-  #stdStrings = true;
   readonly hazards: SqlHazard[] = [];
-  #stmt = "";
-  /** The statement without the contents of strings, identifiers and comments. */
-  #code = "";
+  readonly roles = new Set<string>();
+  readonly #maxLine: number;
+  #state = NORMAL;
+  #escapes = false;
+  #escapeNext = false;
+  #depth = 0;
+  #tag: Uint8Array = new Uint8Array(0);
+  #stdStrings = true;
+  #encoding = "UTF8";
+  readonly #stmt = new Uint8Array(STMT_CAP);
+  /** The statement with the contents of strings and identifiers blanked. */
+  readonly #code = new Uint8Array(STMT_CAP);
+  #stmtLen = 0;
+  #stmtStarted = false;
   #stmtLine = 0;
-  #line = 0;
+  #line = 1;
+  #lineStart = 0;
+  #pos = 0;
+  #prev = LF;
+  #carry: Uint8Array | undefined;
+  #meta: { start: number; line: number; bytes: Uint8Array; len: number; overflow: boolean } | undefined;
+  #comment: { bytes: Uint8Array; len: number } | undefined;
+  readonly #metaBytes = new Uint8Array(META_LINE_LIMIT);
+  readonly #commentBytes = new Uint8Array(COMMENT_CAP);
+  #copyAtLineStart = false;
+  #header: "database" | "cluster" | undefined;
+  #footer: "database" | "cluster" | undefined;
+  #afterFooter = false;
+  #sawContent = false;
+  #last: { line: number; head: Uint8Array; len: number; encoding: string } | undefined;
+  #copyFrom: { line: number; head: Uint8Array; len: number; encoding: string } | undefined;
+  #stopped = false;
 
-  /** The first meta-command psql would run that is not on the allowed list. */
+  constructor(opts: ScannerOptions = {}) {
+    this.#maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  }
+
+  /** Bytes scanned so far (a few bytes awaiting lookahead are not counted yet). */
+  get pos(): number {
+    return this.#pos;
+  }
+
+  /** Where the meta-command line being read began, while one is incomplete. */
+  get metaStart(): number | undefined {
+    return this.#state === META ? this.#meta?.start : undefined;
+  }
+
+  /** The client encoding the dump declared last (UTF8 until it declares one). */
+  get encoding(): string {
+    return this.#encoding;
+  }
+
+  /** The first meta-command psql would run that is not one pg_dump writes. */
   get forbidden(): MetaCommand | undefined {
-    return this.metaCommands.find((m) => !ALLOWED_META_COMMANDS.has(m.command));
+    return this.metaCommands.find((m) => m.problem !== undefined);
   }
 
   /** Whether psql would see a meta-command `command` anywhere. */
@@ -98,143 +135,432 @@ export class SqlScanner {
     return this.metaCommands.some((m) => m.command === command);
   }
 
+  /** The first hazard, if any. */
+  get hazard(): SqlHazard | undefined {
+    return this.hazards[0];
+  }
+
+  /**
+   * Why the dump is incomplete, once `end()` was called: a pg_dump or pg_dumpall header
+   * without the completion footer pg_dump writes last. Undefined for complete dumps and for
+   * SQL that does not start with pg_dump's header.
+   */
+  get cutOff(): string | undefined {
+    const want = this.#header;
+    if (!want) return undefined;
+    if (this.#footer === want && !this.#afterFooter) return undefined;
+    const quote = (s: { head: Uint8Array; len: number; encoding: string }) => {
+      const text = decodeAs(s.encoding, s.head.subarray(0, s.len)).trim().replace(/\s+/g, " ");
+      return `"${text.length > 80 ? `${text.slice(0, 80)}…` : text}"`;
+    };
+    const where =
+      this.#state === COPY && this.#copyFrom
+        ? `cut inside the data of the COPY at line ${this.#copyFrom.line}: ${quote(this.#copyFrom)}`
+        : this.#last
+          ? `last statement at line ${this.#last.line}: ${quote(this.#last)}`
+          : "no complete statement";
+    return `dump is cut off: no completion footer (${where})`;
+  }
+
   /** Scans one line (without its newline). Returns a meta-command found on it, if any. */
   line(text: string): MetaCommand | undefined {
-    this.#line++;
-    if (this.#state.kind === "copy") {
-      if (text === "\\.") this.#state = { kind: "normal" };
-      return undefined;
+    const before = this.metaCommands.length;
+    this.write(Buffer.from(`${text}\n`, "utf8"));
+    return this.metaCommands[before];
+  }
+
+  /** Scans the next bytes of the dump. */
+  write(chunk: Uint8Array): void {
+    if (this.#stopped) return;
+    let buf = chunk;
+    if (this.#carry) {
+      buf = Buffer.concat([this.#carry, chunk]);
+      this.#carry = undefined;
     }
-    let found: MetaCommand | undefined;
+    const used = this.#run(buf, this.#pos, false);
+    this.#pos += used;
+    if (used < buf.length) this.#carry = Uint8Array.prototype.slice.call(buf, used);
+    this.#checkLineLength();
+  }
+
+  /** Ends the input: finishes what waited for lookahead and the last line. */
+  end(): void {
+    if (this.#stopped) return;
+    if (this.#carry) {
+      const rest = this.#carry;
+      this.#carry = undefined;
+      this.#pos += this.#run(rest, this.#pos, true);
+    }
+    if (this.#stopped) return;
+    if (this.#state === META) this.#endMeta(this.#pos);
+    else if (this.#state === LINE_COMMENT) this.#endComment();
+    this.#checkLineLength();
+  }
+
+  /** Scans `buf` (whose first byte is at offset `base`); returns how many bytes it consumed. */
+  #run(buf: Uint8Array, base: number, eof: boolean): number {
+    const n = buf.length;
     let i = 0;
-    while (i < text.length) {
-      const s = this.#state;
-      const ch = text[i]!;
-      if (s.kind === "normal") {
-        if (ch === "-" && text[i + 1] === "-") break;
-        if (ch === "\\") {
-          const m = /^\\([A-Za-z]+|[^\sA-Za-z])/.exec(text.slice(i));
-          const command = m?.[1] ?? "";
-          found ??= { line: this.#line, command, text: text.slice(i, i + 80) };
-          this.metaCommands.push({ line: this.#line, command, text: text.slice(i, i + 80) });
-          // psql hands the rest of the line to the meta-command
-          break;
-        }
-        if (ch === "'") {
-          const prev = text[i - 1];
-          this.#state = { kind: "squote", escapes: !this.#stdStrings || prev === "E" || prev === "e" };
-        } else if (ch === '"') this.#state = { kind: "dquote" };
-        else if (ch === "/" && text[i + 1] === "*") {
-          this.#state = { kind: "block", depth: 1 };
-          i++;
-        } else if (ch === "$") {
-          const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i));
-          const prev = text[i - 1] ?? " ";
-          if (m && !/[A-Za-z0-9_]/.test(prev)) {
-            this.#state = { kind: "dollar", tag: m[0] };
-            this.#stmt += m[0];
-            i += m[0].length;
+    while (i < n && !this.#stopped) {
+      const st = this.#state;
+      if (st === COPY) {
+        if (this.#copyAtLineStart && buf[i] === BACKSLASH) {
+          // psql ends COPY data at a line that is exactly \. (LF or CRLF)
+          if (i + 3 >= n && !eof && buf.indexOf(LF, i) < 0) return i;
+          const c2 = buf[i + 2];
+          if (
+            buf[i + 1] === DOT &&
+            (c2 === LF || c2 === undefined || (c2 === CR && (buf[i + 3] === LF || buf[i + 3] === undefined)))
+          ) {
+            this.#state = NORMAL;
+            this.#prev = LF;
+            i += c2 === CR ? 3 : 2;
             continue;
           }
-        } else if (ch === ";") {
+        }
+        const j = buf.indexOf(LF, i);
+        if (j < 0) {
+          this.#copyAtLineStart = false;
+          return n;
+        }
+        this.#newline(base + j + 1);
+        this.#copyAtLineStart = true;
+        i = j + 1;
+        continue;
+      }
+      const b = buf[i]!;
+      if (b === LF) {
+        if (st === LINE_COMMENT) this.#endComment();
+        else if (st === META) this.#endMeta(base + i + 1);
+        else if (st === COPY_REST) {
+          this.#state = COPY;
+          this.#copyAtLineStart = true;
+        } else {
+          this.#escapeNext = false;
+          this.#add(b, LF);
+        }
+        this.#newline(base + i + 1);
+        i++;
+        continue;
+      }
+      if (st === NORMAL) {
+        if (b === DASH || b === SLASH) {
+          if (i + 1 >= n && !eof) return i;
+          if (b === DASH && buf[i + 1] === DASH) {
+            this.#startComment(base + i);
+            i += 2;
+            continue;
+          }
+          if (b === SLASH && buf[i + 1] === STAR) {
+            this.#state = BLOCK;
+            this.#depth = 1;
+            i += 2;
+            continue;
+          }
+        } else if (b === BACKSLASH) {
+          this.#startMeta(base + i);
+          continue;
+        } else if (b === QUOTE) {
+          this.#escapes = !this.#stdStrings || this.#prev === 0x45 || this.#prev === 0x65;
+          this.#add(b, b);
+          this.#state = SQUOTE;
+          i++;
+          continue;
+        } else if (b === DQ) {
+          this.#add(b, b);
+          this.#state = DQUOTE;
+          i++;
+          continue;
+        } else if (b === DOLLAR_SIGN && !identCont(this.#prev)) {
+          let j = i + 1;
+          if (j < n && identStart(buf[j]!)) while (j < n && j - i < 80 && identCont(buf[j]!)) j++;
+          if (j >= n && !eof) return i;
+          if (j < n && buf[j] === DOLLAR_SIGN) {
+            this.#tag = Uint8Array.prototype.slice.call(buf, i, j + 1);
+            for (let k = i; k <= j; k++) this.#add(buf[k]!, BLANK);
+            this.#state = DOLLAR;
+            i = j + 1;
+            continue;
+          }
+        } else if (b === SEMI) {
+          this.#prev = b;
           this.#endStatement();
           i++;
           continue;
         }
-      } else if (s.kind === "squote") {
-        if (s.escapes && ch === "\\") {
-          this.#stmt += text.slice(i, i + 2);
-          i += 2;
-          continue;
+        this.#add(b, b);
+        i++;
+        continue;
+      }
+      if (st === SQUOTE) {
+        if (!this.#escapeNext) {
+          // the bulk of an --inserts dump is string contents: take them in one go
+          const esc = this.#escapes;
+          let j = i;
+          for (; j < n; j++) {
+            const c = buf[j];
+            if (c === QUOTE || c === LF || (esc && c === BACKSLASH)) break;
+          }
+          if (j > i) {
+            this.#addQuoted(buf, i, j);
+            i = j;
+            continue;
+          }
         }
-        if (ch === "'") {
-          if (text[i + 1] === "'") {
-            this.#stmt += "''";
+        if (this.#escapeNext) this.#escapeNext = false;
+        else if (b === BACKSLASH && this.#escapes) this.#escapeNext = true;
+        else if (b === QUOTE) {
+          if (i + 1 >= n && !eof) return i;
+          if (buf[i + 1] === QUOTE) {
+            this.#add(b, BLANK);
+            this.#add(b, BLANK);
             i += 2;
             continue;
           }
-          this.#state = { kind: "normal" };
+          this.#state = NORMAL;
         }
-      } else if (s.kind === "dquote") {
-        if (ch === '"') this.#state = { kind: "normal" };
-      } else if (s.kind === "dollar") {
-        if (ch === "$" && text.startsWith(s.tag, i)) {
-          this.#state = { kind: "normal" };
-          this.#stmt += s.tag;
-          i += s.tag.length;
-          continue;
+        this.#add(b, BLANK);
+        i++;
+        continue;
+      }
+      if (st === DQUOTE) {
+        if (b === DQ) this.#state = NORMAL;
+        this.#add(b, BLANK);
+        i++;
+        continue;
+      }
+      if (st === DOLLAR) {
+        const tag = this.#tag;
+        if (b === DOLLAR_SIGN) {
+          if (i + tag.length > n && !eof) return i;
+          let match = i + tag.length <= n;
+          for (let k = 1; match && k < tag.length; k++) match = buf[i + k] === tag[k];
+          if (match) {
+            for (let k = 0; k < tag.length; k++) this.#add(tag[k]!, BLANK);
+            this.#state = NORMAL;
+            i += tag.length;
+            continue;
+          }
         }
-      } else if (s.kind === "block") {
-        if (ch === "/" && text[i + 1] === "*") {
-          s.depth++;
-          i += 2;
-          continue;
-        }
-        if (ch === "*" && text[i + 1] === "/") {
-          i += 2;
-          if (--s.depth === 0) this.#state = { kind: "normal" };
-          continue;
+        this.#add(b, BLANK);
+        i++;
+        continue;
+      }
+      if (st === BLOCK) {
+        if (b === SLASH || b === STAR) {
+          if (i + 1 >= n && !eof) return i;
+          if (b === SLASH && buf[i + 1] === STAR) {
+            this.#depth++;
+            i += 2;
+            continue;
+          }
+          if (b === STAR && buf[i + 1] === SLASH) {
+            if (--this.#depth === 0) this.#state = NORMAL;
+            i += 2;
+            continue;
+          }
         }
         i++;
         continue;
       }
-      if (this.#stmt.length < 131_072) {
-        if (this.#stmt.trim() === "") this.#stmtLine = this.#line;
-        this.#stmt += ch;
-        this.#code += s.kind === "normal" ? ch : "_";
+      // LINE_COMMENT, META, COPY_REST run to the end of the line: jump there
+      const j = buf.indexOf(LF, i);
+      const stop = j < 0 ? n : j;
+      if (st === LINE_COMMENT) {
+        const c = this.#comment;
+        if (c && c.len < COMMENT_CAP) {
+          const take = buf.subarray(i, Math.min(stop, i + COMMENT_CAP - c.len));
+          c.bytes.set(take, c.len);
+          c.len += take.length;
+        }
+      } else if (st === META) {
+        const m = this.#meta!;
+        const room = META_LINE_LIMIT - m.len;
+        if (stop - i > room) m.overflow = true;
+        const take = buf.subarray(i, Math.min(stop, i + room));
+        m.bytes.set(take, m.len);
+        m.len += take.length;
+      } else {
+        for (let k = i; k < stop; k++) {
+          if (!isSpace(buf[k]!)) {
+            this.#hazardAt(this.#line, {
+              kind: "defect",
+              reason: "SQL after COPY … FROM stdin on the same line (psql would run it after the data)",
+            });
+            break;
+          }
+        }
       }
-      i++;
+      i = stop;
     }
-    if (this.#stmt.length < 131_072) {
-      this.#stmt += "\n";
-      this.#code += "\n";
+    return i;
+  }
+
+  /** Adds quoted bytes (already inside a started statement) to the statement, blanked in the code. */
+  #addQuoted(buf: Uint8Array, from: number, to: number): void {
+    const len = this.#stmtLen;
+    const take = Math.min(to - from, STMT_CAP - len);
+    if (take > 0) {
+      this.#stmt.set(buf.subarray(from, from + take), len);
+      this.#code.fill(BLANK, len, len + take);
+      this.#stmtLen = len + take;
     }
-    return found;
+    this.#prev = buf[to - 1]!;
+  }
+
+  #add(b: number, c: number): void {
+    const len = this.#stmtLen;
+    if (len < STMT_CAP) {
+      this.#stmt[len] = b;
+      this.#code[len] = c;
+      this.#stmtLen = len + 1;
+    }
+    if (!this.#stmtStarted && !isSpace(b)) {
+      this.#stmtStarted = true;
+      this.#stmtLine = this.#line;
+      this.#content();
+    }
+    this.#prev = b;
+  }
+
+  /** Something other than a comment or an unrestrict line: a footer before it does not count. */
+  #content(): void {
+    this.#sawContent = true;
+    if (this.#footer) this.#afterFooter = true;
+  }
+
+  #newline(next: number): void {
+    this.#line++;
+    this.#lineStart = next;
+  }
+
+  #startComment(at: number): void {
+    this.#state = LINE_COMMENT;
+    // only a comment that starts a line can be pg_dump's header or footer
+    this.#comment = at === this.#lineStart ? { bytes: this.#commentBytes, len: 0 } : undefined;
+  }
+
+  #endComment(): void {
+    this.#state = NORMAL;
+    const c = this.#comment;
+    this.#comment = undefined;
+    if (!c) return;
+    const text = Buffer.from(c.bytes.buffer, 0, c.len).toString("latin1").trim();
+    if (text === "PostgreSQL database dump complete") {
+      this.#footer = "database";
+      this.#afterFooter = false;
+    } else if (text === "PostgreSQL database cluster dump complete") {
+      this.#footer = "cluster";
+      this.#afterFooter = false;
+    } else if (!this.#header && !this.#sawContent) {
+      if (text === "PostgreSQL database dump") this.#header = "database";
+      else if (text === "PostgreSQL database cluster dump") this.#header = "cluster";
+    }
+  }
+
+  #startMeta(at: number): void {
+    this.#state = META;
+    this.#meta = { start: at, line: this.#line, bytes: this.#metaBytes, len: 0, overflow: false };
+  }
+
+  #endMeta(end: number): void {
+    this.#state = NORMAL;
+    const m = this.#meta!;
+    this.#meta = undefined;
+    const body = Buffer.from(m.bytes.buffer, 0, m.len).toString("latin1");
+    const command = /^\\([A-Za-z]+|[^\sA-Za-z])/.exec(body)?.[1] ?? "";
+    const problem = m.overflow ? "the line is longer than 64 KiB" : metaProblem(command, body);
+    const text = decodeAs(this.#encoding, m.bytes.subarray(0, Math.min(m.len, 240))).slice(0, 80);
+    this.metaCommands.push({
+      line: m.line,
+      command,
+      text,
+      start: m.start,
+      end,
+      ...(problem ? { problem } : {}),
+    });
+    if (command !== "unrestrict") this.#content();
+    if (command === "encoding" && !problem)
+      this.#setEncoding(body.slice("\\encoding ".length).trim(), m.line);
   }
 
   #endStatement(): void {
-    const stmt = this.#stmt.trim();
-    const code = this.#code.trim();
-    this.#stmt = "";
-    this.#code = "";
-    if (!stmt) return;
-    this.#checkHazards(stmt, code);
-    if (/^COPY\b[\s\S]*\bFROM\s+stdin\b/i.test(stmt)) this.#state = { kind: "copy" };
-    const scs = /^SET\s+standard_conforming_strings\s*(?:=|TO)\s*'?(on|off)'?/i.exec(stmt);
-    if (scs) this.#stdStrings = scs[1]!.toLowerCase() === "on";
-    rolesInStatement(stmt, this.roles);
+    const len = this.#stmtLen;
+    const started = this.#stmtStarted;
+    this.#stmtLen = 0;
+    this.#stmtStarted = false;
+    if (!started) return;
+    const line = this.#stmtLine;
+    const kw = this.#keyword(len);
+    // reuses one small buffer: a big dump has millions of statements
+    this.#last ??= { line, head: new Uint8Array(240), len: 0, encoding: "" };
+    const last = this.#last;
+    last.line = line;
+    last.len = Math.min(len, 240);
+    last.head.set(this.#stmt.subarray(0, last.len));
+    last.encoding = this.#encoding;
+    // most of a big dump is INSERT rows (--inserts) or COPY data: an INSERT carries no hazard,
+    // role or setting, so it is not decoded at all
+    if (kw === "INSERT") return;
+    const stmt = decodeAs(this.#encoding, this.#stmt.subarray(0, len)).trim();
+    const code = Buffer.from(this.#code.buffer, 0, len).toString("latin1").trim();
+    for (const h of statementHazards(stmt, code, line)) this.hazards.push(h);
+    if (kw === "COPY" && /^COPY\b[\s\S]*\bFROM\s+stdin\b/i.test(code)) {
+      this.#state = COPY_REST;
+      this.#copyFrom = { ...last, head: last.head.slice() };
+    }
+    if (kw === "SET") {
+      const scs = /^SET\s+standard_conforming_strings\s*(?:=|TO)\s*'?(on|off)'?/i.exec(stmt);
+      if (scs) this.#stdStrings = scs[1]!.toLowerCase() === "on";
+      const enc = /^SET\s+client_encoding\s*(?:=|TO)\s*'([^']*)'/i.exec(stmt);
+      if (enc) this.#setEncoding(enc[1]!, line);
+    }
+    if (ROLE_KEYWORDS.has(kw)) rolesInStatement(stmt, this.roles);
   }
 
-  #checkHazards(stmt: string, code: string): void {
-    const line = this.#stmtLine || this.#line;
-    const add = (kind: SqlHazard["kind"], reason: string) => this.hazards.push({ line, kind, reason });
-    if (/\bCOPY\b[\s\S]*\b(TO|FROM)\s+PROGRAM\b/i.test(code)) {
-      add("defect", "COPY … PROGRAM (runs a shell command on the server's host)");
+  /** The statement's first word, upper-cased (read from the bytes, no string built for it). */
+  #keyword(len: number): string {
+    const code = this.#code;
+    let i = 0;
+    while (i < len && isSpace(code[i]!)) i++;
+    let kw = "";
+    while (i < len && kw.length < 12) {
+      const b = code[i]!;
+      if (b >= 0x61 && b <= 0x7a) kw += String.fromCharCode(b - 32);
+      else if (b >= 0x41 && b <= 0x5a) kw += String.fromCharCode(b);
+      else break;
+      i++;
     }
-    if (/^ALTER\s+SYSTEM\b/i.test(code)) add("defect", "ALTER SYSTEM (rewrites the server's configuration)");
-    if (/^DO\b/i.test(code)) add("defect", "an anonymous code block (DO)");
-    if (/^(SELECT|VALUES|CALL|EXECUTE|WITH)\b/i.test(code)) {
-      for (const m of code.matchAll(/(?:\bpg_catalog\.)?\b([A-Za-z_][A-Za-z0-9_]*)\s*\(/g)) {
-        const fn = m[1]!.toLowerCase();
-        if (!DUMP_SELECT_FUNCTIONS.has(fn) && !/^(select|values|call|execute|with)$/.test(fn)) {
-          add("defect", `a top-level statement calling ${fn}()`);
-          break;
-        }
-      }
-    }
-    if (/\bLANGUAGE\s+"?c"?\b/i.test(code) && /^CREATE\b/i.test(code)) {
-      const lib = /\bAS\s+'((?:[^']|'')*)'\s*,/i.exec(stmt)?.[1];
-      if (lib !== undefined && !lib.startsWith("$libdir/")) {
-        add(
-          "refuse",
-          `a C function loading ${lib} from outside $libdir (would run that library's code on the verifier host)`,
-        );
-      }
+    return kw;
+  }
+
+  #setEncoding(name: string, line: number): void {
+    const enc = normaliseEncoding(name);
+    this.#encoding = enc;
+    if (UNSCANNABLE_ENCODINGS.has(enc)) {
+      this.#hazardAt(line, {
+        kind: "refuse",
+        reason: `client_encoding ${enc}`,
+        message: `declares client_encoding ${enc} at line ${line}: its multibyte characters can contain backslash and quote bytes, so Attest cannot scan it safely for psql meta-commands and does not run it`,
+      });
+      this.#stopped = true;
     }
   }
 
-  /** The first hazard, if any. */
-  get hazard(): SqlHazard | undefined {
-    return this.hazards[0];
+  #hazardAt(line: number, h: Omit<SqlHazard, "line">): void {
+    this.hazards.push({ line, ...h });
+  }
+
+  #checkLineLength(): void {
+    const len = this.#pos + (this.#carry?.length ?? 0) - this.#lineStart;
+    const copy = this.#state === COPY;
+    const limit = copy ? COPY_LINE_LIMIT : this.#maxLine;
+    if (len <= limit) return;
+    this.#hazardAt(this.#line, {
+      kind: "defect",
+      reason: "an over-long line",
+      message: `line ${this.#line} is longer than ${limit} bytes${copy ? " of COPY data (more than PostgreSQL can load)" : " outside COPY data (the configured limit)"}; refused, the scan stopped there`,
+    });
+    this.#stopped = true;
   }
 }
