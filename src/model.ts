@@ -124,6 +124,8 @@ export interface DrillResult {
   };
   runtime: string;
   sandboxMajor?: number;
+  /** How the sandbox's processes were confined, in words (a `none` opt-out says so). */
+  confinement?: string;
   target?: RecoveryTarget;
   verdict: Verdict;
   reason: string;

@@ -322,6 +322,7 @@ function resultOf(st: DrillState, verdict: DrillResult["verdict"], reason: strin
     },
     runtime: deps.runtime.name,
     ...(sandbox ? { sandboxMajor: sandbox.pgMajor } : {}),
+    ...(sandbox?.confinement ? { confinement: sandbox.confinement } : {}),
     ...(plan.target ? { target: plan.target } : {}),
     verdict,
     reason: verdict === "pass" && !reason ? "restored and verified" : reason,
