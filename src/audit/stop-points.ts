@@ -1,8 +1,9 @@
 /**
  * Test-only stop points: `ATTEST_TEST_STOP_AT=<point>:<SIGNAL>` makes the process send itself
  * SIGNAL when a drill reaches <point> (a phase such as `restore`, or `check:<name>`), then
- * waits until the drill's signal is aborted. An interrupt test can so stop a drill exactly at
- * each boundary instead of sleeping and hoping to land there. Unset, nothing happens.
+ * waits until the drill's signal is aborted; `<point>:WAIT` only waits there (after saying so
+ * on standard error) for a signal the test sends. An interrupt test can so stop a drill
+ * exactly at each boundary instead of sleeping and hoping to land there. Unset, nothing happens.
  */
 import { once } from "node:events";
 
@@ -19,21 +20,23 @@ export function stopPointFromEnv(signal: AbortSignal, env = process.env): StopPo
   const at = spec.lastIndexOf(":");
   const point = spec.slice(0, at);
   const sig = spec.slice(at + 1) as NodeJS.Signals;
-  if (at <= 0 || !/^SIG[A-Z]+$/.test(sig))
+  if (at <= 0 || !/^(SIG[A-Z]+|WAIT)$/.test(sig))
     throw new Error(`${STOP_AT_ENV}=${spec}: expected <point>:<SIGNAL>`);
   let fired = false;
   return async (reached) => {
     if (fired || reached !== point) return;
     fired = true;
-    process.stderr.write(`attest: test stop point ${point}: sending ${sig}\n`);
+    const wait = sig === ("WAIT" as string);
+    process.stderr.write(`attest: test stop point ${point}: ${wait ? "waiting" : `sending ${sig}`}\n`);
     const stopped = signal.aborted ? Promise.resolve() : once(signal, "abort");
     // signal handles do not keep Node's event loop alive; this timer does, and it bounds the
     // wait when nothing in this process turns the signal into an abort
     let guard: NodeJS.Timeout | undefined;
     const unheard = new Promise<never>((_, reject) => {
-      guard = setTimeout(() => reject(new Error(`${sig} at ${point} did not abort the drill`)), 60_000);
+      const limit = wait ? 300_000 : 60_000;
+      guard = setTimeout(() => reject(new Error(`${sig} at ${point}: the drill was not aborted`)), limit);
     });
-    process.kill(process.pid, sig);
+    if (!wait) process.kill(process.pid, sig);
     try {
       await Promise.race([stopped, unheard]);
     } finally {
