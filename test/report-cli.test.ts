@@ -231,6 +231,38 @@ describe("attest report", () => {
     expect(doc.coverage[0]).toMatchObject({ source: "good", series: "app", drills: 4, pass: 3, fail: 1 });
   });
 
+  it("a period without drills says NO EVIDENCE on the cover and for the series, never PASS", async () => {
+    const ws = config("{ rpo: 26h, rto: 30m, verify_every: 7d }");
+    writeHistory(join(ws.dir, "reports", "history.csv"));
+    const out = join(ws.dir, "export-empty");
+    const r = await attest([
+      "report",
+      "--config",
+      ws.config,
+      "--from",
+      "2025-01-01",
+      "--to",
+      "2025-01-31",
+      "--out",
+      out,
+      "--json",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.status).toBe("no-evidence");
+    const pdf = execFileSync("pdftotext", [join(out, "compliance-2025-01-01_2025-01-31.pdf"), "-"], {
+      encoding: "utf8",
+    }).replace(/\s+/g, " ");
+    expect(pdf).toContain("no restore drill proves the backups of the period NO EVIDENCE");
+    expect(pdf).toContain("good NO EVIDENCE");
+    expect(pdf).toContain(
+      "NO EVIDENCE good: no restore drill in the period, although a target asks for verification",
+    );
+    expect(pdf).toContain("never - n/v n/v n/a n/v");
+    expect(pdf).not.toContain("PASS");
+    expect(pdf).not.toMatch(/\bOK\b/);
+  });
+
   it("a broken chain is stated on the cover, the export is still written, exit 1", async () => {
     const ws = config("{ rpo: 26h }");
     const csv = join(ws.dir, "reports", "history.csv");

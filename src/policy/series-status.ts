@@ -3,8 +3,8 @@ import type { Violation } from "../model.js";
 import type { PolicyInput } from "./evaluate.js";
 import { CLOCK_TOLERANCE_MS, drillRecords, epoch, iso, isPassing } from "./series-input.js";
 
-/** State of one rule for one series. */
-export type RuleState = "ok" | "warning" | "critical" | "n/a";
+/** State of one rule for one series; `unverified`: no violation, but no passing drill proves it either. */
+export type RuleState = "ok" | "warning" | "critical" | "n/a" | "unverified";
 
 /** One (source, series). */
 export interface SeriesStatus {
@@ -29,7 +29,7 @@ export interface SeriesStatus {
   other: RuleState;
 }
 
-const RANK = { "n/a": 0, ok: 1, warning: 2, critical: 3 } as const;
+const RANK = { "n/a": 0, ok: 1, unverified: 1, warning: 2, critical: 3 } as const;
 
 /**
  * Status of every series of the input's sources (those with backups or drills, and those the
@@ -82,6 +82,10 @@ export function seriesStatuses(input: PolicyInput, violations: readonly Violatio
         const key = v.rule === "rpo" || v.rule === "rto" || v.rule === "retention" ? v.rule : "other";
         if (RANK[v.severity] > RANK[st[key]]) st[key] = v.severity;
       }
+      // a series no drill ever verified cannot be called OK on any rule
+      if (!pass)
+        for (const key of ["rpo", "rto", "retention", "other"] as const)
+          if (st[key] === "ok") st[key] = "unverified";
       out.push(st);
     }
   }

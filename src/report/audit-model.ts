@@ -10,6 +10,7 @@ import { seriesStatuses } from "../policy/series-status.js";
 import { backupsOfDrills, drillOfRecord } from "./history-drills.js";
 import { rtoSeriesOf, type TimedDrill, timelinesOf, withEvidence } from "./model-parts.js";
 import { type ChainState, type ReportModel, statusLine } from "./report-model.js";
+import { attentionOf, evidenceOf, scopeOf } from "./report-scope.js";
 
 /** What an audit report is made of. */
 export interface AuditModelInput {
@@ -65,6 +66,13 @@ export function auditModel(input: AuditModelInput): ReportModel {
   const summary = seriesStatuses(policyInput, run.violations);
   const policiesOf = (name: string) => policyInput.sources.find((s) => s.config.name === name)?.policies;
   const backups = policyInput.sources.flatMap((s) => s.backups);
+  const pages = current.map((d) => withEvidence(config.reports.dir, { ...d, runId: run.run.id }));
+  // a run covers what it drilled: a series it did not drill is not missing evidence of this run
+  const scope = scopeOf(evidenceOf(summary, pages, run.violations, policiesOf), pages).map((r) => {
+    if (r.status !== "no-evidence") return r;
+    const { status: _, ...rest } = r;
+    return rest;
+  });
 
   return {
     kind: run.run.kind === "drill" ? "drill" : run.run.kind === "check" ? "check" : "audit",
@@ -74,11 +82,14 @@ export function auditModel(input: AuditModelInput): ReportModel {
     generatedAt: new Date().toISOString(),
     runId: run.run.id,
     ...(run.run.label ? { label: run.run.label } : {}),
+    // the run's own status: it already weighs its drills, violations and listing failures
     status: run.status,
+    scope,
+    attention: attentionOf(pages, run.violations, scope),
     statusLine: statusLine(run.drills, run.violations),
     summary,
     violations: run.violations,
-    drillPages: current.map((d) => withEvidence(config.reports.dir, d)),
+    drillPages: pages,
     drillRows: [],
     rto: rtoSeriesOf(summary, allDrills, policiesOf),
     timelines: timelinesOf(summary, backups, allDrills, policiesOf),

@@ -100,6 +100,8 @@ export async function writeExport(
       chain: model.chain,
       notes: model.notes,
       summary: model.summary,
+      scope: model.scope,
+      attention: model.attention,
       coverage,
       violations,
       drills,

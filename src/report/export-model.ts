@@ -3,12 +3,14 @@
  * (no restore, no source listing). The chain is verified first; a broken chain is stated.
  */
 import { policiesFor } from "../audit/inventory.js";
-import type { Config } from "../config/schema.js";
+import type { Config, PoliciesConfig } from "../config/schema.js";
 import type { HistoryRecord } from "../history/history-record.js";
 import type { Verdict } from "../model.js";
 import type { PolicyInput } from "../policy/evaluate.js";
-import { seriesStatuses } from "../policy/series-status.js";
+import { verifiedRpoTarget } from "../policy/rpo.js";
+import { type RuleState, seriesStatuses } from "../policy/series-status.js";
 import { violationKey } from "../policy/violation-key.js";
+import { coverStatus } from "./cover-status.js";
 import { backupsOfDrills, drillOfRecord, violationOfRecord } from "./history-drills.js";
 import { rtoSeriesOf, type TimedDrill, timelinesOf, withEvidence } from "./model-parts.js";
 import {
@@ -18,6 +20,7 @@ import {
   type ReportViolation,
   statusLine,
 } from "./report-model.js";
+import { attentionOf, evidenceOf, scopeOf } from "./report-scope.js";
 
 /** What an export is made of. */
 export interface ExportInput {
@@ -45,7 +48,7 @@ export function exportModel(input: ExportInput): ReportModel {
   const upToEnd = input.history.filter((r) => Date.parse(r.recordedAt) <= to);
   const drills: TimedDrill[] = rows
     .filter((r) => r.recordType === "drill")
-    .map((r) => ({ at: r.recordedAt, result: drillOfRecord(r) }));
+    .map((r) => ({ at: r.recordedAt, runId: r.runId, result: drillOfRecord(r) }));
   const drillsToEnd: TimedDrill[] = upToEnd
     .filter((r) => r.recordType === "drill")
     .map((r) => ({ at: r.recordedAt, result: drillOfRecord(r) }));
@@ -80,21 +83,24 @@ export function exportModel(input: ExportInput): ReportModel {
   const known = new Set(drillsToEnd.map((d) => d.result.source));
   for (const v of violations) known.add(v.source);
   const backups = backupsOfDrills(drillsToEnd.map((d) => d.result));
+  // every configured source is in scope: one the history never mentions is a series without evidence
   const policyInput: PolicyInput = {
     now: new Date(end),
-    sources: config.sources
-      .filter((sc) => known.has(sc.name))
-      .map((sc) => ({
-        config: sc,
-        policies: policiesFor(config, sc),
-        backups: backups.filter((b) => b.source === sc.name),
-        findings: [],
-      })),
+    sources: config.sources.map((sc) => ({
+      config: sc,
+      policies: policiesFor(config, sc),
+      backups: backups.filter((b) => b.source === sc.name),
+      findings: [],
+    })),
     drills: [],
     history: upToEnd.filter((r) => r.recordType === "drill"),
   };
   const summary = seriesStatuses(policyInput, lastRunViolations);
   const policiesOf = (name: string) => policyInput.sources.find((s) => s.config.name === name)?.policies;
+  rpoFromVerified(summary, drillsToEnd, policiesOf, end);
+  const reportDrills = drills.map((d) => withEvidence(config.reports.dir, d));
+  const evidence = evidenceOf(summary, reportDrills, violations, policiesOf);
+  const scope = scopeOf(evidence, reportDrills);
 
   const notes = [
     "Built from the history file alone: no backup was listed or restored for this export.",
@@ -111,7 +117,13 @@ export function exportModel(input: ExportInput): ReportModel {
     organization: { ...config.organization },
     period: { from: input.from.toISOString(), to: input.to.toISOString() },
     generatedAt: input.now.toISOString(),
-    status: periodStatus(drills, violations, input.chain),
+    status: coverStatus({
+      series: evidence,
+      chainOk: input.chain.ok,
+      violations: violations.map((v) => v.severity),
+    }),
+    scope,
+    attention: attentionOf(reportDrills, violations, scope),
     statusLine: statusLine(
       drills.map((d) => d.result),
       violations,
@@ -119,9 +131,9 @@ export function exportModel(input: ExportInput): ReportModel {
     summary,
     violations,
     drillPages: [],
-    drillRows: drills.map((d) => withEvidence(config.reports.dir, d)),
+    drillRows: reportDrills,
     coverage: coverageOf(
-      summary.map((s) => ({ source: s.source, series: s.series })),
+      summary.map((s) => ({ source: s.source, series: s.series, firstSeen: firstSeen(input.history, s) })),
       drills,
       from,
       end,
@@ -133,26 +145,64 @@ export function exportModel(input: ExportInput): ReportModel {
   };
 }
 
-function periodStatus(
+const RANK: Record<RuleState, number> = { "n/a": 0, ok: 1, unverified: 1, warning: 2, critical: 3 };
+
+/**
+ * An export knows backups only from drills: its RPO column judges the newest backup a passing
+ * drill proved, at the period's end, against the target for verified backups (else the RPO).
+ */
+function rpoFromVerified(
+  summary: ReturnType<typeof seriesStatuses>,
   drills: readonly TimedDrill[],
-  violations: readonly ReportViolation[],
-  chain: ChainState,
-): Verdict {
-  const v = drills.map((d) => d.result.verdict);
-  if (v.includes("fail") || violations.some((x) => x.severity === "critical")) return "fail";
-  if (!chain.ok || v.includes("error")) return "error";
-  if (v.includes("warn") || violations.length > 0) return "warn";
-  return "pass";
+  policiesOf: (source: string) => PoliciesConfig | undefined,
+  end: number,
+): void {
+  for (const s of summary) {
+    const p = policiesOf(s.source);
+    const target = p ? (verifiedRpoTarget(p) ?? p.rpo) : undefined;
+    if (target === undefined) continue;
+    const proven = drills
+      .filter(
+        (d) =>
+          d.result.source === s.source &&
+          d.result.series === s.series &&
+          (d.result.verdict === "pass" || d.result.verdict === "warn"),
+      )
+      .map((d) => Date.parse(d.result.backup.createdAt))
+      .filter((t) => Number.isFinite(t) && t <= end);
+    if (proven.length === 0) continue;
+    const newest = Math.max(...proven);
+    s.lastVerifiedBackupAt = new Date(newest).toISOString();
+    if (end - newest > target && RANK[s.rpo] < RANK.warning) s.rpo = "warning";
+  }
 }
 
-/** Drill counts and the longest stretch without a passing drill, per series. */
+/** When the history first mentions a series (or its source as a whole), as epoch ms. */
+function firstSeen(
+  history: readonly HistoryRecord[],
+  s: { source: string; series: string },
+): number | undefined {
+  let first: number | undefined;
+  for (const r of history) {
+    // a row of the whole source counts for each series; a source-level line counts every row
+    if (r.source !== s.source || (r.series !== s.series && r.series !== "" && s.series !== "")) continue;
+    const t = Date.parse(r.recordedAt);
+    if (Number.isFinite(t) && (first === undefined || t < first)) first = t;
+  }
+  return first;
+}
+
+/**
+ * Drill counts and the longest stretch without a passing drill, per series; a stretch starts
+ * at the period's start or when the series was first seen, whichever is later.
+ */
 export function coverageOf(
-  series: ReadonlyArray<{ source: string; series: string }>,
+  series: ReadonlyArray<{ source: string; series: string; firstSeen?: number }>,
   drills: readonly TimedDrill[],
   from: number,
   end: number,
 ): CoverageRow[] {
-  return series.map(({ source, series: name }) => {
+  return series.map(({ source, series: name, firstSeen: seen }) => {
     const mine = drills.filter((d) => d.result.source === source && d.result.series === name);
     const count = (v: Verdict) => mine.filter((d) => d.result.verdict === v).length;
     const passes = mine
@@ -160,7 +210,8 @@ export function coverageOf(
       .map((d) => Date.parse(d.at))
       .sort((a, b) => a - b);
     let longest = 0;
-    let prev = from;
+    // unverified since the series appeared; one not seen by the period's end went unverified throughout
+    let prev = seen === undefined || seen > end ? from : Math.max(from, seen);
     for (const t of [...passes, end]) {
       longest = Math.max(longest, t - prev);
       prev = t;

@@ -10,6 +10,8 @@ import type { BackupTimeline, ReportDrill, RtoSeries } from "./report-model.js";
 /** A drill with the time it was recorded. */
 export interface TimedDrill {
   at: string;
+  /** The run that recorded it. */
+  runId?: string;
   result: DrillResult;
 }
 
@@ -74,7 +76,7 @@ export function timelinesOf(
 
 /** Loads a drill's inventory from its evidence file (relative to the reports dir). */
 export function withEvidence(reportsDir: string, d: TimedDrill): ReportDrill {
-  const out: ReportDrill = { at: d.at, result: d.result };
+  const out: ReportDrill = { at: d.at, result: d.result, ...(d.runId ? { runId: d.runId } : {}) };
   const rel = d.result.evidence;
   if (!rel) return out;
   const file = resolve(reportsDir, rel);

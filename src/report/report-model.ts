@@ -1,11 +1,14 @@
 /** What a PDF report shows, built from a run (audit) or from history alone (export). */
 import type { DrillResult, Inventory, Verdict, Violation } from "../model.js";
 import type { SeriesStatus } from "../policy/series-status.js";
+import type { ReportStatus } from "./cover-status.js";
 
 /** One drill as a report shows it. */
 export interface ReportDrill {
   /** ISO time the drill was recorded (this run: when the run finished). */
   at: string;
+  /** The run that recorded it. */
+  runId?: string;
   result: DrillResult;
   /** The inventory from the drill's evidence file, when it could be read. */
   inventory?: Inventory;
@@ -60,6 +63,30 @@ export interface ChainState {
   problem?: string;
 }
 
+/** One series in the report's scope, with what the report may claim about it. */
+export interface ScopeRow {
+  source: string;
+  series: string;
+  /** Undefined: no drill and no target asking for one (nothing to claim). */
+  status?: ReportStatus;
+  needsVerification: boolean;
+  drills: number;
+  lastPass?: string;
+}
+
+/** One problem on the cover's "Needs attention" list. */
+export interface AttentionItem {
+  /** FAIL, ERROR, CRITICAL, NO EVIDENCE. */
+  tag: string;
+  /** Colour key (a verdict, severity or report status). */
+  tone: string;
+  text: string;
+  /** When it happened (first and last time, when seen more than once). */
+  first?: string;
+  last?: string;
+  count: number;
+}
+
 /** Everything a PDF report renders. */
 export interface ReportModel {
   kind: "audit" | "drill" | "check" | "export";
@@ -69,7 +96,11 @@ export interface ReportModel {
   generatedAt: string;
   runId?: string;
   label?: string;
-  status: Verdict;
+  status: ReportStatus;
+  /** The series in scope and their status (the cover's table). */
+  scope: ScopeRow[];
+  /** Each problem once, with its time. */
+  attention: AttentionItem[];
   /** One line under the status: counts of drills and violations. */
   statusLine: string;
   summary: SeriesStatus[];

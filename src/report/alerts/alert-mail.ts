@@ -4,10 +4,10 @@
  * so a mail client shows a condition's alert, reminders and resolution as one conversation.
  */
 import { createHash } from "node:crypto";
+import { verdictWords } from "../../policy/drill-outcome.js";
 import type { MailMessage } from "../mail/mailer.js";
 import type { AlertEvent } from "./alert-plan.js";
 import type { AlertCondition } from "./alert-state.js";
-import { verdictWords } from "../../policy/drill-outcome.js";
 
 const TAG = { new: "ALERT", repeat: "STILL", resolved: "RESOLVED" } as const;
 

@@ -5,9 +5,9 @@
  * after `error_after` consecutive runs; a drill aborted by Attest's shutdown or a user never does.
  */
 import type { DrillResult, RunResult, Severity } from "../../model.js";
+import { isAbortedDrill, verdictWords } from "../../policy/drill-outcome.js";
 import { violationKey } from "../../policy/violation-key.js";
 import type { AlertCondition, AlertState } from "./alert-state.js";
-import { isAbortedDrill, verdictWords } from "../../policy/drill-outcome.js";
 
 /** One thing to tell people. */
 export interface AlertEvent {

@@ -18,6 +18,7 @@ const COLOR: Record<string, string> = {
   warning: "#b26a00",
   ok: "#2e7d32",
   "n/a": "#9e9e9e",
+  unverified: "#b26a00",
 };
 
 /** Escapes text for HTML. */

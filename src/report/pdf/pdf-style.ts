@@ -1,6 +1,7 @@
 /** Colours, fonts and text clean-up shared by the PDF pages and charts. */
 import type { Verdict } from "../../model.js";
 import type { RuleState } from "../../policy/series-status.js";
+import type { ReportStatus } from "../cover-status.js";
 
 /** Colours of verdicts and states. */
 export const COLORS = {
@@ -12,6 +13,8 @@ export const COLORS = {
   warning: "#b26a00",
   ok: "#2e7d32",
   "n/a": "#9e9e9e",
+  unverified: "#b26a00",
+  "no-evidence": "#6a1b9a",
   text: "#212121",
   muted: "#616161",
   rule: "#bdbdbd",
@@ -21,7 +24,7 @@ export const COLORS = {
 } as const;
 
 /** The colour of a verdict or rule state. */
-export function colorOf(v: Verdict | RuleState): string {
+export function colorOf(v: Verdict | RuleState | ReportStatus): string {
   return (COLORS as Record<string, string>)[v] ?? COLORS.text;
 }
 
@@ -72,6 +75,13 @@ export function shortDate(isoText: string | undefined): string {
   if (!isoText) return "-";
   const t = Date.parse(isoText);
   return Number.isFinite(t) ? new Date(t).toISOString().slice(0, 10) : isoText;
+}
+
+/** `03-10 12:00` from ISO text: a chart axis label with its time of day (UTC). */
+export function axisTime(isoText: string | undefined): string {
+  if (!isoText) return "-";
+  const t = Date.parse(isoText);
+  return Number.isFinite(t) ? new Date(t).toISOString().slice(5, 16).replace("T", " ") : isoText;
 }
 
 /** `2025-03-10 12:00` (for columns whose header says UTC). */

@@ -1,6 +1,6 @@
 /** Renders a report model to a PDF: cover, summary, violations, charts, drills, chain. */
+import { REPORT_STATUS_WORDS, statusLabel } from "../cover-status.js";
 import type { ReportModel } from "../report-model.js";
-import { STATUS_WORDS } from "../report-model.js";
 import { drillPage } from "./drill-page.js";
 import { COLORS, colorOf, FONT, pdfText, seriesName, shortTime } from "./pdf-style.js";
 import { type Cell, PdfWriter } from "./pdf-writer.js";
@@ -35,22 +35,22 @@ export async function renderReport(model: ReportModel, file: string): Promise<vo
 function cover(w: PdfWriter, m: ReportModel): void {
   const doc = w.doc;
   doc.rect(0, 0, doc.page.width, 8).fill(COLORS.accent);
-  w.y = 70;
+  w.y = 56;
   doc
     .font(FONT.bold)
-    .fontSize(24)
+    .fontSize(22)
     .fillColor(COLORS.accent)
     .text(pdfText(m.organization.name), w.left, w.y, { width: w.width });
   if (m.organization.department)
     doc
       .font(FONT.regular)
-      .fontSize(13)
+      .fontSize(12)
       .fillColor(COLORS.muted)
       .text(pdfText(m.organization.department), { width: w.width });
-  w.gap(26);
+  w.gap(18);
   doc
     .font(FONT.bold)
-    .fontSize(20)
+    .fontSize(19)
     .fillColor(COLORS.text)
     .text(pdfText(m.title), w.left, w.y, { width: w.width });
   const period =
@@ -58,7 +58,7 @@ function cover(w: PdfWriter, m: ReportModel): void {
       ? `Period ${shortTime(m.period.from)} to ${shortTime(m.period.to)}`
       : `Run from ${shortTime(m.period.from)} to ${shortTime(m.period.to)}`;
   doc.font(FONT.regular).fontSize(11).fillColor(COLORS.muted).text(pdfText(period), { width: w.width });
-  w.gap(24);
+  w.gap(18);
 
   // the overall status as a coloured box
   const boxH = 64;
@@ -66,33 +66,47 @@ function cover(w: PdfWriter, m: ReportModel): void {
   doc.rect(w.left, top, w.width, boxH).fill(colorOf(m.status));
   doc
     .font(FONT.bold)
-    .fontSize(26)
+    .fontSize(m.status === "no-evidence" ? 19 : 26)
     .fillColor("#ffffff")
-    .text(m.status.toUpperCase(), w.left + 16, top + 10, { width: 150, lineBreak: false });
+    .text(statusLabel(m.status), w.left + 16, top + (m.status === "no-evidence" ? 14 : 10), {
+      width: 170,
+      lineBreak: false,
+    });
   doc
     .font(FONT.regular)
     .fontSize(10.5)
     .fillColor("#ffffff")
-    .text(pdfText(STATUS_WORDS[m.status].replace(/^\w+ - /, "")), w.left + 160, top + 14, {
-      width: w.width - 176,
-      height: 16,
+    .text(pdfText(REPORT_STATUS_WORDS[m.status].replace(/^[A-Z ]+ - /, "")), w.left + 190, top + 14, {
+      width: w.width - 206,
+      height: 28,
       ellipsis: true,
     });
-  doc.fontSize(9.5).text(pdfText(m.statusLine), w.left + 160, top + 34, {
-    width: w.width - 176,
-    height: 24,
+  doc.fontSize(9.5).text(pdfText(m.statusLine), w.left + 190, top + 40, {
+    width: w.width - 206,
+    height: 22,
     ellipsis: true,
   });
-  w.y = top + boxH + 20;
+  w.y = top + boxH + 16;
 
   const series = m.summary.length;
   const sources = new Set(m.summary.map((s) => s.source)).size;
+  const crit = m.violations.filter((v) => v.severity === "critical").length;
   const facts: Array<[string, Cell]> = [
     ["Generated", shortTime(m.generatedAt)],
     ...(m.runId ? ([["Run", { text: m.runId, mono: true }]] as Array<[string, Cell]>) : []),
     ...(m.label ? ([["Label", m.label]] as Array<[string, Cell]>) : []),
     ["Scope", `${sources} source${sources === 1 ? "" : "s"}, ${series} series`],
     ["Result", m.statusLine],
+    [
+      "Violations",
+      m.violations.length === 0
+        ? { text: "none", color: COLORS.pass }
+        : {
+            text: `${crit} critical, ${m.violations.length - crit} warning${m.violations.length - crit === 1 ? "" : "s"} (${[...new Set(m.violations.map((v) => v.rule))].join(", ")})`,
+            color: crit ? COLORS.critical : COLORS.warning,
+            bold: true,
+          },
+    ],
     [
       "History chain",
       m.chain.ok
@@ -103,52 +117,95 @@ function cover(w: PdfWriter, m: ReportModel): void {
   ];
   w.keyValues(facts, 130, 10);
   if (!m.chain.ok) {
-    w.gap(10);
+    w.gap(8);
     w.paragraph(
       "The history file failed verification: a row was edited, inserted or removed after it was written. " +
         "Records after the break cannot be trusted as evidence until the cause is explained.",
       { color: COLORS.fail, bold: true },
     );
   }
+  scopeTable(w, m);
   attention(w, m);
   if (m.notes.length) {
-    w.gap(14);
+    w.gap(10);
     for (const n of m.notes) w.paragraph(`Note: ${n}`, { size: 8.5, color: COLORS.muted });
   }
+}
+
+/** Rows of the cover's scope table before the rest is left to the summary pages. */
+const SCOPE_ROWS = 12;
+
+function scopeTable(w: PdfWriter, m: ReportModel): void {
+  w.gap(12);
+  w.heading(m.kind === "export" ? "Scope and evidence in the period" : "Scope and evidence of the run", 2);
+  if (m.scope.length === 0) {
+    w.paragraph("No source is configured: there is nothing this report can vouch for.", {
+      color: colorOf("no-evidence"),
+      bold: true,
+    });
+    return;
+  }
+  const rows = m.scope
+    .slice(0, SCOPE_ROWS)
+    .map((r): Cell[] => [
+      seriesName(r.source, r.series) || "-",
+      r.status
+        ? { text: statusLabel(r.status), color: colorOf(r.status), bold: true }
+        : { text: r.drills ? "-" : "not drilled", color: COLORS.muted },
+      String(r.drills),
+      r.lastPass
+        ? shortTime(r.lastPass)
+        : { text: "none", color: r.needsVerification ? COLORS.warn : COLORS.muted },
+      r.needsVerification ? "yes" : "no",
+    ]);
+  w.table(
+    [
+      { header: "Source / series", width: 30 },
+      { header: "Status", width: 17 },
+      { header: "Drills", width: 10, align: "right" },
+      { header: "Last passing drill", width: 26 },
+      { header: "Must be verified", width: 17 },
+    ],
+    rows,
+    { zebra: true },
+  );
+  if (m.scope.length > SCOPE_ROWS)
+    w.paragraph(`... and ${m.scope.length - SCOPE_ROWS} more series: see the summary.`, {
+      size: 8.5,
+      color: COLORS.muted,
+    });
 }
 
 /** How many items the cover's "needs attention" list shows. */
 const ATTENTION_ITEMS = 8;
 
 function attention(w: PdfWriter, m: ReportModel): void {
-  const drills = [...m.drillPages, ...m.drillRows].filter(
-    (d) => d.result.verdict === "fail" || d.result.verdict === "error",
-  );
-  const items: Array<[string, string, string]> = [
-    ...drills.map((d): [string, string, string] => [
-      d.result.verdict.toUpperCase(),
-      colorOf(d.result.verdict),
-      `drill of ${seriesName(d.result.source, d.result.series)} (${d.result.backup.id}): ${d.result.reason}`,
-    ]),
-    ...m.violations
-      .filter((v) => v.severity === "critical")
-      .map((v): [string, string, string] => ["CRITICAL", COLORS.critical, `${v.rule}: ${v.message}`]),
-  ];
+  const items = m.attention;
   if (items.length === 0) return;
-  w.gap(16);
+  w.gap(12);
   w.heading("Needs attention", 2);
-  for (const [tag, color, text] of items.slice(0, ATTENTION_ITEMS)) {
+  for (const item of items.slice(0, ATTENTION_ITEMS)) {
+    const when = item.first
+      ? item.last
+        ? `${shortTime(item.first)} to ${shortTime(item.last)}: `
+        : `${shortTime(item.first)}: `
+      : "";
+    const text = `${when}${item.text}`;
     const doc = w.doc;
     doc.font(FONT.regular).fontSize(9);
-    const h = Math.min(doc.heightOfString(pdfText(text), { width: w.width - 62 }), 40);
+    const h = Math.min(doc.heightOfString(pdfText(text), { width: w.width - 72 }), 40);
     w.ensure(h + 4);
     const y = w.y;
-    doc.font(FONT.bold).fontSize(8.5).fillColor(color).text(tag, w.left, y, { width: 58, lineBreak: false });
+    doc
+      .font(FONT.bold)
+      .fontSize(8.5)
+      .fillColor(colorOf(item.tone as "fail"))
+      .text(item.tag, w.left, y, { width: 70, lineBreak: false });
     doc
       .font(FONT.regular)
       .fontSize(9)
       .fillColor(COLORS.text)
-      .text(pdfText(text), w.left + 62, y, { width: w.width - 62, height: h + 1, ellipsis: true });
+      .text(pdfText(text), w.left + 72, y, { width: w.width - 72, height: h + 1, ellipsis: true });
     w.y = y + h + 4;
   }
   if (items.length > ATTENTION_ITEMS) {

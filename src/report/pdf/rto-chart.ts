@@ -2,18 +2,28 @@
 import { formatDuration } from "../../util/duration.js";
 import type { RtoSeries } from "../report-model.js";
 import { legend } from "./chart-parts.js";
-import { COLORS, colorOf, FONT, pdfText, shortDate } from "./pdf-style.js";
+import { axisTime, COLORS, colorOf, FONT, pdfText } from "./pdf-style.js";
 import type { PdfWriter } from "./pdf-writer.js";
 
-const DAY = 86_400_000;
-
-/** A round step for about `n` ticks up to `max` milliseconds. */
-function durationStep(max: number, n = 4): number {
-  const steps = [1, 2, 5, 10, 15, 30]
-    .flatMap((k) => [k * 1000, k * 60_000])
-    .concat([3_600_000, 2 * 3_600_000, 6 * 3_600_000, 12 * 3_600_000, DAY]);
-  return steps.find((s) => max / s <= n) ?? Math.ceil(max / n / DAY) * DAY;
+/** The one unit of a chart's axis and labels: seconds, minutes or hours, by the largest value. */
+export function durationUnit(maxMs: number): { name: string; short: string; ms: number } {
+  if (maxMs <= 3 * 60_000) return { name: "seconds", short: "s", ms: 1000 };
+  if (maxMs <= 3 * 3_600_000) return { name: "minutes", short: "min", ms: 60_000 };
+  return { name: "hours", short: "h", ms: 3_600_000 };
 }
+
+/** A round step (in the unit) for about `n` ticks up to `max` (in the unit). */
+function niceStep(max: number, n = 4): number {
+  const base = 10 ** Math.floor(Math.log10(Math.max(max / n, 1e-9)));
+  for (const k of [1, 2, 2.5, 5, 10]) if (max / (k * base) <= n) return k * base;
+  return 10 * base;
+}
+
+/** A value in the unit: whole numbers plain, others with one decimal. */
+const inUnit = (ms: number, unitMs: number) => {
+  const v = ms / unitMs;
+  return Number.isInteger(v) ? String(v) : v.toFixed(1);
+};
 
 /** Bars of each drill's total time, coloured by verdict, with the RTO target as a dashed line. */
 export function rtoChart(w: PdfWriter, s: RtoSeries, height = 120): void {
@@ -49,16 +59,19 @@ export function rtoChart(w: PdfWriter, s: RtoSeries, height = 120): void {
     return;
   }
   const max = Math.max(longest, targetShown ? s.targetMs! : 0) * 1.15 || 1000;
-  const step = durationStep(max);
+  const unit = durationUnit(max);
+  const step = niceStep(max / unit.ms) * unit.ms;
   const yMax = Math.ceil(max / step) * step;
   const yOf = (ms: number) => y1 - (ms / yMax) * height;
 
   doc.lineWidth(0.4).strokeColor(COLORS.rule);
   doc.font(FONT.regular).fontSize(7).fillColor(COLORS.muted);
-  for (let v = 0; v <= yMax + 1; v += step) {
-    const y = yOf(v);
+  // one unit for the whole axis, named once above it
+  doc.text(unit.name, w.left, top - 9, { width: 40, align: "right", lineBreak: false });
+  for (let k = 0; k * step <= yMax + 1; k++) {
+    const y = yOf(k * step);
     doc.moveTo(x0, y).lineTo(x1, y).stroke();
-    doc.text(formatDuration(v), w.left, y - 3.5, { width: 40, align: "right", lineBreak: false });
+    doc.text(inUnit(k * step, unit.ms), w.left, y - 3.5, { width: 40, align: "right", lineBreak: false });
   }
 
   const slot = (x1 - x0) / s.points.length;
@@ -69,7 +82,7 @@ export function rtoChart(w: PdfWriter, s: RtoSeries, height = 120): void {
     doc.rect(x, y, barW, y1 - y).fill(colorOf(p.verdict));
     if (s.points.length <= 16) {
       doc.font(FONT.regular).fontSize(6.5).fillColor(COLORS.muted);
-      doc.text(formatDuration(p.totalMs), x + barW / 2 - 25, y - 8, {
+      doc.text(inUnit(p.totalMs, unit.ms), x + barW / 2 - 25, y - 8, {
         width: 50,
         align: "center",
         lineBreak: false,
@@ -97,12 +110,16 @@ export function rtoChart(w: PdfWriter, s: RtoSeries, height = 120): void {
       .text("RTO", x1 + 1, y - 3.5, { width: 30, lineBreak: false });
   }
 
-  // dates under the first, middle and last bar
+  // date and time of day (UTC) under the first, middle and last bar
   doc.font(FONT.regular).fontSize(7).fillColor(COLORS.muted);
   const labelled = [...new Set([0, Math.floor((s.points.length - 1) / 2), s.points.length - 1])];
   for (const i of labelled) {
     const cx = x0 + slot * i + slot / 2;
-    doc.text(shortDate(s.points[i]!.at), cx - 30, y1 + 3, { width: 60, align: "center", lineBreak: false });
+    doc.text(`${axisTime(s.points[i]!.at)} UTC`, cx - 40, y1 + 3, {
+      width: 80,
+      align: "center",
+      lineBreak: false,
+    });
   }
   doc.moveTo(x0, y1).lineTo(x1, y1).lineWidth(0.8).strokeColor(COLORS.muted).stroke();
   w.y = y1 + 14;

@@ -10,7 +10,13 @@ import { timelineChart } from "./timeline-chart.js";
 const ago = (seconds: number | undefined) =>
   seconds === undefined ? "-" : `${formatDuration(seconds * 1000)} ago`;
 
-const STATE_WORDS: Record<string, string> = { ok: "OK", warning: "WARN", critical: "CRIT", "n/a": "n/a" };
+const STATE_WORDS: Record<string, string> = {
+  ok: "OK",
+  warning: "WARN",
+  critical: "CRIT",
+  "n/a": "n/a",
+  unverified: "n/v",
+};
 
 function stateCell(s: string): Cell {
   return { text: STATE_WORDS[s] ?? s, color: colorOf(s as "ok"), bold: s !== "n/a" && s !== "ok" };
@@ -24,13 +30,19 @@ export function summarySection(w: PdfWriter, m: ReportModel): void {
     w.paragraph("No source or series to report.", { color: COLORS.muted });
     return;
   }
+  // an export knows backups only from drills: its newest recovery point is the newest verified backup
+  const end = Math.min(Date.parse(m.period.to), Date.parse(m.generatedAt));
+  const verifiedAge = (s: SeriesStatus) =>
+    s.lastVerifiedBackupAt ? Math.max(0, (end - Date.parse(s.lastVerifiedBackupAt)) / 1000) : undefined;
   const rows = m.summary.map((s: SeriesStatus): Cell[] => [
     seriesName(s.source, s.series),
     String(s.backups),
-    s.newestBackupAt
-      ? `${utc(s.newestBackupAt)}\n${ago(s.newestAgeSeconds)}`
-      : exported
-        ? "-"
+    exported
+      ? s.lastVerifiedBackupAt
+        ? `${utc(s.lastVerifiedBackupAt)}\n${ago(verifiedAge(s))}`
+        : { text: "none verified", color: COLORS.warn, bold: true }
+      : s.newestBackupAt
+        ? `${utc(s.newestBackupAt)}\n${ago(s.newestAgeSeconds)}`
         : { text: "none", color: COLORS.fail, bold: true },
     s.lastVerifiedAt
       ? `${utc(s.lastVerifiedAt)}${s.lastVerifiedBackupAt ? `\n(backup ${utc(s.lastVerifiedBackupAt)})` : ""}`
@@ -52,7 +64,7 @@ export function summarySection(w: PdfWriter, m: ReportModel): void {
       { header: "Source / series", width: 19 },
       // an export knows backups only from the drills in history
       { header: exported ? "Drilled" : "Backups", width: 9, align: "right" },
-      { header: "Newest backup (UTC)", width: 15.5 },
+      { header: exported ? "Newest verified backup (UTC)" : "Newest backup (UTC)", width: 15.5 },
       { header: "Last verified (UTC)", width: 16 },
       { header: "Last drill", width: 10 },
       { header: "RPO", width: 7 },
@@ -64,7 +76,7 @@ export function summarySection(w: PdfWriter, m: ReportModel): void {
     { zebra: true },
   );
   w.paragraph(
-    "Other: max_gap, verify_every, size_anomaly, wal_continuity, clock_skew. CRIT critical, WARN warning, n/a no target configured.",
+    `Other: max_gap, verify_every, size_anomaly, wal_continuity, clock_skew, last_drill. CRIT critical, WARN warning, n/a no target configured, n/v not verified: no passing drill proves the series, so it meets no rule yet.${exported ? " Ages are at the end of the period." : ""}`,
     {
       size: 7.5,
       color: COLORS.muted,
@@ -144,6 +156,8 @@ export function chartsSection(w: PdfWriter, m: ReportModel): void {
       w,
       m.timelines.filter((t) => t.backups.length > 0),
       m.period.to,
+      // an export's axis is its period; a run's reaches back to show the retention window
+      m.kind === "export" ? m.period.from : undefined,
     );
 }
 
@@ -151,24 +165,29 @@ export function chartsSection(w: PdfWriter, m: ReportModel): void {
 export function drillTableSection(w: PdfWriter, m: ReportModel): void {
   w.heading("Drills in the period", 1, 40);
   if (m.drillRows.length === 0) {
-    w.paragraph("No drill was recorded in the period.", { color: COLORS.warn, bold: true });
+    w.paragraph("No drill was recorded in the period: it holds no evidence that a backup can be restored.", {
+      color: colorOf("no-evidence"),
+      bold: true,
+    });
     return;
   }
   w.table(
     [
-      { header: "Recorded (UTC)", width: 14 },
-      { header: "Source / series", width: 16 },
-      { header: "Backup", width: 22 },
+      { header: "Recorded (UTC)", width: 13.5 },
+      { header: "Run", width: 15 },
+      { header: "Source / series", width: 13 },
+      { header: "Backup", width: 19 },
       { header: "Verdict", width: 8 },
-      { header: "Total", width: 8, align: "right" },
-      { header: "Reason", width: 32 },
+      { header: "Total (s)", width: 8, align: "right" },
+      { header: "Reason", width: 23.5 },
     ],
     m.drillRows.map((d) => [
       utc(d.at),
+      { text: d.runId ?? "-", mono: true },
       seriesName(d.result.source, d.result.series),
       { text: d.result.backup.id, mono: true },
       { text: d.result.verdict.toUpperCase(), color: colorOf(d.result.verdict), bold: true },
-      formatDuration(d.result.timings.totalMs),
+      (d.result.timings.totalMs / 1000).toFixed(1),
       d.result.reason,
     ]),
     { zebra: true, fontSize: 7.5, maxRowHeight: 60 },

@@ -1,7 +1,7 @@
 /** Backups on a time axis against the retention window (min_days shaded, max_days dashed). */
 import type { BackupTimeline } from "../report-model.js";
 import { legend } from "./chart-parts.js";
-import { COLORS, FONT, pdfText, shortDate } from "./pdf-style.js";
+import { axisTime, COLORS, FONT, pdfText } from "./pdf-style.js";
 import type { PdfWriter } from "./pdf-writer.js";
 
 const DAY = 86_400_000;
@@ -10,9 +10,16 @@ const DAY = 86_400_000;
  * One row per series: each backup a dot on a time axis (green verified, grey not, red past
  * max_days), the recovery window (min_days) shaded, the max_days limit as a dashed line.
  */
-export function timelineChart(w: PdfWriter, timelines: readonly BackupTimeline[], anchorIso: string): void {
+export function timelineChart(
+  w: PdfWriter,
+  timelines: readonly BackupTimeline[],
+  anchorIso: string,
+  /** When given, the axis spans exactly from here to the anchor (a report's period). */
+  fromIso?: string,
+): void {
   const doc = w.doc;
   const now = Date.parse(anchorIso);
+  const fixed = fromIso === undefined ? undefined : Date.parse(fromIso);
   const rowH = 17;
   const labelW = 120;
   const x0 = w.left + labelW;
@@ -24,7 +31,10 @@ export function timelineChart(w: PdfWriter, timelines: readonly BackupTimeline[]
     if (reach) start = Math.min(start, now - reach * 1.1);
   }
   start = Math.max(start, now - 400 * DAY);
+  if (fixed !== undefined && Number.isFinite(fixed)) start = fixed;
   const end = now + (now - start) * 0.02;
+  // outside the axis a dot would pile up at its edge and look like a backup taken there
+  const shown = (at: number) => at >= start && at <= end;
   const xOf = (ms: number) => x0 + ((Math.max(ms, start) - start) / (end - start)) * (x1 - x0);
 
   let i = 0;
@@ -59,6 +69,7 @@ export function timelineChart(w: PdfWriter, timelines: readonly BackupTimeline[]
       }
       for (const b of t.backups) {
         const at = Date.parse(b.at);
+        if (!shown(at)) continue;
         const color = limit !== undefined && at < limit ? COLORS.fail : b.verified ? COLORS.pass : "#9e9e9e";
         doc.circle(xOf(at), mid, 2.4).fill(color);
       }
@@ -91,13 +102,14 @@ export function timelineChart(w: PdfWriter, timelines: readonly BackupTimeline[]
         .moveTo(xOf(t), y1)
         .lineTo(xOf(t), y1 + 3)
         .stroke();
-      doc.text(shortDate(new Date(t).toISOString()), xOf(t) - 30, y1 + 5, {
+      doc.text(axisTime(new Date(t).toISOString()), xOf(t) - 30, y1 + 5, {
         width: 60,
         align: "center",
         lineBreak: false,
       });
     }
-    w.y = y1 + 17;
+    doc.text("UTC", x1 - 20, y1 + 13, { width: 28, align: "right", lineBreak: false });
+    w.y = y1 + 22;
     i += chunk.length;
   }
   legend(
