@@ -1,9 +1,10 @@
 /** Configuration: references, defaults, and errors that name the key path. */
 import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { parseDocument, stringify } from "yaml";
 import { ConfigError, parseConfig } from "../src/config/load.js";
 import { outputDirs } from "../src/config/output-dirs.js";
 import { runLockPath } from "../src/scheduler/run-lock.js";
@@ -39,6 +40,27 @@ describe("config", () => {
   it("resolves relative paths against the config file's folder", () => {
     const c = parse(`${source}\nhistory: { csv: ./out/h.csv }`);
     expect(c.history.csv).toBe(join(dir, "out", "h.csv"));
+  });
+
+  it("applies the policies config.example.yml documents when there is no policies: block", () => {
+    const c = parse(source);
+    const H = 3_600_000;
+    expect(c.policies).toEqual({
+      rpo: 26 * H,
+      rto: 30 * 60_000,
+      verify_every: 7 * 24 * H,
+      max_gap: 26 * H,
+      retention: { min_count: 7, min_days: 7, max_days: 35 },
+    });
+    // the documented block, parsed as a config, gives the same targets
+    const example = parseDocument(readFileSync(join(ROOT, "config.example.yml"), "utf8")).toJS() as {
+      policies: Record<string, unknown>;
+    };
+    const documented = parse(`${source}\n${stringify({ policies: example.policies })}`).policies;
+    expect(documented).toMatchObject(c.policies);
+    // a written block replaces the defaults whole; an empty one sets no target
+    expect(parse(`${source}\npolicies: {}`).policies).toEqual({});
+    expect(parse(`${source}\npolicies: { rpo: 2d }`).policies).toEqual({ rpo: 48 * H });
   });
 
   it("resolves default paths against the config file's folder too, whatever the working directory", () => {

@@ -107,6 +107,18 @@ export const policiesSchema = z
 /** Resolved policy targets (durations in ms). */
 export type PoliciesConfig = z.infer<typeof policiesSchema>;
 
+/**
+ * The targets of a config without a `policies:` block, the values config.example.yml shows;
+ * a written block replaces them whole (`policies: {}` sets no target).
+ */
+export const DEFAULT_POLICIES = {
+  rpo: "26h",
+  rto: "30m",
+  verify_every: "7d",
+  max_gap: "26h",
+  retention: { min_count: 7, min_days: 7, max_days: 35 },
+} as const satisfies z.input<typeof policiesSchema>;
+
 /** Fields every source type has. */
 export const baseSourceShape = {
   name: z

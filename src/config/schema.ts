@@ -8,7 +8,7 @@ import { basebackupSourceSchema } from "../sources/basebackup/basebackup-config.
 import { dumpDirSourceSchema } from "../sources/dump-dir/dump-dir-config.js";
 import { ociVolumeBackupsSourceSchema } from "../sources/oci-volume-backups/oci-volume-config.js";
 import { pgbackrestSourceSchema } from "../sources/pgbackrest/pgbackrest-config.js";
-import { checksSchema, durationSchema, policiesSchema } from "./common-schema.js";
+import { checksSchema, DEFAULT_POLICIES, durationSchema, policiesSchema } from "./common-schema.js";
 
 export type { ChecksConfig, PoliciesConfig } from "./common-schema.js";
 
@@ -85,7 +85,7 @@ export const configSchema = z
       .strict()
       .default({ name: "Attest" }),
     sandbox: sandboxSchema.default(sandboxSchema.parse({})),
-    policies: policiesSchema.default({}),
+    policies: policiesSchema.prefault(DEFAULT_POLICIES),
     checks: checksSchema.optional(),
     sources: z.array(sourceSchema).min(1, "at least one source is needed"),
     history: z

@@ -46,11 +46,21 @@ export function attest(
   });
 }
 
-/** A temporary working folder with a config file written from YAML text. */
-export function workspace(yaml: (dir: string) => string): { dir: string; config: string } {
+/**
+ * A temporary working folder with a config file written from YAML text. Without a `policies:`
+ * block of its own the config sets no policy target (`policies: {}`), unless `defaultPolicies`:
+ * the documented defaults (rpo 26h, retention 7…) would make a drill test's status depend on
+ * how many fixture dumps there are and on the day they were built.
+ */
+export function workspace(
+  yaml: (dir: string) => string,
+  opts: { defaultPolicies?: boolean } = {},
+): { dir: string; config: string } {
   const dir = mkdtempSync(join(tmpdir(), "attest-test-"));
   const config = join(dir, "attest.yml");
-  writeFileSync(config, yaml(dir));
+  const text = yaml(dir);
+  const own = opts.defaultPolicies || /^policies\s*:/m.test(text);
+  writeFileSync(config, own ? text : `${text}${text.endsWith("\n") ? "" : "\n"}policies: {}\n`);
   return { dir, config };
 }
 
