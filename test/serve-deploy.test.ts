@@ -52,6 +52,13 @@ describe("deployment examples", () => {
     });
     const configMap = objects.find((o) => o.kind === "ConfigMap");
     expect(configMap).toMatchObject({ apiVersion: "v1", metadata: { name: "attest-config" } });
+    // what bubblewrap needs to confine local sandboxes inside the pod (docs/security.md)
+    expect(pod.hostUsers).toBe(false);
+    expect(container.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      seccompProfile: { type: "Unconfined" },
+      procMount: "Unmasked",
+    });
   });
 
   it("the ConfigMap's attest.yml is a valid Attest configuration", () => {
@@ -75,6 +82,9 @@ describe("deployment examples", () => {
     const text = readFileSync(join(DOCKER, "Dockerfile.service"), "utf8");
     expect(text).toMatch(/^FROM node:20-bookworm-slim/m);
     expect(text).toMatch(/postgresql-client-15/);
+    // local sandboxes are confined by bubblewrap as an account of their own
+    expect(text).toMatch(/\bbubblewrap\b/);
+    expect(text).toMatch(/useradd [^\n]*attest-sandbox/);
     expect(text).toMatch(
       /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "\/opt\/attest\/dist\/cli\/main.js"\]$/m,
     );

@@ -151,7 +151,10 @@ export async function assertConfinable(user: OsUser | undefined, etcDir: string)
       });
       if (r.code === 0) return undefined;
       const why = r.stderrTail.split("\n").pop() ?? `exit ${r.code}`;
-      return `cannot confine the sandbox: bubblewrap could not create namespaces (${why}); allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0; in a Kubernetes pod hostUsers: false or an AppArmor/seccomp profile that permits them), or set sandbox.confinement: none to drill unconfined`;
+      const hint = /mount proc/i.test(why)
+        ? "inside a container /proc must be unmasked: docker --security-opt systempaths=unconfined, Kubernetes securityContext.procMount: Unmasked with hostUsers: false"
+        : "allow unprivileged user namespaces: sysctl user.max_user_namespaces > 0 (and kernel.unprivileged_userns_clone=1 where it exists); inside a container also a seccomp profile that permits them (docker --security-opt seccomp=unconfined, Kubernetes seccompProfile: Unconfined)";
+      return `cannot confine the sandbox: bubblewrap could not create namespaces (${why}); ${hint}; or set sandbox.confinement: none to drill unconfined (docs/security.md)`;
     })();
     probes.set(key, probe);
   }
