@@ -16,7 +16,7 @@ import type { OciVolumeBackup } from "../src/sources/oci-volume-backups/oci-api.
 import { callOci, classifyOciError, OciCallError } from "../src/sources/oci-volume-backups/oci-retry.js";
 import type { OciVolumeBackupsSourceConfig } from "../src/sources/oci-volume-backups/oci-volume-config.js";
 import { leftoverVerdict } from "../src/sources/oci-volume-backups/sweep-leftovers.js";
-import { BackupDefectError } from "../src/util/errors.js";
+import { VerifierError } from "../src/util/errors.js";
 import { type Logger, silentLogger } from "../src/util/log.js";
 import { processStartTime } from "../src/util/os-user.js";
 
@@ -237,8 +237,12 @@ describe("PGDATA on a clone", () => {
   const volumeRoot = (layout: string[]) => {
     const root = mkdtempSync(join(dir, "vol-"));
     for (const d of layout) {
-      mkdirSync(join(root, d), { recursive: true });
+      // what initdb leaves: PG_VERSION, global/pg_control, and a PG_VERSION in each database dir
+      mkdirSync(join(root, d, "global"), { recursive: true });
+      mkdirSync(join(root, d, "base", "1"), { recursive: true });
       writeFileSync(join(root, d, "PG_VERSION"), "15\n");
+      writeFileSync(join(root, d, "base", "1", "PG_VERSION"), "15\n");
+      writeFileSync(join(root, d, "global", "pg_control"), "");
     }
     mkdirSync(join(root, "lost+found"));
     return root;
@@ -253,11 +257,37 @@ describe("PGDATA on a clone", () => {
     expect(findDataDir(deep, "pg/15/main").dataDir).toBe(join(deep, "pg/15/main"));
   });
 
+  it("finds Debian's layouts (15/main, postgresql/15/main) without data_subdir", () => {
+    const two = volumeRoot(["15/main"]);
+    expect(findDataDir(two, undefined)).toEqual({
+      dataDir: join(two, "15/main"),
+      subdir: "15/main",
+      pgMajor: 15,
+    });
+    const three = volumeRoot(["postgresql/15/main"]);
+    mkdirSync(join(three, "postgresql", "15", "main-old-empty"), { recursive: true });
+    expect(findDataDir(three, undefined).subdir).toBe("postgresql/15/main");
+    // a PG_VERSION without global/pg_control (a database dir, a half-copied tree) is not PGDATA
+    const half = volumeRoot([]);
+    mkdirSync(join(half, "var", "base", "1"), { recursive: true });
+    writeFileSync(join(half, "var", "base", "1", "PG_VERSION"), "15\n");
+    expect(() => findDataDir(half, undefined)).toThrow(VerifierError);
+  });
+
   it("says what is wrong when there is none, or several", () => {
-    expect(() => findDataDir(volumeRoot([]), undefined)).toThrow(BackupDefectError);
+    // a layout Attest does not know proves nothing about the backup: error, naming where it looked
+    const empty = volumeRoot([]);
+    mkdirSync(join(empty, "srv", "db"), { recursive: true });
+    expect(() => findDataDir(empty, undefined)).toThrow(VerifierError);
+    expect(() => findDataDir(empty, undefined)).toThrow(
+      /no PostgreSQL data directory \(PG_VERSION and global\/pg_control\) on the clone within 4 levels; searched \/, \/srv, \/srv\/db;/,
+    );
+    const tooDeep = volumeRoot(["a/b/c/d/e"]);
+    expect(() => findDataDir(tooDeep, undefined)).toThrow(/within 4 levels/);
     expect(() => findDataDir(volumeRoot(["a", "b"]), undefined)).toThrow(
       /several data directories on the clone \(a, b\); set verifier\.data_subdir/,
     );
+    expect(() => findDataDir(volumeRoot(["a"]), "b")).toThrow(VerifierError);
     expect(() => findDataDir(volumeRoot(["a"]), "b")).toThrow(/no PostgreSQL data directory at b/);
   });
 });

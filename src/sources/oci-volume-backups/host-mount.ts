@@ -5,6 +5,7 @@
  */
 import {
   chmodSync,
+  type Dirent,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -170,7 +171,15 @@ export interface FoundDataDir {
   pgMajor: number;
 }
 
-/** Finds PGDATA: `subdir` when configured, else PG_VERSION at the root or one level down. */
+/** How deep below the volume's root PGDATA is looked for (Debian's `postgresql/15/main` is 3). */
+export const DATA_DIR_SEARCH_DEPTH = 4;
+
+/**
+ * Finds PGDATA: `subdir` when configured, else the one directory within
+ * DATA_DIR_SEARCH_DEPTH levels that holds PG_VERSION and global/pg_control. Not finding it
+ * is `error`, naming where it looked: a layout Attest does not know proves nothing about the
+ * backup.
+ */
 export function findDataDir(mountPoint: string, subdir: string | undefined): FoundDataDir {
   const at = (rel: string): FoundDataDir | undefined => {
     const dir = rel ? join(mountPoint, rel) : mountPoint;
@@ -187,26 +196,55 @@ export function findDataDir(mountPoint: string, subdir: string | undefined): Fou
   if (subdir !== undefined) {
     const found = at(subdir.replace(/^\.\/?|\/$/g, ""));
     if (!found)
-      throw new BackupDefectError(`no PostgreSQL data directory at ${subdir} on the clone (no PG_VERSION)`);
+      throw new VerifierError(
+        `no PostgreSQL data directory at ${subdir} on the clone (no PG_VERSION); check verifier.data_subdir`,
+      );
     return found;
   }
-  const root = at("");
-  if (root) return root;
-  let below: FoundDataDir[];
-  try {
-    below = readdirSync(mountPoint, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && e.name !== "lost+found")
-      .flatMap((e) => at(e.name) ?? []);
-  } catch (err) {
-    throw new VerifierError(`cannot read the clone's root directory: ${describeError(err)}`, { cause: err });
-  }
-  if (below.length === 1) return below[0]!;
-  if (below.length > 1) {
+  const { found, searched } = searchDataDirs(mountPoint);
+  if (found.length === 1) return at(found[0]!)!;
+  if (found.length > 1) {
     throw new VerifierError(
-      `several data directories on the clone (${below.map((f) => f.subdir).join(", ")}); set verifier.data_subdir`,
+      `several data directories on the clone (${found.map((f) => f || "/").join(", ")}); set verifier.data_subdir`,
     );
   }
-  throw new BackupDefectError(
-    "no PostgreSQL data directory on the clone (no PG_VERSION at its root or one level down); set verifier.data_subdir if it lies deeper",
+  const shown = searched.slice(0, 12).map((r) => posix.join("/", r));
+  const more = searched.length > shown.length ? ` and ${searched.length - shown.length} more` : "";
+  throw new VerifierError(
+    `no PostgreSQL data directory (PG_VERSION and global/pg_control) on the clone within ${DATA_DIR_SEARCH_DEPTH} levels; searched ${shown.join(", ")}${more}; set verifier.data_subdir if it lies elsewhere`,
   );
+}
+
+/** Directories (relative) holding PG_VERSION and global/pg_control, breadth first, and all it looked in. */
+function searchDataDirs(mountPoint: string): { found: string[]; searched: string[] } {
+  const found: string[] = [];
+  const searched: string[] = [];
+  let level = [""];
+  for (let depth = 0; depth <= DATA_DIR_SEARCH_DEPTH && level.length > 0; depth++) {
+    const next: string[] = [];
+    for (const rel of level) {
+      const dir = rel ? join(mountPoint, rel) : mountPoint;
+      searched.push(rel);
+      if (existsSync(join(dir, "PG_VERSION")) && existsSync(join(dir, "global", "pg_control"))) {
+        // a data directory's own subdirectories (base/<oid> has a PG_VERSION too) are not others
+        found.push(rel);
+        continue;
+      }
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch (err) {
+        if (depth === 0)
+          throw new VerifierError(`cannot read the clone's root directory: ${describeError(err)}`, {
+            cause: err,
+          });
+        continue;
+      }
+      // symbolic links are not followed: they may point off the clone
+      for (const e of entries)
+        if (e.isDirectory() && e.name !== "lost+found") next.push(rel ? `${rel}/${e.name}` : e.name);
+    }
+    level = next.sort();
+  }
+  return { found, searched };
 }
