@@ -152,3 +152,185 @@ describe("createGuardStream", () => {
     );
   });
 });
+
+/** A pg_dump 15.18 plain dump's frame around `body` (header, \restrict, footer, \unrestrict). */
+const dump15 = (body: string, footer = true) =>
+  `--\n-- PostgreSQL database dump\n--\n\n\\restrict k1\n\nSET client_encoding = 'UTF8';\n${body}\n${footer ? "--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict k1\n\n" : ""}`;
+
+const scanBytes = (bytes: Buffer, opts: { maxLineBytes?: number } = {}) => {
+  const s = new SqlScanner(opts);
+  // odd chunk sizes: lookahead across chunk boundaries must not matter
+  for (let i = 0; i < bytes.length; i += 7) s.write(bytes.subarray(i, i + 7));
+  s.end();
+  return s;
+};
+
+describe("SqlScanner: completion footer", () => {
+  it("accepts a complete dump, with pg_dump 15.18's \\unrestrict after the footer", () => {
+    expect(scanBytes(Buffer.from(dump15("CREATE TABLE t (a int);"))).cutOff).toBeUndefined();
+  });
+
+  it("accepts an old pg_dump's dump (8.x/9.x: no \\restrict, the same footer)", () => {
+    const old =
+      "--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'LATIN1';\nCREATE TABLE t (a int);\n\n--\n-- PostgreSQL database dump complete\n--\n\n";
+    expect(scanBytes(Buffer.from(old)).cutOff).toBeUndefined();
+  });
+
+  it("calls a dump without its footer cut off, naming the last statement", () => {
+    const s = scanBytes(Buffer.from(dump15("CREATE TABLE t (a int);\nALTER TABLE t OWNER TO app;", false)));
+    expect(s.cutOff).toBe(
+      'dump is cut off: no completion footer (last statement at line 9: "ALTER TABLE t OWNER TO app")',
+    );
+  });
+
+  it("calls a dump cut inside COPY data cut off, naming the COPY", () => {
+    const s = scanBytes(Buffer.from(dump15("COPY public.t (a) FROM stdin;\n1\n2", false)));
+    expect(s.cutOff).toMatch(/cut inside the data of the COPY at line 8: "COPY public\.t \(a\) FROM stdin"/);
+  });
+
+  it("does not take a footer followed by more SQL for the end", () => {
+    const s = scanBytes(Buffer.from(`${dump15("SELECT 1;")}CREATE TABLE late (a int);\n`));
+    expect(s.cutOff).toMatch(/no completion footer \(last statement at line \d+: "CREATE TABLE late/);
+  });
+
+  it("wants pg_dumpall's cluster footer, not the last database's footer", () => {
+    const cluster = `--\n-- PostgreSQL database cluster dump\n--\n\nCREATE ROLE app;\n\\connect template1\n${dump15("SELECT 1;")}`;
+    expect(scanBytes(Buffer.from(cluster)).cutOff).toMatch(/^dump is cut off/);
+    const whole = `${cluster}--\n-- PostgreSQL database cluster dump complete\n--\n\n`;
+    expect(scanBytes(Buffer.from(whole)).cutOff).toBeUndefined();
+  });
+
+  it("does not judge SQL that is not pg_dump output", () => {
+    expect(scanBytes(Buffer.from("select 1;\n")).cutOff).toBeUndefined();
+  });
+});
+
+describe("SqlScanner: bytes, encodings and bounds", () => {
+  it("reads names in the dump's client_encoding (LATIN1 bytes stay LATIN1)", () => {
+    const latin1 = Buffer.from(
+      "SET client_encoding = 'LATIN1';\nALTER TABLE t OWNER TO \"Müller\";\nSELECT 'café';\n",
+      "latin1",
+    );
+    const s = scanBytes(latin1);
+    expect([...s.roles]).toEqual(["Müller"]);
+    expect(s.encoding).toBe("LATIN1");
+    expect(s.hazard).toBeUndefined();
+  });
+
+  it.each(["SJIS", "BIG5", "GBK", "GB18030", "UHC"])(
+    "declines a dump in %s, whose characters can hide a backslash",
+    (enc) => {
+      const h = scanBytes(Buffer.from(`SET client_encoding = '${enc}';\nSELECT 1;\n`)).hazard;
+      expect(h?.kind).toBe("refuse");
+      expect(h?.message).toMatch(new RegExp(`declares client_encoding ${enc} at line 1`));
+    },
+  );
+
+  it("stops at a line longer than the limit outside COPY data, without buffering it", () => {
+    const s = new SqlScanner({ maxLineBytes: 1 << 20 });
+    const block = Buffer.alloc(64 * 1024, 0x61);
+    s.write(Buffer.from("SELECT '"));
+    for (let i = 0; i < 64; i++) s.write(block); // 4 MiB, no newline
+    s.end();
+    expect(s.hazard?.message).toMatch(/^line 1 is longer than 1 MiB outside COPY data/);
+    expect(s.pos).toBeLessThan((1 << 20) + 2 * block.length);
+  });
+
+  it("lets COPY data lines be long (a large bytea), up to what PostgreSQL can load", () => {
+    const s = new SqlScanner({ maxLineBytes: 1 << 20 });
+    s.write(Buffer.from("COPY t (b) FROM stdin;\n\\\\x"));
+    const block = Buffer.alloc(64 * 1024, 0x61);
+    for (let i = 0; i < 64; i++) s.write(block);
+    s.write(Buffer.from("\n\\.\nSELECT 1;\n"));
+    s.end();
+    expect(s.hazard).toBeUndefined();
+  });
+
+  it.each([
+    [
+      "pg_dump 18's relation statistics",
+      "SELECT * FROM pg_catalog.pg_restore_relation_stats('version', '180000'::integer, 'schemaname', 'public', 'relname', 't', 'relpages', '1'::integer);",
+    ],
+    [
+      "pg_dump 18's attribute statistics",
+      "SELECT * FROM pg_catalog.pg_restore_attribute_stats('version', '180000'::integer, 'schemaname', 'public', 'relname', 't', 'attname', 'a', 'inherited', 'f'::boolean);",
+    ],
+    [
+      "pg_dump 8.1's serial setval",
+      "SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('t', 'id'), 5, true);",
+    ],
+  ])("allows %s", (_what, sql) => {
+    expect(scan(sql).hazard).toBeUndefined();
+  });
+
+  it("flags SQL after COPY … FROM stdin on its own line (psql runs it after the data)", () => {
+    expect(scan("COPY t (a) FROM stdin; DROP TABLE x;\n1\n\\.").hazard?.reason).toMatch(
+      /after COPY … FROM stdin/,
+    );
+  });
+});
+
+describe("SqlScanner: \\connect as pg_dump writes it", () => {
+  it.each([
+    ["a bare name", "\\connect app"],
+    ["pg_dump's conninfo form", `\\connect -reuse-previous=on "dbname='my ""odd"" db ü'"`],
+    ["an escaped quote in the conninfo", `\\connect -reuse-previous=on "dbname='o\\'brien'"`],
+    ["pg_dump 9.x's quoted name", '\\connect "My Shop"'],
+    ["pg_dump's \\encoding before it", "\\encoding SQL_ASCII"],
+  ])("accepts %s", (_what, line) => {
+    expect(scan(line).forbidden).toBeUndefined();
+  });
+
+  it.each([
+    ["a meta-command after the database", "\\connect db \\! touch /tmp/x", /further meta-command/],
+    ["a shell after \\c", "\\c db \\! id", /further meta-command/],
+    [
+      "a conninfo with a host",
+      `\\connect -reuse-previous=on "dbname='db' host=127.0.0.1 port=5432"`,
+      /not a single dbname/,
+    ],
+    ["a quoted conninfo", '\\connect "host=127.0.0.1 port=5432 dbname=prod"', /connection string/],
+    ["a service", '\\connect "service=prod"', /connection string/],
+    ["a URI", '\\connect "postgresql://127.0.0.1/prod"', /connection string/],
+    ["positional host and port", "\\connect prod postgres 127.0.0.1 5432", /further meta-command, a host/],
+    ["a backtick shell", "\\connect `id`", /not the single database name/],
+    ["a meta-command after \\restrict", "\\restrict k \\! id", /not a single restrict key/],
+  ])("refuses %s", (_what, line, why) => {
+    const f = scan(line).forbidden;
+    expect(f?.problem).toMatch(why);
+  });
+});
+
+describe("createGuardStream: bytes and restricted mode", () => {
+  const through = async (input: Buffer, restrictKey?: string) => {
+    const guard = createGuardStream({ file: "x.sql", ...(restrictKey ? { restrictKey } : {}) });
+    Readable.from([...input].map((b) => Buffer.from([b]))).pipe(guard);
+    const out: Buffer[] = [];
+    for await (const c of guard) out.push(c as Buffer);
+    return Buffer.concat(out);
+  };
+
+  it("passes a LATIN1 dump's bytes to psql unchanged", async () => {
+    const latin1 = Buffer.from(
+      "SET client_encoding = 'LATIN1';\nCOPY t (name, code) FROM stdin;\nJosé Müller\tcafé\n\\.\nSELECT 'Zoë';\n",
+      "latin1",
+    );
+    expect((await through(latin1)).equals(latin1)).toBe(true);
+  });
+
+  it("keeps restricted mode on across a \\connect line: lifted for that one line only", async () => {
+    const out = await through(
+      Buffer.from("\\restrict k1\nSELECT 1;\n\\unrestrict k1\n\\connect app\n\\restrict k1\nSELECT 2;\n"),
+      "ours",
+    );
+    expect(out.toString()).toBe(
+      "\\restrict ours\n\nSELECT 1;\n\n\\unrestrict ours\n\\connect app\n\\restrict ours\n\nSELECT 2;\n",
+    );
+  });
+
+  it("never forwards any part of a refused \\connect line", async () => {
+    await expect(through(Buffer.from("SELECT 1;\n\\connect db \\! id\n"), "ours")).rejects.toThrow(
+      /meta-command \\connect at line 2/,
+    );
+  });
+});

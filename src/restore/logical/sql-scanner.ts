@@ -59,6 +59,9 @@ function identStart(b: number): boolean {
 function identCont(b: number): boolean {
   return identStart(b) || (b >= 0x30 && b <= 0x39);
 }
+function mib(bytes: number): string {
+  return `${Math.round((bytes / 1048576) * 100) / 100} MiB`;
+}
 function isSpace(b: number): boolean {
   return b === SP || b === TAB || b === LF || b === CR;
 }
@@ -559,7 +562,7 @@ export class SqlScanner {
     this.#hazardAt(this.#line, {
       kind: "defect",
       reason: "an over-long line",
-      message: `line ${this.#line} is longer than ${limit} bytes${copy ? " of COPY data (more than PostgreSQL can load)" : " outside COPY data (the configured limit)"}; refused, the scan stopped there`,
+      message: `line ${this.#line} is longer than ${mib(limit)}${copy ? " of COPY data (more than PostgreSQL can load)" : " outside COPY data (the configured limit)"}; refused, the scan stopped there`,
     });
     this.#stopped = true;
   }
