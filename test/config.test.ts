@@ -126,7 +126,7 @@ describe("config", () => {
 });
 
 /** Runs `attest ARGS` as the unprivileged account `nobody` (root may write anywhere). */
-function attestAsNobody(args: string[]): Promise<CliResult> {
+function attestAsNobody(args: string[], onSpawn?: (pid: number) => void): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       "setpriv",
@@ -140,6 +140,7 @@ function attestAsNobody(args: string[]): Promise<CliResult> {
       ],
       { stdio: ["ignore", "pipe", "pipe"], cwd: "/" },
     );
+    if (child.pid) onSpawn?.(child.pid);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (b: Buffer) => {
@@ -161,7 +162,10 @@ describe("config check (CLI)", () => {
       const conf = join(top, "conf");
       mkdirSync(conf);
       const file = join(conf, "attest.yml");
-      writeFileSync(file, `sources: [{ name: a, type: dump-dir, path: ${conf} }]\n`);
+      writeFileSync(
+        file,
+        `sources: [{ name: a, type: dump-dir, path: ${conf} }]\nservice: { listen: "127.0.0.1:0" }\n`,
+      );
       chmodSync(top, 0o755);
       chmodSync(conf, 0o555);
       const r = await attestAsNobody(["config", "check", "--config", file]);
@@ -174,6 +178,22 @@ describe("config check (CLI)", () => {
       const run = await attestAsNobody(["audit", "--config", file, "--no-mail"]);
       expect(run.code).toBe(2);
       expect(run.stderr).toContain(`history.csv, reports.dir: ${conf}/reports cannot be created`);
+      // nor does the service start: every scheduled run would fail the same way
+      let servePid = 0;
+      try {
+        const serve = await attestAsNobody(["serve", "--config", file], (pid) => {
+          servePid = pid;
+        });
+        expect(serve.code).toBe(2);
+        expect(serve.stderr).toContain(`history.csv, reports.dir: ${conf}/reports cannot be created`);
+      } finally {
+        // a service that started anyway (the bug) must not outlive the test
+        try {
+          process.kill(servePid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
       // the same folder, writable: OK
       chmodSync(conf, 0o777);
       const ok = await attestAsNobody(["config", "check", "--config", file]);

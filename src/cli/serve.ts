@@ -1,6 +1,8 @@
 /** `attest serve`: the schedule, /healthz, /metrics and /runs until SIGTERM. */
 import type { Command } from "commander";
+import { unwritableOutputs } from "../config/output-dirs.js";
 import { startService } from "../service/service.js";
+import { UsageError } from "../util/errors.js";
 import { configFrom, fail, loggerFor } from "./common.js";
 
 interface ServeFlags {
@@ -12,7 +14,11 @@ async function serve(flags: ServeFlags): Promise<number> {
   const logger = loggerFor(flags);
   let service: Awaited<ReturnType<typeof startService>>;
   try {
-    service = await startService(configFrom(flags.config), logger);
+    const config = configFrom(flags.config);
+    // every scheduled run would fail at its first write: refuse to start, naming the folder
+    const unwritable = unwritableOutputs(config);
+    if (unwritable.length) throw new UsageError(`${config.file}: ${unwritable.join("; ")}`);
+    service = await startService(config, logger);
   } catch (err) {
     return fail(err);
   }

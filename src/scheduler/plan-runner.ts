@@ -5,6 +5,7 @@
  * an outcome, never an exception.
  */
 import { fileURLToPath } from "node:url";
+import { LIST_ABORTED } from "../audit/aborted-listing.js";
 import { runAudit } from "../audit/run-audit.js";
 import { makeRunId } from "../audit/run-status.js";
 import type { Config } from "../config/schema.js";
@@ -80,10 +81,12 @@ async function auditPlan(
     onRuntime: (r) => deps.onRuntime(r, job),
   });
   deps.onRun(run, sourcesOf(job, config));
+  // a run stopped while listing has no drills to count: say where it stopped instead
+  const stoppedListing = run.findings?.find((f) => f.kind === LIST_ABORTED);
   return {
     status: run.status,
     runId: run.run.id,
-    detail: `${run.drills.length} drill(s), ${run.violations.length} violation(s)`,
+    detail: stoppedListing?.message ?? `${run.drills.length} drill(s), ${run.violations.length} violation(s)`,
     aborted: signal.aborted,
   };
 }
