@@ -46,6 +46,12 @@ export class ProcessError extends Error {
 
 const TAIL_LINES = 12;
 
+/** What a program gets when no environment is given: a search path and a locale, no secrets. */
+export const MINIMAL_ENV: Readonly<Record<string, string>> = Object.freeze({
+  PATH: process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  LANG: "C.UTF-8",
+});
+
 /** Keeps the last lines of a stream, for error messages; calls `onLine` for each complete line. */
 export class LineTail {
   readonly #lines: string[] = [];
@@ -75,7 +81,8 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunOption
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(abortReason(opts.signal));
     const child = spawn(cmd, args, {
-      env: opts.env ?? process.env,
+      // a program gets the environment it is given, never Attest's (SMTP password, webhook URL, …)
+      env: opts.env ?? MINIMAL_ENV,
       cwd: opts.cwd,
       uid: opts.uid,
       gid: opts.gid,

@@ -1,7 +1,7 @@
 /** The `pgbackrest` source: the backups of one stanza, as `pgbackrest info` lists them. */
 import type { Backup, DrillPlan, Finding } from "../../model.js";
 import { describeError } from "../../util/errors.js";
-import { lastLines, ProcessError, runProcess } from "../../util/process.js";
+import { lastLines, MINIMAL_ENV, ProcessError, runProcess } from "../../util/process.js";
 import { planPhysical } from "../basebackup/pitr-plan.js";
 import type { Source, SourceContext } from "../source.js";
 import { backupSetPath, QUIET_ARGS, repoArgs, repoPathOf } from "./pgbackrest-args.js";
@@ -35,7 +35,7 @@ export class PgbackrestSource implements Source {
     return runProcess("pgbackrest", [...repoArgs(this.#cfg), ...QUIET_ARGS, ...extra, command], {
       timeoutMs,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
-      env: { ...process.env, LANG: "C.UTF-8" },
+      env: pgbackrestEnv(),
     });
   }
 
@@ -126,4 +126,12 @@ export class PgbackrestSource implements Source {
   plan(rule: string, backups: readonly Backup[], now: Date): DrillPlan[] | undefined {
     return planPhysical(rule, backups, now, this.#random);
   }
+}
+
+/** pgBackRest's own settings from the environment (PGBACKREST_*), and nothing else of Attest's. */
+export function pgbackrestEnv(): Record<string, string> {
+  const env: Record<string, string> = { PATH: MINIMAL_ENV.PATH!, LANG: "C.UTF-8" };
+  for (const [k, v] of Object.entries(process.env))
+    if (k.startsWith("PGBACKREST_") && v !== undefined) env[k] = v;
+  return env;
 }
