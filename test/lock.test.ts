@@ -23,7 +23,7 @@ import {
   takeOverStaleLock,
 } from "../src/scheduler/run-lock.js";
 import type { Logger } from "../src/util/log.js";
-import { processStartTime } from "../src/util/os-user.js";
+import { processAlive, processStartTime } from "../src/util/os-user.js";
 import { type Clock, retryUntil, systemClock } from "../src/util/retry.js";
 import { attest, DUMPS, ROOT, workspace } from "./support/cli.js";
 
@@ -280,6 +280,9 @@ describe("run lock (in process)", () => {
           startedAt: new Date().toISOString(),
         } satisfies LockOwner),
       );
+      // dead for every sweep that asks (sandboxes, containers, clones of a killed run), not only the lock
+      expect(processAlive(zombie)).toBe(false);
+      expect(processAlive(parent.pid!)).toBe(true);
       const logger = recordingLogger();
       const l = await acquireRunLock(lock, { runId: "after-zombie", kind: "audit" }, { logger });
       expect(l.owner.runId).toBe("after-zombie");

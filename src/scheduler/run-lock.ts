@@ -32,7 +32,7 @@ import { dirname } from "node:path";
 import type { Config } from "../config/schema.js";
 import { formatDuration } from "../util/duration.js";
 import type { Logger } from "../util/log.js";
-import { processAlive, processStartTime } from "../util/os-user.js";
+import { processAlive, processStartTime, processState } from "../util/os-user.js";
 import { type Clock, systemClock } from "../util/retry.js";
 
 /** Who holds a lock. */
@@ -140,20 +140,10 @@ function deadOwner(o: LockOwner | undefined, path: string, judge: LockJudge): st
     const lease = o.leaseMs ?? judge.leaseMs ?? DEFAULT_LEASE_MS;
     return age < lease ? undefined : `its lease of ${formatDuration(lease)} expired`;
   }
-  if (!processAlive(o.pid, o.pidStart)) return "its process is gone";
   // a zombie has exited and only waits for its parent to reap it
   if (processState(o.pid) === "Z") return "its process is a zombie";
+  if (!processAlive(o.pid, o.pidStart)) return "its process is gone";
   return undefined;
-}
-
-/** The state letter of a process (field 3 of /proc/PID/stat), undefined when unknown. */
-function processState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-  } catch {
-    return undefined;
-  }
 }
 
 const errno = (err: unknown) => (err as NodeJS.ErrnoException).code;

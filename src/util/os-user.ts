@@ -30,15 +30,29 @@ export function isRoot(): boolean {
   return typeof process.getuid === "function" && process.getuid() === 0;
 }
 
-/** Whether a process id is alive and, when `startTime` is given, is the same process. */
+/**
+ * Whether a process id is alive and, when `startTime` is given, is the same process. A zombie
+ * has exited (it only waits for its parent to reap it), so it is not alive.
+ */
 export function processAlive(pid: number, startTime?: string): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  if (processState(pid) === "Z") return false;
   if (startTime === undefined) return true;
   return processStartTime(pid) === startTime;
+}
+
+/** The state letter of a process (field 3 of /proc/PID/stat: R, S, D, Z, …), undefined when unknown. */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+  } catch {
+    return undefined;
+  }
 }
 
 /** The kernel's start time of a process (field 22 of /proc/PID/stat), to tell pid reuse apart. */
