@@ -18,6 +18,8 @@ export const TABLESPACE_DIR = "attest_tablespaces";
 export interface ContainOptions {
   /** Host path of the directory copied into the data directory (links into it mean the copy). */
   copiedFrom?: string;
+  /** Other directories a restore tool wrote and Attest then moved into the data directory (`to`, relative). */
+  moved?: ReadonlyArray<{ from: string; to: string }>;
   /** Tablespace OIDs whose content Attest put into TABLESPACE_DIR itself (tar members). */
   extractedTablespaces?: readonly string[];
   /** What to do with a tablespace whose link leads out of the backup: refuse (default) or leave it empty. */
@@ -38,14 +40,17 @@ export function linkTarget(
   dataDir: string,
   linkRel: string,
   target: string,
-  copiedFrom?: string,
+  mapped: ReadonlyArray<{ from: string; to: string }> = [],
 ): LinkTarget {
   const abs = posix.resolve(posix.join(dataDir, posix.dirname(linkRel)), target);
-  for (const root of [dataDir, copiedFrom]) {
-    if (!root) continue;
-    const r = posix.resolve(root);
-    if (abs === r) return { kind: "inside", rel: "." };
-    if (abs.startsWith(`${r}/`)) return { kind: "inside", rel: abs.slice(r.length + 1) };
+  for (const { from, to } of [{ from: dataDir, to: "." }, ...mapped]) {
+    const r = posix.resolve(from);
+    const rest = abs === r ? "" : abs.startsWith(`${r}/`) ? abs.slice(r.length + 1) : undefined;
+    if (rest === undefined) continue;
+    const rel = posix.normalize(posix.join(to, rest || "."));
+    // a mapping never leads out of the data directory
+    if (rel === ".." || rel.startsWith("../") || posix.isAbsolute(rel)) break;
+    return { kind: "inside", rel };
   }
   return { kind: "outside", path: abs };
 }
@@ -113,7 +118,10 @@ export async function containDataDir(sandbox: Sandbox, opts: ContainOptions = {}
 
   const outside: string[] = [];
   for (const link of links) {
-    const where = linkTarget(d, link.rel, link.target, opts.copiedFrom);
+    const where = linkTarget(d, link.rel, link.target, [
+      ...(opts.copiedFrom ? [{ from: opts.copiedFrom, to: "." }] : []),
+      ...(opts.moved ?? []),
+    ]);
     if (link.rel === "pg_wal") {
       notes.push(await realPgWal(sandbox, where));
       continue;
@@ -130,7 +138,7 @@ export async function containDataDir(sandbox: Sandbox, opts: ContainOptions = {}
       continue;
     }
     if (where.kind === "inside" && where.rel !== home) {
-      // the copy of a tablespace kept inside the backup directory: moved into place, not copied again
+      // a tablespace copied inside the backup (or written by a restore tool): moved into place, not copied again
       const r = await sandboxSh(
         sandbox,
         'cd "$1" || exit 1; [ -d "$2" ] && [ ! -L "$2" ] || exit 3; mkdir -p "$(dirname "$3")" && rm -rf -- "$3" && mv -- "$2" "$3"',
@@ -139,7 +147,7 @@ export async function containDataDir(sandbox: Sandbox, opts: ContainOptions = {}
       );
       if (r.code === 0) {
         await relink(sandbox, link.rel, home);
-        notes.push(`tablespace ${oid} kept inside the backup (${shorten(where.rel)}): moved to ${home}`);
+        notes.push(`tablespace ${oid} found at ${shorten(where.rel)} in the restored copy: moved to ${home}`);
         continue;
       }
     } else if (where.kind === "inside") {

@@ -2,6 +2,7 @@
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import type { Sandbox } from "../../runtimes/runtime.js";
+import { sessionOptions } from "../../runtimes/sql.js";
 import type { RunResult } from "../../util/process.js";
 
 /** Quotes a string for sh. */
@@ -78,7 +79,14 @@ export function socketSql(sandbox: Sandbox, socketDir: string, user: string): So
       ];
       const r = await sandbox.exec("psql", opts.stdin ? [...args, "-f", "-"] : [...args, "-c", sql], {
         timeoutMs: opts.timeoutMs ?? 30_000,
-        env: { PGHOST: socketDir, PGUSER: user, PGCONNECT_TIMEOUT: "5", PGOPTIONS: "-c statement_timeout=0" },
+        env: {
+          PGHOST: socketDir,
+          PGUSER: user,
+          PGCONNECT_TIMEOUT: "5",
+          // settings sent by the client outrank the restored cluster's ALTER DATABASE/ROLE … SET:
+          // Attest's pinned session, and no library the backup names is loaded into it
+          PGOPTIONS: `${sessionOptions("attest")} -c session_preload_libraries= -c local_preload_libraries=`,
+        },
         ...(opts.stdin ? { stdin: sql } : {}),
       });
       return r.stdout.trim();

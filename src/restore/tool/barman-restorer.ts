@@ -7,7 +7,7 @@ import { rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Backup, DrillPlan, Reached, RecoveryTarget } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
-import { runBarman } from "../../sources/barman/barman-cli.js";
+import { barmanJson, runBarman } from "../../sources/barman/barman-cli.js";
 import { BackupDefectError, VerifierError } from "../../util/errors.js";
 import { isRoot, lookupUser } from "../../util/os-user.js";
 import { lastLines, runProcess } from "../../util/process.js";
@@ -76,9 +76,18 @@ export class BarmanRestorer implements Restorer {
     const barmanUser = isRoot() ? lookupUser(this.#opts.barmanUser) : undefined;
     if (isRoot() && !barmanUser)
       throw new VerifierError(`barman_user "${this.#opts.barmanUser}" does not exist on this host`);
+    // Barman puts each tablespace where it was on the primary unless told otherwise: every one
+    // goes into a sibling it owns, moved into the data directory afterwards
+    const tsStaging = `${staging}-tablespaces`;
+    const cli = { configFile: this.#opts.configFile, user: this.#opts.barmanUser };
+    const tablespaces = await barmanTablespaces(cli, this.#opts.server, backup.id);
     try {
       mkdirSync(staging, { mode: 0o700 });
       if (barmanUser) chownSync(staging, barmanUser.uid, barmanUser.gid);
+      if (tablespaces.length) {
+        mkdirSync(tsStaging, { mode: 0o700 });
+        if (barmanUser) chownSync(tsStaging, barmanUser.uid, barmanUser.gid);
+      }
       // never --get-wal: Barman 3.4 then writes restore_command 'sudo -u barman barman get-wal …',
       // which the sandbox user cannot run; without it Barman copies the WAL in (pg_wal, or
       // barman_wal for a target) and the restored copy needs nothing of Barman's afterwards
@@ -86,13 +95,14 @@ export class BarmanRestorer implements Restorer {
         "recover",
         "--no-get-wal",
         ...recoverTargetArgs(target),
+        ...tablespaces.flatMap((t) => ["--tablespace", `${t.name}:${tsStaging}/${t.oid}`]),
         this.#opts.server,
         backup.id,
         staging,
       ];
       ctx.progress(`barman recover ${backup.id}`);
       const started = Date.now();
-      const r = await runBarman({ configFile: this.#opts.configFile, user: this.#opts.barmanUser }, args, {
+      const r = await runBarman(cli, args, {
         timeoutMs: ctx.timeoutMs,
         allowFailure: true,
         ...(ctx.signal ? { signal: ctx.signal } : {}),
@@ -109,15 +119,24 @@ export class BarmanRestorer implements Restorer {
       );
       const owner = statSync(sandbox.dataDir);
       if (isRoot()) {
-        await runProcess("chown", ["-R", "-P", "-h", `${owner.uid}:${owner.gid}`, "--", staging], {
+        // -P -h: links are given away themselves, never followed out of the staging directories
+        const dirs = tablespaces.length ? [staging, tsStaging] : [staging];
+        await runProcess("chown", ["-R", "-P", "-h", `${owner.uid}:${owner.gid}`, "--", ...dirs], {
           timeoutMs: 3_600_000,
           ...(ctx.signal ? { signal: ctx.signal } : {}),
         });
+      }
+      if (tablespaces.length) {
+        renameSync(tsStaging, join(staging, BARMAN_TABLESPACES));
+        notes.push(
+          `tablespaces ${tablespaces.map((t) => `${t.name} (${t.oid})`).join(", ")} recovered inside the sandbox, not at their original locations`,
+        );
       }
       rmdirSync(sandbox.dataDir);
       renameSync(staging, sandbox.dataDir);
     } finally {
       if (existsSync(staging)) await rm(staging, { recursive: true, force: true, maxRetries: 3 });
+      if (existsSync(tsStaging)) await rm(tsStaging, { recursive: true, force: true, maxRetries: 3 });
     }
     ctx.progress(`recovering to ${describeTarget(target)}`);
     const result = await runRecovery(sandbox, ctx, {
@@ -127,6 +146,13 @@ export class BarmanRestorer implements Restorer {
       archiveDir: join(sandbox.dataDir, "barman_wal"),
       superuser: this.#opts.superuser,
       ...(backup.walRange ? { startLsn: backup.walRange.startLsn } : {}),
+      // Barman's links name the staging directories, whose content is now in the data directory
+      contain: {
+        moved: [
+          { from: staging, to: "." },
+          { from: tsStaging, to: BARMAN_TABLESPACES },
+        ],
+      },
     });
     if (target.kind === "latest") checkReachedLastWal(backup, result.reached);
     return {
@@ -140,6 +166,41 @@ export class BarmanRestorer implements Restorer {
       ],
     };
   }
+}
+
+/** Where Barman's relocated tablespaces land inside the data directory (then moved per OID). */
+const BARMAN_TABLESPACES = "attest_barman_tablespaces";
+
+/** A tablespace of a Barman backup, as `show-backup` lists it. */
+interface BarmanTablespace {
+  name: string;
+  oid: number | string;
+  location?: string;
+}
+
+/**
+ * The tablespaces of a backup. A name Barman's NAME:LOCATION rule cannot carry (a colon) would
+ * leave that tablespace at its original path on this host: refused.
+ */
+export async function barmanTablespaces(
+  cli: { configFile: string; user: string },
+  server: string,
+  backupId: string,
+): Promise<Array<{ name: string; oid: string }>> {
+  const shown = await barmanJson<Record<string, { tablespaces?: BarmanTablespace[] | null }>>(cli, [
+    "show-backup",
+    server,
+    backupId,
+  ]);
+  const list = Object.values(shown)[0]?.tablespaces ?? [];
+  return list.map((t) => {
+    const oid = String(t.oid);
+    if (!/^\d+$/.test(oid) || !t.name || /[:\n\r]/.test(t.name))
+      throw new VerifierError(
+        `tablespace "${t.name}" (oid ${oid}) of ${backupId} cannot be relocated with barman recover --tablespace NAME:LOCATION; Attest does not let it be written to its original path`,
+      );
+    return { name: t.name, oid };
+  });
 }
 
 /** For target `latest`: replay must have reached the last WAL segment Barman's catalog holds. */

@@ -34,6 +34,9 @@ export interface PgbackrestRestorerOptions extends PgbackrestRepo {
 const DEFECT_CODES = new Set(["026", "028", "029", "055"]);
 const DEFECT_TEXT = /missing file|checksum|invalid|unable to decompress|unexpected eof|is truncated/i;
 
+/** Where pgBackRest's tablespaces land inside the data directory (then moved per OID). */
+const PGBACKREST_TABLESPACES = "attest_pgbackrest_tablespaces";
+
 /** Restores pgBackRest backup sets (local runtime only: the docker image has no pgbackrest). */
 export class PgbackrestRestorer implements Restorer {
   readonly name = "pgbackrest";
@@ -75,12 +78,16 @@ export class PgbackrestRestorer implements Restorer {
     const notes: string[] = [];
     const restoreCommand = this.restoreCommand(sandbox.dataDir);
     const lockDir = posix.join(posix.dirname(sandbox.dataDir), "pgbackrest-lock");
+    const tsDir = posix.join(await writableBeside(sandbox), "pgbackrest-tablespaces");
     const args = [
       ...repoArgs(this.#opts),
       ...QUIET_ARGS,
       `--lock-path=${lockDir}`,
       `--pg1-path=${sandbox.dataDir}`,
       `--set=${backup.id}`,
+      // tablespaces go into the sandbox, never to their original paths on this host (pgBackRest
+      // refuses a path inside PGDATA: a sibling, moved in afterwards)
+      `--tablespace-map-all=${tsDir}`,
       ...typeArgs(target),
       "--archive-mode=off",
       // a damaged file fails at once instead of after pgbackrest's retries (15 s apart)
@@ -109,6 +116,12 @@ export class PgbackrestRestorer implements Restorer {
     notes.push(
       `pgbackrest restore --set=${backup.id} wrote the data directory in ${Math.round((Date.now() - started) / 1000)} s`,
     );
+    const moved = await sandboxSh(sandbox, '[ -d "$1" ] || exit 0; mv -- "$1" "$2" && echo moved', [
+      tsDir,
+      posix.join(sandbox.dataDir, PGBACKREST_TABLESPACES),
+    ]);
+    if (moved.stdout.includes("moved"))
+      notes.push("tablespaces restored inside the sandbox (--tablespace-map-all)");
 
     ctx.progress(`recovering to ${describeTarget(target)}`);
     const result = await runRecovery(withRestoreCommand(sandbox, restoreCommand), ctx, {
@@ -117,6 +130,7 @@ export class PgbackrestRestorer implements Restorer {
       archiveDir: posix.join(repoPathOf(this.#opts) ?? "/nonexistent", "archive", this.#opts.stanza),
       superuser: this.#opts.superuser,
       ...(backup.walRange ? { startLsn: backup.walRange.startLsn } : {}),
+      contain: { moved: [{ from: tsDir, to: PGBACKREST_TABLESPACES }] },
       explainStop: (facts) =>
         facts.lastRestored
           ? `pgbackrest archive-get could not deliver the segment after ${facts.lastRestored} (missing from the repository?)`
@@ -180,6 +194,22 @@ async function checkArchiveEnd(sandbox: Sandbox, backup: Backup, reached: Reache
     `the end of the archive was not reached: replay ended at ${reached.lsn} in ${last}${reached.timestamp ? ` (last transaction at ${reached.timestamp})` : ""}, ` +
       `but pgbackrest info lists WAL up to ${max}; archive-get could not deliver ${next} (missing from the repository?)`,
   );
+}
+
+/** A directory of the sandbox beside its data directory that the sandbox user may write. */
+async function writableBeside(sandbox: Sandbox): Promise<string> {
+  const r = await sandboxSh(
+    sandbox,
+    'for d in "$1/home" "$1"; do if [ -d "$d" ] && [ -w "$d" ]; then echo "$d"; exit 0; fi; done; exit 1',
+    [posix.dirname(sandbox.dataDir)],
+    { allowFailure: true, timeoutMs: 10_000 },
+  );
+  const dir = r.stdout.trim();
+  if (r.code !== 0 || !dir)
+    throw new VerifierError(
+      "no writable directory beside the sandbox's data directory for pgBackRest's tablespaces",
+    );
+  return dir;
 }
 
 /** A word for sh: bare when safe, else double-quoted with $ ` " \\ escaped. */
