@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import type { Violation } from "../src/model.js";
 import { evaluatePolicies } from "../src/policy/evaluate.js";
+import { verifiedRpoTarget } from "../src/policy/rpo.js";
 import { seriesStatuses } from "../src/policy/series-status.js";
 import { NAGIOS, nagiosLine, nagiosStatus } from "../src/report/nagios.js";
 import { ago, DAY, daily, HOUR, historyDrill, input, NOW } from "./report-fixtures.js";
@@ -64,7 +65,7 @@ describe("nagios perfdata agrees with the status", () => {
       problems: [],
       now: NOW,
       chain,
-      verifiedTarget: () => undefined,
+      verifiedTarget: () => verifiedRpoTarget(policies),
     });
   };
   const backups = daily(S, "app", 5, HOUR);
@@ -81,6 +82,18 @@ describe("nagios perfdata agrees with the status", () => {
       [historyDrill(backups[3]!, ago(DAY)), historyDrill(backups[4]!, ago(HOUR), "error")],
       { verify_every: 7 * DAY },
       NAGIOS.warning,
+    ],
+    [
+      "newest verified backup older than its target",
+      [historyDrill(backups[0]!, ago(HOUR))],
+      { rpo: 26 * HOUR, rpo_verified: 2 * DAY },
+      NAGIOS.warning,
+    ],
+    [
+      "an old backup drilled last does not hide the newer one already proven",
+      [historyDrill(backups[4]!, ago(2 * DAY)), historyDrill(backups[0]!, ago(HOUR))],
+      { rpo: 26 * HOUR, rpo_verified: 2 * DAY },
+      NAGIOS.ok,
     ],
     ["backup too old", [historyDrill(backups[4]!, ago(HOUR))], { rpo: 30 * 60_000 }, NAGIOS.critical],
     [

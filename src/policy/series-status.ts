@@ -16,6 +16,8 @@ export interface SeriesStatus {
   /** When the last passing drill ran, and when the backup it proved was taken. */
   lastVerifiedAt?: string;
   lastVerifiedBackupAt?: string;
+  /** The newest backup any passing drill proved (what the RPO rule for verified backups judges). */
+  newestVerifiedBackupAt?: string;
   /** The newest drill that ended with a verdict (drills aborted by a signal are passed over). */
   lastDrill?: { verdict: string; at: string; totalMs?: number };
   /** Duration of the newest passing drill: what the RTO rule compares. */
@@ -72,6 +74,13 @@ export function seriesStatuses(input: PolicyInput, violations: readonly Violatio
         st.lastVerifiedAt = iso(pass.at);
         if (Number.isFinite(pass.backupAt)) st.lastVerifiedBackupAt = iso(pass.backupAt);
       }
+      const proven = mine
+        .filter(
+          (d) =>
+            isPassing(d.verdict) && Number.isFinite(d.backupAt) && d.backupAt <= now + CLOCK_TOLERANCE_MS,
+        )
+        .map((d) => d.backupAt);
+      if (proven.length) st.newestVerifiedBackupAt = iso(Math.max(...proven));
       if (last) st.lastDrill = { verdict: last.verdict, at: iso(last.at), totalMs: last.totalMs };
       const timed = mine.filter((d) => isPassing(d.verdict) && d.totalMs !== undefined).at(-1);
       if (timed) st.lastPassTotalMs = timed.totalMs;

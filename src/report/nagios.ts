@@ -93,8 +93,11 @@ export function nagiosLine(input: NagiosInput): { line: string; code: number } {
     const label = perfLabel(s.source, s.series);
     if (s.newestAgeSeconds !== undefined)
       perf.push(`${label}_age=${s.newestAgeSeconds}s;;${secs(s.rpoSeconds)};0`);
-    if (s.lastVerifiedBackupAt) {
-      const age = Math.max(0, Math.round((input.now.getTime() - Date.parse(s.lastVerifiedBackupAt)) / 1000));
+    if (s.newestVerifiedBackupAt) {
+      const age = Math.max(
+        0,
+        Math.round((input.now.getTime() - Date.parse(s.newestVerifiedBackupAt)) / 1000),
+      );
       const target = verifiedTarget(s.source);
       perf.push(`${label}_verified_age=${age}s;${secs(target === undefined ? undefined : target / 1000)};;0`);
     }
