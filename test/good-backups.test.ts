@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Inventory, RunResult } from "../src/model.js";
-import { attest, workspace } from "./support/cli.js";
+import { attest, DUMPS, workspace } from "./support/cli.js";
 import { leftovers, sandboxYaml, selectedRuntimes } from "./support/runtimes.js";
 
 const PGBIN = "/usr/lib/postgresql/15/bin";
@@ -127,5 +127,27 @@ describe.each(selectedRuntimes())("a good dump with sample-database traits in th
       { name: "public.payment_p2026", rows: 3 },
     ]);
     expect(db.matviews).toEqual(["public.film_titles", "public.rental_by_category"]);
+  });
+});
+
+describe("a bad dump, for contrast", () => {
+  it("fails, and its failed restore keeps the time it took", async () => {
+    const ws = workspace(
+      (dir) =>
+        `${sandboxYaml(selectedRuntimes()[0]!)}\nsources: [{ name: bad, type: dump-dir, path: ${DUMPS}/damaged, include: ["app_truncated.dump"] }]\nhistory: { csv: ${dir}/reports/history.csv }\nreports: { dir: ${dir}/reports }\n`,
+    );
+    try {
+      const r = await attest(["drill", "--config", ws.config, "--source", "bad", "--json", "--no-mail"]);
+      const doc = JSON.parse(r.stdout) as RunResult;
+      expect(leftovers(selectedRuntimes()[0]!, doc.run.id)).toEqual([]);
+      const d = doc.drills[0]!;
+      expect(d.verdict, d.reason).toBe("fail");
+      expect(r.code).toBe(1);
+      // the restore ran until pg_restore gave up: that time is evidence too (not 0)
+      expect(d.timings.restoreMs).toBeGreaterThan(0);
+      expect(d.timings.totalMs).toBeGreaterThanOrEqual(d.timings.provisionMs + d.timings.restoreMs);
+    } finally {
+      rmSync(ws.dir, { recursive: true, force: true });
+    }
   });
 });
