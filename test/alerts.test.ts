@@ -2,6 +2,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RunResult, Violation } from "../src/model.js";
+import { isAbortedDrill } from "../src/policy/drill-outcome.js";
 import { planAlerts } from "../src/report/alerts/alert-plan.js";
 import { alertStateFile, emptyAlertState } from "../src/report/alerts/alert-state.js";
 import { deliver } from "../src/report/deliver.js";
@@ -342,5 +343,22 @@ describe("webhook delivery within a run", () => {
     expect(hook.hits).toBe(3);
     const state = JSON.parse(readFileSync(alertStateFile(ws.config.reports.dir), "utf8"));
     expect(state.pendingWebhooks).toHaveLength(1);
+  });
+});
+
+describe("which drills count as aborted", () => {
+  const d = (reason: string, extra: Record<string, unknown> = {}) => ({
+    ...drill(crm, "error", 1_000, { reason }),
+    ...extra,
+  });
+  it("an abort by a signal, by its reason code or its reason text; a timeout or a failure is not one", () => {
+    expect(isAbortedDrill(d("drill aborted during restore: received SIGINT"))).toBe(true);
+    expect(isAbortedDrill(d("anything", { outcome: "aborted" }))).toBe(true);
+    expect(isAbortedDrill(d("drill timed out after 2h during restore", { outcome: "timed-out" }))).toBe(
+      false,
+    );
+    expect(isAbortedDrill(d("drill timed out after 2h during restore"))).toBe(false);
+    expect(isAbortedDrill(d("provision: Docker engine unreachable"))).toBe(false);
+    expect(isAbortedDrill({ ...drill(crm, "fail"), reason: "drill aborted during restore: x" })).toBe(false);
   });
 });

@@ -11,7 +11,9 @@ const ABORT_CODE = /abort|interrupt|shutdown|signal/i;
  */
 export function isAbortedDrill(d: Pick<DrillResult, "verdict" | "reason">): boolean {
   if (d.verdict !== "error") return false;
-  const code = (d as { reasonCode?: unknown }).reasonCode;
+  // the drill's closed reason code, under the name it carries (src/audit/drill-outcome.ts: `outcome`)
+  const tagged = d as { outcome?: unknown; reasonCode?: unknown };
+  const code = tagged.outcome ?? tagged.reasonCode;
   if (typeof code === "string") return ABORT_CODE.test(code) && !/time/i.test(code);
   return /^(drill )?aborted during /.test(d.reason) || d.reason.startsWith("drill aborted");
 }
