@@ -8,6 +8,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   utimesSync,
@@ -253,6 +254,25 @@ describe("run lock (in process)", () => {
       ),
     );
     next.release();
+  });
+
+  it("tells a holder whose lock was taken over, and leaves the new owner's lock alone", async () => {
+    const { lock } = ws();
+    let lost: Error | undefined;
+    const held = await acquireRunLock(
+      lock,
+      { runId: "paused", kind: "audit" },
+      { leaseMs: 200, renewMs: 20, onLost: (err) => (lost = err) },
+    );
+    // another host took the lock over while this holder was stopped past its lease
+    const theirs = `${lock}.theirs`;
+    writeFileSync(theirs, JSON.stringify({ ...held.owner, host: "other-pod", runId: "pod-run" }));
+    renameSync(theirs, lock);
+    const err = await retryUntil(async () => lost, { timeoutMs: 10_000, intervalMs: 20, what: "onLost" });
+    expect(err.message).toBe(`the run lock ${lock} was taken over by another run after our lease lapsed`);
+    held.release();
+    expect(JSON.parse(readFileSync(lock, "utf8"))).toMatchObject({ runId: "pod-run" });
+    rmSync(lock);
   });
 
   it("takes over a lock whose owner is a zombie", async () => {

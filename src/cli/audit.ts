@@ -45,7 +45,14 @@ async function run(kind: "audit" | "drill", flags: RunFlags): Promise<number> {
     if (unwritable.length) throw new UsageError(`${config.file}: ${unwritable.join("; ")}`);
     const runId = makeRunId();
     // one run at a time per history file: a second run waits up to --wait or exits 3
-    const lockOpts = { waitMs, signal: controller.signal, logger, ...lockLeaseOf(config) };
+    const lockOpts = {
+      waitMs,
+      signal: controller.signal,
+      logger,
+      ...lockLeaseOf(config),
+      // another run owns the history now: stop rather than interleave appends with it
+      onLost: (err: Error) => controller.abort(err),
+    };
     const result = await withRunLock(runLockPath(config), { runId, kind }, lockOpts, () =>
       runAudit({
         config,

@@ -36,18 +36,22 @@ export function createPlanRunner(deps: PlanRunnerDeps): PlanExecutor {
   return async (job, signal) => {
     const config = deps.config();
     const runId = makeRunId(new Date());
+    // another run owns the history once our lease was taken over: stop rather than interleave
+    const lost = new AbortController();
+    const runSignal = AbortSignal.any([signal, lost.signal]);
     const lockOpts = {
       waitMs: config.service.lock_wait,
       signal,
       logger: deps.logger,
       hint: `plan ${job.plan.name} runs again at its next fire time`,
       ...lockLeaseOf(config),
+      onLost: (err: Error) => lost.abort(err),
     };
     try {
       return await withRunLock(runLockPath(config), { runId, kind: job.plan.run }, lockOpts, (lock) =>
         job.plan.run === "audit"
-          ? auditPlan(job, config, runId, signal, deps)
-          : commandPlan(job, config, signal, deps, lock.path, lock.owner.runId),
+          ? auditPlan(job, config, runId, runSignal, deps)
+          : commandPlan(job, config, runSignal, deps, lock.path, lock.owner.runId),
       );
     } catch (err) {
       if (err instanceof LockBusyError) return { status: "skipped", detail: err.message, aborted: false };

@@ -85,6 +85,8 @@ export interface AcquireOptions {
   leaseMs?: number;
   /** How often the holder renews its lease (kept well below the lease). */
   renewMs?: number;
+  /** Called once if the lock stops being ours while held (taken over after the lease lapsed). */
+  onLost?: (err: Error) => void;
 }
 
 /** The lease settings of a config's `service:` section, for acquireRunLock. */
@@ -330,6 +332,7 @@ export async function acquireRunLock(
         renewMs,
         clock,
         ...(opts.logger ? { logger: opts.logger } : {}),
+        ...(opts.onLost ? { onLost: opts.onLost } : {}),
       });
     }
     if (a.retry && spins < 50) {
@@ -379,27 +382,34 @@ function heldLock(
   path: string,
   owner: LockOwner,
   ino: number,
-  lease: { renewMs: number; clock: Clock; logger?: Logger },
+  lease: { renewMs: number; clock: Clock; logger?: Logger; onLost?: (err: Error) => void },
 ): RunLock {
   const logger = lease.logger;
   let released = false;
   let renewal: NodeJS.Timeout | undefined;
+  let lost = false;
   const renew = () => {
     try {
       if (statSync(path).ino !== ino) throw new Error("replaced");
       const t = new Date(lease.clock.now());
       utimesSync(path, t, t);
     } catch {
-      // taken over after our lease lapsed (a stopped process, a partitioned host): say so once
+      // taken over after our lease lapsed (a stopped process, a partitioned host): two runs
+      // would now append to one history, so the holder is told to stop
       clearInterval(renewal);
-      logger?.error("the run lock was taken over by another run; our lease had expired", { lock: path });
+      lost = true;
+      const message = `the run lock ${path} was taken over by another run after our lease lapsed`;
+      logger?.error(message, { lock: path });
+      lease.onLost?.(new Error(message));
     }
   };
   // the lease starts now, on the contenders' clock, not when the temp file was written
   renew();
-  renewal = setInterval(renew, Math.max(1, lease.renewMs));
-  // renewing must not keep a finished process alive
-  renewal.unref();
+  if (!lost) {
+    renewal = setInterval(renew, Math.max(1, lease.renewMs));
+    // renewing must not keep a finished process alive
+    renewal.unref();
+  }
   const release = () => {
     if (released) return;
     released = true;
