@@ -153,7 +153,7 @@ tar --numeric-owner -C "$ROOT" -c . | docker import \
   -m "attest offline sandbox: ${SUITE} + postgresql-${MAJOR}" \
   - "$TMPTAG" >/dev/null
 
-# ---- verify (no network inside) ------------------------------------------------------
+# ---- verify (confined as the docker runtime runs it: no network, no capabilities, read-only root) ----
 log "verifying the image ..."
 VERIFY='set -e
 [ "$(id -un)" = postgres ] || { echo "runs as $(id -un), not postgres"; exit 1; }
@@ -161,11 +161,13 @@ for b in initdb pg_ctl postgres pg_restore psql pg_amcheck pg_verifybackup pg_ch
   command -v "$b" >/dev/null || { echo "$b not on PATH"; exit 1; }
 done
 for b in tar gzip lz4 zstd; do command -v "$b" >/dev/null || { echo "$b missing"; exit 1; }; done
-for d in /var/run/postgresql /sandbox /tmp; do
+for d in /sandbox /tmp; do
   t="$d/.attest-write-test"; : >"$t" || { echo "$d not writable by postgres"; exit 1; }; rm -f "$t"
 done
 postgres --version'
-if ! out=$(docker run --rm --network none "$TMPTAG" sh -c "$VERIFY" 2>&1); then
+if ! out=$(docker run --rm --network none --read-only --cap-drop ALL --security-opt no-new-privileges \
+  --tmpfs /tmp:rw,nosuid,nodev,mode=1777 --tmpfs /sandbox:rw,nosuid,nodev,mode=0700,uid="$PGUID",gid="$PGGID" \
+  "$TMPTAG" sh -c "$VERIFY" 2>&1); then
   die "image verification failed: $(printf '%s' "$out" | tail -n 1)"
 fi
 log "verified: $out"

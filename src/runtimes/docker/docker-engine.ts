@@ -51,8 +51,7 @@ const STRATEGIES: readonly Strategy[] = [fromEnvironment, fromDefaultSocket, fro
 
 /**
  * Finds the engine: DOCKER_HOST, then the default socket, then a rootless socket; the first
- * candidate that applies must answer a ping. DOCKER_HOST is then set for testcontainers (when
- * unset), so both libraries talk to the same engine.
+ * candidate that applies must answer a ping. Attest's own environment is left as it was.
  */
 export async function connectEngine(logger: Logger): Promise<DockerEngine> {
   const candidate = STRATEGIES.reduce<Candidate | undefined>((found, s) => found ?? s(logger), undefined);
@@ -68,7 +67,6 @@ export async function connectEngine(logger: Logger): Promise<DockerEngine> {
   } catch (err) {
     throw unreachable(describeError(err));
   }
-  process.env.DOCKER_HOST ??= address;
   logger.debug("docker engine found", { address });
   return { docker, address };
 }

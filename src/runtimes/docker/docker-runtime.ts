@@ -1,4 +1,4 @@
-/** The `docker` runtime: one container per drill, built on testcontainers and dockerode. */
+/** The `docker` runtime: one hardened container per drill, driven through the engine API (dockerode). */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
