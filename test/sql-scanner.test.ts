@@ -334,3 +334,30 @@ describe("createGuardStream: bytes and restricted mode", () => {
     );
   });
 });
+
+describe("SqlScanner: where psql's lexer and the scanner could part", () => {
+  it.each([
+    ["a word ending in E before a quote", "SELECT somE'\\' ' \\! id';"],
+    ["a number ending in E before a quote", "SELECT 1E'\\' ' \\! id';"],
+    ["a $ right after a number (a dollar quote for psql 15)", "SELECT 1$$' $$ \\! id"],
+    ["SET LOCAL of standard_conforming_strings", "SET LOCAL standard_conforming_strings = off;"],
+    [
+      "ALTER DATABASE … SET standard_conforming_strings",
+      "ALTER DATABASE app SET standard_conforming_strings TO off;",
+    ],
+    [
+      "set_config of standard_conforming_strings",
+      "SELECT pg_catalog.set_config('standard_conforming_strings', 'off', false);",
+    ],
+  ])("refuses %s", (_what, sql) => {
+    const s = scan(sql);
+    expect(s.hazard ?? s.forbidden, sql).toBeDefined();
+  });
+
+  it("reads E'…' after a closed dollar quote or a comment as an escape string, as psql does", () => {
+    // psql: $$x$$ then E'\' ' (one string), then the shell; a scanner that took E for part of a
+    // word would open a string at the second quote and miss it
+    expect(scan("SELECT $$x$$E'\\' ' \\! id").forbidden?.command).toBe("!");
+    expect(scan("SELECT /* c */E'\\' ' \\! id").forbidden?.command).toBe("!");
+  });
+});

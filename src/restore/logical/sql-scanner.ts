@@ -95,6 +95,8 @@ export class SqlScanner {
   #lineStart = 0;
   #pos = 0;
   #prev = LF;
+  /** The byte before #prev: tells `E'` (an escape string) from a word ending in E. */
+  #prevPrev = LF;
   #carry: Uint8Array | undefined;
   #meta: { start: number; line: number; bytes: Uint8Array; len: number; overflow: boolean } | undefined;
   #comment: { bytes: Uint8Array; len: number } | undefined;
@@ -257,6 +259,8 @@ export class SqlScanner {
           if (b === SLASH && buf[i + 1] === STAR) {
             this.#state = BLOCK;
             this.#depth = 1;
+            this.#prev = SP;
+            this.#prevPrev = SP;
             i += 2;
             continue;
           }
@@ -264,7 +268,12 @@ export class SqlScanner {
           this.#startMeta(base + i);
           continue;
         } else if (b === QUOTE) {
-          this.#escapes = !this.#stdStrings || this.#prev === 0x45 || this.#prev === 0x65;
+          const e = this.#prev === 0x45 || this.#prev === 0x65;
+          // psql reads `E'` as an escape string only where E starts a token; after a word
+          // (`somE'`, `1E'`) lexers of different versions disagree, and pg_dump never writes it
+          const afterWord = e && (identCont(this.#prevPrev) || this.#prevPrev === DOLLAR_SIGN);
+          if (afterWord) this.#ambiguous("a quote right after a word ending in E");
+          this.#escapes = !this.#stdStrings || (e && !afterWord);
           this.#add(b, b);
           this.#state = SQUOTE;
           i++;
@@ -274,7 +283,11 @@ export class SqlScanner {
           this.#state = DQUOTE;
           i++;
           continue;
-        } else if (b === DOLLAR_SIGN && !identCont(this.#prev)) {
+        } else if (b === DOLLAR_SIGN && identCont(this.#prev)) {
+          // a word followed by `$` is one identifier for psql, but `1$$` is a number and a
+          // dollar quote: pg_dump never writes an unquoted `$` touching a word
+          this.#ambiguous("a $ right after a word");
+        } else if (b === DOLLAR_SIGN) {
           let j = i + 1;
           if (j < n && identStart(buf[j]!)) while (j < n && j - i < 80 && identCont(buf[j]!)) j++;
           if (j >= n && !eof) return i;
@@ -341,6 +354,9 @@ export class SqlScanner {
           if (match) {
             for (let k = 0; k < tag.length; k++) this.#add(tag[k]!, BLANK);
             this.#state = NORMAL;
+            // a closed dollar quote ends a token, like whitespace
+            this.#prev = SP;
+            this.#prevPrev = SP;
             i += tag.length;
             continue;
           }
@@ -408,6 +424,7 @@ export class SqlScanner {
       this.#code.fill(BLANK, len, len + take);
       this.#stmtLen = len + take;
     }
+    this.#prevPrev = to - from >= 2 ? buf[to - 2]! : this.#prev;
     this.#prev = buf[to - 1]!;
   }
 
@@ -423,6 +440,7 @@ export class SqlScanner {
       this.#stmtLine = this.#line;
       this.#content();
     }
+    this.#prevPrev = this.#prev;
     this.#prev = b;
   }
 
@@ -512,9 +530,23 @@ export class SqlScanner {
       this.#state = COPY_REST;
       this.#copyFrom = { ...last, head: last.head.slice() };
     }
+    const scs = /^SET\s+standard_conforming_strings\s*(?:=|TO)\s*'?(on|off)'?$/i.exec(stmt);
+    if (scs) this.#stdStrings = scs[1]!.toLowerCase() === "on";
+    else if (/^RESET\s+ALL$/i.test(code)) this.#stdStrings = true;
+    else if (
+      /\bstandard_conforming_strings\b/i.test(code) ||
+      (/\bset_config\s*\(/i.test(code) && /standard_conforming_strings/i.test(stmt))
+    ) {
+      // psql lexes strings by this setting as the server reports it: any other way of
+      // changing it (SET LOCAL, ALTER DATABASE … SET, set_config) could make psql and this
+      // scanner read quotes differently
+      this.hazards.push({
+        line,
+        kind: "defect",
+        reason: "a change of standard_conforming_strings other than pg_dump's SET",
+      });
+    }
     if (kw === "SET") {
-      const scs = /^SET\s+standard_conforming_strings\s*(?:=|TO)\s*'?(on|off)'?/i.exec(stmt);
-      if (scs) this.#stdStrings = scs[1]!.toLowerCase() === "on";
       const enc = /^SET\s+client_encoding\s*(?:=|TO)\s*'([^']*)'/i.exec(stmt);
       if (enc) this.#setEncoding(enc[1]!, line);
     }
@@ -548,6 +580,13 @@ export class SqlScanner {
       });
       this.#stopped = true;
     }
+  }
+
+  #ambiguous(what: string): void {
+    this.#hazardAt(this.#line, {
+      kind: "defect",
+      reason: `${what} (psql could read the quotes differently from this scanner)`,
+    });
   }
 
   #hazardAt(line: number, h: Omit<SqlHazard, "line">): void {
