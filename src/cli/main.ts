@@ -49,5 +49,11 @@ try {
     process.stderr.write(`attest: ${(err as Error).message}\n`);
     exitCode = 3;
   }
+  // --json promises one JSON document on standard output, bad usage included
+  if (exitCode !== 0 && process.argv.includes("--json")) {
+    const message = (err as Error).message.replace(/^error: /, "");
+    const code = err instanceof CommanderError ? "usage" : "unverified";
+    process.stdout.write(`${JSON.stringify({ status: "error", error: { code, message } }, null, 2)}\n`);
+  }
 }
 process.exitCode = exitCode;
