@@ -11,6 +11,7 @@ import {
   highest,
   validCarried,
 } from "../src/restore/physical/server-config.js";
+import { barmanPaths } from "../src/restore/tool/barman-confined.js";
 
 describe("settings carried from a backup's configuration", () => {
   it("takes only the named settings, validated, last assignment winning", () => {
@@ -125,5 +126,27 @@ describe("tablespace_map", () => {
       { oid: "16390", path: "/srv/a\nb\\c" },
     ]);
     expect(parseTablespaceMap("")).toEqual([]);
+  });
+});
+
+describe("what a confined barman recover sees", () => {
+  it("its configuration read-only; barman_home, the lock and log directories writable", () => {
+    const conf = [
+      "; a comment",
+      "[barman]",
+      "barman_user = barman",
+      "barman_home = /",
+      "log_file = /tmp/barman.log",
+      "barman_lock_directory: /tmp",
+      "[pg]",
+      "barman_home = /elsewhere",
+    ].join("\n");
+    expect(barmanPaths("/etc/barman.conf", conf)).toEqual({
+      readOnly: ["/etc/barman.conf"],
+      writable: ["/", "/tmp"],
+    });
+    expect(() => barmanPaths("/etc/barman.conf", "[barman]\nbarman_home = relative\n")).toThrow(
+      /barman_home/,
+    );
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Physical restores keep to their sandbox, against real pg_basebackup output of a cluster with
  * a tablespace whose directory exists on the host (fixtures/build-basebackups.sh, tablespace/):
- * the genuine tar and plain backups restore and pass with the tablespace inside the sandbox;
+ * the genuine tar and plain backups (and a pgBackRest backup of the same cluster) restore and
+ * pass with the tablespace inside the sandbox;
  * hostile twins whose postgresql.conf names data_directory, include_if_exists, hba_file and a
  * library, whose pg_wal is a link to a host directory, or whose tablespace link names the
  * production directory, reach nothing on the host.
@@ -10,8 +11,13 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backup, RunResult } from "../src/model.js";
+import { restorerFor } from "../src/restore/registry.js";
+import { LocalRuntime } from "../src/runtimes/local/local-runtime.js";
 import { withClient } from "../src/runtimes/sql.js";
+import { pgbackrestSourceSchema } from "../src/sources/pgbackrest/pgbackrest-config.js";
+import { PgbackrestSource } from "../src/sources/pgbackrest/pgbackrest-source.js";
 import { VerifierError } from "../src/util/errors.js";
+import { silentLogger } from "../src/util/log.js";
 import {
   BASEBACKUPS,
   buildBasebackups,
@@ -19,6 +25,7 @@ import {
   drill,
   leftovers,
   listFixture,
+  RUN_LABEL,
   sourceConfig,
   type TablespaceExpected,
   tablespaceExpected,
@@ -141,8 +148,52 @@ describe("genuine tablespace backups restore inside the sandbox", () => {
     const r = await drillTs("base", "ts-plain");
     expectRestoredInside(r);
     const notes = r.outcome!.notes.join("\n");
-    expect(notes).toContain(`tablespace ${ts.tablespace_oid} kept inside the backup (tblspc/ts1)`);
+    expect(notes).toContain(
+      `tablespace ${ts.tablespace_oid} found at tblspc/ts1 in the restored copy: moved to attest_tablespaces/`,
+    );
     expect(notes).toContain("pg_verifybackup: every file matches the manifest");
+  });
+});
+
+describe("pgBackRest restores of the same cluster", () => {
+  it("put the tablespace inside the sandbox, not at its original path", async () => {
+    const cfg = pgbackrestSourceSchema.parse({
+      name: "ts-pgbackrest",
+      type: "pgbackrest",
+      stanza: "ts",
+      config_file: join(BASEBACKUPS, "tablespace", "pgbackrest", "pgbackrest.conf"),
+      verify: false,
+    });
+    const backups = await new PgbackrestSource(cfg).list({ logger: silentLogger });
+    expect(backups).toHaveLength(1);
+    const plan = { backup: backups[0]!, target: { kind: "latest" as const }, reason: "x" };
+    const restorer = restorerFor(plan.backup, cfg);
+    const runtime = new LocalRuntime({ user: "postgres", logger: silentLogger });
+    await using sandbox = await runtime.provision({
+      pgMajor: 15,
+      allowNewer: false,
+      labels: { run: RUN_LABEL, source: cfg.name, backup: plan.backup.id },
+      mode: restorer.sandboxMode,
+      inputs: (restorer.inputs?.(plan) ?? []).map((hostPath) => ({ hostPath })),
+    });
+    const outcome = await restorer.restore(sandbox, {
+      plan,
+      logger: silentLogger,
+      timeoutMs: 180_000,
+      progress: () => {},
+    });
+    expect(outcome.notes.join("\n")).toContain(
+      "tablespaces restored inside the sandbox (--tablespace-map-all)",
+    );
+    const row = await withClient(sandbox, "postgres", async (c) => {
+      const r = await c.query<{ l: string; m: string }>(
+        `select pg_catalog.pg_tablespace_location(t.oid) as l,
+                (select pg_catalog.md5(pg_catalog.string_agg(id || ':' || v, ',' order by id)) from public.ts_rows) as m
+           from pg_catalog.pg_tablespace t where spcname = 'ts1'`,
+      );
+      return r.rows[0]!;
+    });
+    expect(row).toEqual({ l: `${sandbox.dataDir}/attest_tablespaces/${ts.tablespace_oid}`, m: ts.rows_md5 });
   });
 });
 

@@ -1,13 +1,14 @@
 /**
  * Restores a Barman backup into an empty local sandbox with `barman recover` (run locally, no
- * SSH), then archive recovery to the drill's target with the physical restorer's helpers.
+ * SSH, confined with bubblewrap), then archive recovery to the drill's target with the physical
+ * restorer's helpers.
  */
 import { chownSync, existsSync, mkdirSync, renameSync, rmdirSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Backup, DrillPlan, Reached, RecoveryTarget } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
-import { barmanJson, runBarman } from "../../sources/barman/barman-cli.js";
+import { barmanJson } from "../../sources/barman/barman-cli.js";
 import { BackupDefectError, VerifierError } from "../../util/errors.js";
 import { isRoot, lookupUser } from "../../util/os-user.js";
 import { lastLines, runProcess } from "../../util/process.js";
@@ -15,6 +16,7 @@ import { DEFAULT_WAL_SEGMENT_SIZE, parseLsn, segmentName, segmentOfLsn } from ".
 import { describeTarget } from "../physical/recovery-config.js";
 import { runRecovery } from "../physical/recovery-run.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
+import { runBarmanConfined } from "./barman-confined.js";
 
 /** Options of the Barman restorer. */
 export interface BarmanRestorerOptions {
@@ -102,9 +104,10 @@ export class BarmanRestorer implements Restorer {
       ];
       ctx.progress(`barman recover ${backup.id}`);
       const started = Date.now();
-      const r = await runBarman(cli, args, {
+      // confined: what Barman copies and then writes into (links included) reaches nothing else
+      const r = await runBarmanConfined(cli, lookupUser(this.#opts.barmanUser), args, {
+        writable: tablespaces.length ? [staging, tsStaging] : [staging],
         timeoutMs: ctx.timeoutMs,
-        allowFailure: true,
         ...(ctx.signal ? { signal: ctx.signal } : {}),
       });
       if (r.code !== 0) {
