@@ -9,6 +9,7 @@ import {
   lstatSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -164,5 +165,51 @@ describe("inputs the sandbox account cannot read", () => {
     } finally {
       await sb.destroy();
     }
+  });
+});
+
+describe("limits", () => {
+  it("hold the sandbox as a whole to its memory, and keep /tmp off the host's memory", async () => {
+    const small = new LocalRuntime({
+      user: "attest-sandbox",
+      workDir: work,
+      logger: createLogger({ level: "error" }),
+      memoryBytes: 256 * 1024 * 1024,
+    });
+    const sb = (await small.provision({
+      pgMajor: 15,
+      allowNewer: true,
+      labels: { run: `confine${process.pid}m`, source: "t", backup: "b" },
+      mode: "empty",
+      inputs: [],
+    })) as LocalSandbox;
+    try {
+      const where = await sb.exec("sh", ["-c", "df -P /tmp | tail -1"], { timeoutMs: 30_000 });
+      expect(where.stdout).not.toMatch(/^tmpfs/m);
+      // seen from the host: the sandbox's group, its limit, and the memory its processes used
+      const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+      const group = `/sys/fs/cgroup/${v2 ? "" : "memory/"}attest-sandboxes/${sb.id}`;
+      const limit = readFileSync(`${group}/${v2 ? "memory.max" : "memory.limit_in_bytes"}`, "utf8").trim();
+      expect(limit).toBe(String(256 * 1024 * 1024));
+      const used = readFileSync(`${group}/${v2 ? "memory.current" : "memory.max_usage_in_bytes"}`, "utf8");
+      expect(Number(used)).toBeGreaterThan(0);
+      // a 600 MB string: more than the sandbox may have; the kernel kills it (exit 137)
+      const hog = await sb.exec(
+        "sh",
+        ["-c", `perl -e '$x = "a" x (600 * 1024 * 1024); print length $x'; echo " exit=$?"`],
+        {
+          timeoutMs: 120_000,
+          allowFailure: true,
+        },
+      );
+      expect(hog.stdout).toMatch(/exit=137/);
+    } finally {
+      await sb.destroy();
+    }
+    expect(
+      readdirSync("/sys/fs/cgroup/memory/attest-sandboxes").filter((d) =>
+        d.includes(`confine${process.pid}m`),
+      ),
+    ).toEqual([]);
   });
 });

@@ -40,8 +40,8 @@ const localRuntimeSchema = z
     work_dir: z.string().optional(),
     /** Most processes a sandbox may have at once. */
     max_processes: z.number().int().min(16).default(1024),
-    /** Largest address space of one sandbox process (e.g. 8g); unset: no limit. */
-    max_process_memory: sizeSchema.optional(),
+    /** Memory of a whole sandbox (e.g. 4g; cgroup), or of each process where no cgroup can be made. */
+    memory: sizeSchema.optional(),
   })
   .strict();
 

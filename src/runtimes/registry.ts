@@ -27,7 +27,7 @@ export async function createRuntime(config: Config, logger: Logger): Promise<Man
         logger,
         confinement: s.confinement,
         maxProcesses: s.local.max_processes,
-        ...(s.local.max_process_memory ? { maxProcessBytes: parseSize(s.local.max_process_memory) } : {}),
+        ...(s.local.memory ? { memoryBytes: parseSize(s.local.memory) } : {}),
         ...(s.local.bin_dir ? { binDir: s.local.bin_dir } : {}),
         ...(s.local.work_dir ? { workDir: s.local.work_dir } : {}),
       });

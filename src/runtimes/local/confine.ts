@@ -30,6 +30,8 @@ export interface ConfineSpec {
   maxProcesses?: number;
   /** Address-space limit per process, bytes (RLIMIT_AS). */
   maxProcessBytes?: number;
+  /** A host directory to be the program's /tmp (default: a tmpfs, which takes host memory). */
+  tmpDir?: string;
 }
 
 /** Where bwrap lives; discovered once. */
@@ -101,8 +103,7 @@ export function confinedArgv(
     "/proc",
     "--dev",
     "/dev",
-    "--tmpfs",
-    "/tmp",
+    ...(spec.tmpDir ? ["--bind", spec.tmpDir, "/tmp"] : ["--tmpfs", "/tmp"]),
   ];
   for (const w of spec.writable) a.push("--bind", w, w);
   for (const r of spec.readOnly) a.push("--ro-bind", r, r);

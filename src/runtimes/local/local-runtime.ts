@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { tmpdir, totalmem } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { describeError, VerifierError } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
@@ -24,6 +24,7 @@ import { chooseMajor, type Runtime, type Sandbox, type SandboxSpec, type SweepRe
 import { assertConfinable, type ConfinementMode, etcFiles, installRoot } from "./confine.js";
 import { discoverInstalls, type PgInstall } from "./local-binaries.js";
 import { LocalSandbox, stopPostmaster } from "./local-sandbox.js";
+import { createSandboxCgroup, sweepSandboxCgroups } from "./sandbox-cgroup.js";
 
 /** Options of the local runtime. */
 export interface LocalRuntimeOptions {
@@ -36,8 +37,8 @@ export interface LocalRuntimeOptions {
   confinement?: ConfinementMode;
   /** Most processes one sandbox may have. */
   maxProcesses?: number;
-  /** Address-space limit of one sandbox process, bytes. */
-  maxProcessBytes?: number;
+  /** Memory of one whole sandbox, bytes (default: 4 GiB or half the host's memory, the smaller). */
+  memoryBytes?: number;
 }
 
 /** The port number in the socket's name; the server listens on no TCP port. */
@@ -138,7 +139,7 @@ export class LocalRuntime implements Runtime {
     // only data/, home/ and (while its server starts) sock/, so it can never swap a path Attest
     // itself opens or connects to for a link to something of the host.
     chmodSync(dir, 0o711);
-    for (const sub of ["sock", "data", "home"]) mkdirSync(join(dir, sub), { mode: 0o700 });
+    for (const sub of ["sock", "data", "home", "tmp"]) mkdirSync(join(dir, sub), { mode: 0o700 });
     for (const sub of ["etc", "inputs"]) mkdirSync(join(dir, sub), { mode: 0o711 });
     const password = randomBytes(18).toString("base64url");
     writeFileSync(join(dir, "pgpass"), `*:*:*:postgres:${password}\n`, { mode: 0o600 });
@@ -149,7 +150,7 @@ export class LocalRuntime implements Runtime {
     writeFileSync(join(dir, "etc", "passwd"), etc.passwd, { mode: 0o644 });
     writeFileSync(join(dir, "etc", "group"), etc.group, { mode: 0o644 });
     if (user) {
-      for (const p of ["sock", "data", "home", "pgpass", "pwfile"])
+      for (const p of ["sock", "data", "home", "tmp", "pgpass", "pwfile"])
         chownSync(join(dir, p), user.uid, user.gid);
     }
 
@@ -167,6 +168,16 @@ export class LocalRuntime implements Runtime {
       else notes.push("sandbox.confinement is none: the sandbox's processes ran unconfined on this host");
       const { readOnly, inputMap } = await this.#inputs(spec, dir, user, notes, signal);
       const root = installRoot(install.binDir);
+      const memoryBytes = this.#opts.memoryBytes ?? Math.min(4 * 1024 ** 3, Math.floor(totalmem() / 2));
+      const maxProcesses = this.#opts.maxProcesses ?? 1024;
+      const cgroup =
+        this.confinement === "bwrap"
+          ? createSandboxCgroup(id, user, { memoryBytes, maxProcesses })
+          : undefined;
+      if (this.confinement === "bwrap" && !cgroup)
+        notes.push(
+          `no control group could be made here: memory is limited per process (${Math.round(memoryBytes / 1048576)} MiB), not for the sandbox as a whole`,
+        );
       sandbox = new LocalSandbox({
         id,
         dir,
@@ -179,10 +190,9 @@ export class LocalRuntime implements Runtime {
         confinement: this.confinement,
         readOnly: root ? [...readOnly, root] : readOnly,
         inputMap,
-        limits: {
-          maxProcesses: this.#opts.maxProcesses ?? 1024,
-          ...(this.#opts.maxProcessBytes ? { maxProcessBytes: this.#opts.maxProcessBytes } : {}),
-        },
+        // with a cgroup the whole sandbox is bounded; without, each process is
+        limits: { maxProcesses, ...(cgroup ? {} : { maxProcessBytes: memoryBytes }) },
+        ...(cgroup ? { cgroup } : {}),
         notes,
         onDestroyed: () => {
           signal?.removeEventListener("abort", killOnAbort);
@@ -310,6 +320,12 @@ export class LocalRuntime implements Runtime {
         });
         report.kept.push(name);
       }
+    }
+    // control groups of sandboxes whose directory is gone (their processes died with them)
+    const present = new Set(readdirSync(this.#base));
+    for (const g of sweepSandboxCgroups(present)) {
+      report.removed.push(g);
+      this.#opts.logger.info("removed leftover sandbox control group", { cgroup: g });
     }
     return report;
   }

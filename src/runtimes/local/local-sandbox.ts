@@ -28,6 +28,7 @@ import { lastLines, type RunResult, runProcess } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
 import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
 import { type ConfinementMode, confinedArgv, isInside } from "./confine.js";
+import type { SandboxCgroup } from "./sandbox-cgroup.js";
 
 /** Settings that make a throwaway cluster fast; durability is worthless here. */
 export const THROWAWAY_SETTINGS: Readonly<Record<string, string>> = {
@@ -63,6 +64,8 @@ export interface LocalSandboxParts {
   limits: { maxProcesses: number; maxProcessBytes?: number };
   /** What the drill record should say about this sandbox. */
   notes: readonly string[];
+  /** The sandbox's control group, when this host gives one. */
+  cgroup?: SandboxCgroup;
   /** Called once destroy() has removed everything. */
   onDestroyed: () => void;
 }
@@ -146,11 +149,13 @@ export class LocalSandbox implements Sandbox {
       env,
       cwd: join(this.#p.dir, "home"),
       etcDir: join(this.#p.dir, "etc"),
+      tmpDir: join(this.#p.dir, "tmp"),
       maxProcesses: this.#p.limits.maxProcesses,
       ...(this.#p.limits.maxProcessBytes ? { maxProcessBytes: this.#p.limits.maxProcessBytes } : {}),
     });
     // bwrap itself needs nothing of Attest's environment; the program gets only `env`
-    return { cmd, args: a, env: { PATH: "/usr/bin:/bin" } };
+    const joined = this.#p.cgroup ? this.#p.cgroup.wrap(cmd, a) : { cmd, args: a };
+    return { ...joined, env: { PATH: "/usr/bin:/bin" } };
   }
 
   exec(program: string, args: readonly string[], opts: SandboxExecOptions): Promise<RunResult> {
@@ -264,6 +269,21 @@ export class LocalSandbox implements Sandbox {
     this.#killAll();
   }
 
+  /** Removes the control group once its processes are gone (SIGKILL takes a moment). */
+  async #removeCgroup(): Promise<void> {
+    const cg = this.#p.cgroup;
+    if (!cg) return;
+    await retryUntil(
+      async () => {
+        cg.remove();
+        return cg.dirs.every((d) => !existsSync(d)) ? true : undefined;
+      },
+      { timeoutMs: 5_000, what: "the sandbox's control group to empty", intervalMs: 50 },
+    ).catch(() => {
+      // left for the next sweep
+    });
+  }
+
   #killAll(): void {
     const s = this.#server;
     if (s?.pid && s.exitCode === null && s.signalCode === null) {
@@ -324,6 +344,7 @@ export class LocalSandbox implements Sandbox {
       if (!isInside(this.dataDir, this.#p.dir)) await this.stop({ timeoutMs: 15_000 });
       this.#killAll();
       if (this.#p.confinement === "none") await stopPostmaster(this.dataDir, 15_000);
+      await this.#removeCgroup();
     } finally {
       await rm(this.#p.dir, { recursive: true, force: true, maxRetries: 3 });
       this.#p.onDestroyed();
