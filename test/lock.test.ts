@@ -240,7 +240,11 @@ describe("run lock (in process)", () => {
       { clock: clockAt(renewed + 2990) },
     ).catch((e: unknown) => e as Error);
     expect(early).toBeInstanceOf(LockBusyError);
-    expect((early as Error).message).toMatch(new RegExp(`pid ${owner.pid} on other-pod, run pod-run`));
+    expect((early as Error).message).toMatch(
+      new RegExp(
+        `pid ${owner.pid} on other-pod, run pod-run, started .*, its lease runs out in 10ms unless renewed\\)`,
+      ),
+    );
     const logger = recordingLogger();
     const next = await acquireRunLock(
       lock,

@@ -341,7 +341,7 @@ export async function acquireRunLock(
       continue;
     }
     const waited = clock.now() - start;
-    if (waited >= waitMs) throw busy(path, a.owner, waitMs, opts.hint);
+    if (waited >= waitMs) throw busy(path, a.owner, waitMs, judge, opts.hint);
     if (!announced && a.owner) {
       opts.logger?.info(`waiting up to ${formatDuration(waitMs)} for the run lock`, {
         lock: path,
@@ -354,12 +354,32 @@ export async function acquireRunLock(
   }
 }
 
-function busy(path: string, owner: LockOwner | undefined, waitMs: number, hint?: string): LockBusyError {
-  const who = owner ? `another Attest run (${describeOwner(owner)})` : "another Attest run";
+function busy(
+  path: string,
+  owner: LockOwner | undefined,
+  waitMs: number,
+  judge: LockJudge,
+  hint?: string,
+): LockBusyError {
+  const who = owner
+    ? `another Attest run (${describeOwner(owner)}${leaseLeft(path, owner, judge)})`
+    : "another Attest run";
   const advice =
     hint ?? (waitMs > 0 ? "retry later or pass a longer --wait" : "retry later or pass --wait 10m");
   const verb = waitMs > 0 ? `still holds ${path} after ${formatDuration(waitMs)}` : `holds ${path}`;
   return new LockBusyError(path, owner, `${who} ${verb}; ${advice}`);
+}
+
+/** For an owner on another host (only its lease can free the lock): when that lease runs out. */
+function leaseLeft(path: string, owner: LockOwner, judge: LockJudge): string {
+  if (owner.host === hostname()) return "";
+  try {
+    const lease = owner.leaseMs ?? judge.leaseMs ?? DEFAULT_LEASE_MS;
+    const left = lease - ((judge.now ?? Date.now()) - statSync(path).mtimeMs);
+    return `, its lease runs out in ${formatDuration(Math.max(0, left))} unless renewed`;
+  } catch {
+    return "";
+  }
 }
 
 /** The parent's lock, when this process was started under it (nothing to release). */
