@@ -11,7 +11,9 @@
  * The holder renews a lease on the lock (its mtime) every `renewMs`. An owner on this host is
  * dead when its pid is gone, reused or a zombie; an owner on another host (a CronJob pod, which
  * gets a new hostname every run) cannot be asked, so its lock is stale once the lease it
- * declared has not been renewed for that long.
+ * declared has not been renewed for that long. The lease is the lock's mtime, set from the
+ * holder's clock and read against the contender's: hosts sharing a lock need clocks that agree
+ * to well within the lease (NTP does).
  */
 import { randomBytes } from "node:crypto";
 import {
