@@ -91,38 +91,6 @@ export function majorOfVersion(version: string | undefined): number | undefined 
   return Number(m[1]);
 }
 
-/** What the first lines of a plain SQL dump say. */
-export interface PlainHeader {
-  kind: "database" | "cluster";
-  serverVersion?: string;
-  dumpVersion?: string;
-  startedAt?: Date;
-  dbname?: string;
-}
-
-/** Parses the comment header of a plain dump; undefined when the text is not one. */
-export function parsePlainHeader(text: string): PlainHeader | undefined {
-  const kind = /^--\s*PostgreSQL database cluster dump/m.test(text)
-    ? "cluster"
-    : /^--\s*PostgreSQL database dump/m.test(text)
-      ? "database"
-      : undefined;
-  if (!kind) return undefined;
-  const h: PlainHeader = { kind };
-  h.serverVersion = /^--\s*Dumped from database version\s+(.+)$/m.exec(text)?.[1]?.trim();
-  h.dumpVersion = /^--\s*Dumped by pg_dump(?:all)? version\s+(.+)$/m.exec(text)?.[1]?.trim();
-  const started = /^--\s*Started on\s+(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\s+(\S+))?/m.exec(text);
-  if (started) {
-    const zone = started[2] && /^(UTC|GMT|Z)$/i.test(started[2]) ? "Z" : "Z";
-    const d = new Date(`${started[1]!.replace(" ", "T")}${zone}`);
-    if (!Number.isNaN(d.getTime())) h.startedAt = d;
-  }
-  h.dbname =
-    /^CREATE DATABASE\s+"?([^"\s]+)"?/m.exec(text)?.[1] ??
-    /^\\connect\s+(?:-reuse-previous=on\s+)?"?(?:dbname=)?'?([^"'\s]+)/m.exec(text)?.[1];
-  return h;
-}
-
 /** A timestamp in a file name (`app_20261120T0300.dump`, `2026-11-20-daily`), read as UTC. */
 export function timestampFromName(name: string): Date | undefined {
   const m = /(\d{4})-?(\d{2})-?(\d{2})(?:[T_-]?(\d{2}):?(\d{2})(?::?(\d{2}))?)?/.exec(name);

@@ -2,13 +2,8 @@
 import { closeSync, createReadStream, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createGunzip } from "node:zlib";
-import {
-  type ArchiveHeader,
-  NotAnArchiveError,
-  type PlainHeader,
-  parseArchiveHeader,
-  parsePlainHeader,
-} from "./archive-header.js";
+import { type ArchiveHeader, NotAnArchiveError, parseArchiveHeader } from "./archive-header.js";
+import { type PlainHeader, parsePlainHeader } from "./plain-header.js";
 
 /** The dump formats this source knows. */
 export const DUMP_FORMATS = ["custom", "directory", "tar", "plain", "plain-gzip", "unknown"] as const;
@@ -113,7 +108,7 @@ export async function detectFormat(path: string): Promise<Detected> {
         sizeBytes: size,
       };
     }
-    const plain = parsePlainHeader(inner.toString("utf8"));
+    const plain = parsePlainHeader(inner);
     if (plain) return { format: "plain-gzip", plain, sizeBytes: size };
     return {
       format: "unknown",
@@ -121,7 +116,7 @@ export async function detectFormat(path: string): Promise<Detected> {
       sizeBytes: size,
     };
   }
-  const plain = parsePlainHeader(head.toString("utf8"));
+  const plain = parsePlainHeader(head);
   if (plain) return { format: "plain", plain, sizeBytes: size };
   return {
     format: "unknown",
