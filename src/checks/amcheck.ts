@@ -11,7 +11,8 @@ export const amcheckCheck: Check = {
     const dbs = restoredDatabases(ctx);
     if (dbs.length === 0) return result("amcheck", "skip", "no database was restored");
     const args = ["--heapallindexed", "--install-missing", "--no-password", "--jobs", "2"];
-    for (const db of dbs) args.push("-d", db);
+    // -d takes a pattern: quoted, a name is itself (dots, capitals, quotes and spaces included)
+    for (const db of dbs) args.push("-d", exactPattern(db));
     const corruption: string[] = [];
     const r = await ctx.sandbox.exec("pg_amcheck", args, {
       timeoutMs: ctx.timeoutMs,
@@ -24,7 +25,8 @@ export const amcheckCheck: Check = {
     // pg_amcheck: 0 = nothing found, 2 = corruption found, other = it could not check
     if (r.code === 0)
       return result("amcheck", "pass", `heap and btree (heapallindexed) clean in ${dbs.join(", ")}`);
-    if (r.code === 2) {
+    // exit 2 is also pg_amcheck's usage error: corruption is what it printed on stdout
+    if (r.code === 2 && corruption.length > 0) {
       return result("amcheck", "fail", `corruption found: ${corruption.slice(0, 3).join(" | ")}`, {
         corruption,
       });
@@ -32,3 +34,8 @@ export const amcheckCheck: Check = {
     return result("amcheck", "error", `pg_amcheck exited with ${r.code}: ${lastLines(r.stderrTail, 2)}`);
   },
 };
+
+/** A pg_amcheck/psql pattern that matches exactly `name`. */
+export function exactPattern(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
