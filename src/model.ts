@@ -129,6 +129,8 @@ export interface DrillResult {
   target?: RecoveryTarget;
   verdict: Verdict;
   reason: string;
+  /** The closed reason code the verdict follows from (DRILL_OUTCOMES in src/audit/drill-outcome.ts). */
+  outcome?: string;
   timings: Timings;
   reached?: Reached;
   checks: CheckResult[];

@@ -168,7 +168,7 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
   st.timings.totalMs = Date.now() - startedMs;
   logger.done(key);
   const verdict = verdictOf(end);
-  const result = resultOf(st, verdict, end.reason);
+  const result = resultOf(st, verdict, end);
   logger.info("drill finished", {
     source: deps.source.name,
     backup: b.id,
@@ -305,7 +305,7 @@ async function teardown(st: DrillState, end: DrillEnd, stopPoint: StopPoint | un
 }
 
 /** The drill's record. */
-function resultOf(st: DrillState, verdict: DrillResult["verdict"], reason: string): DrillResult {
+function resultOf(st: DrillState, verdict: DrillResult["verdict"], end: DrillEnd): DrillResult {
   const { plan, deps, sandbox, restored, newestData } = st;
   const b = plan.backup;
   return {
@@ -325,7 +325,8 @@ function resultOf(st: DrillState, verdict: DrillResult["verdict"], reason: strin
     ...(sandbox?.confinement ? { confinement: sandbox.confinement } : {}),
     ...(plan.target ? { target: plan.target } : {}),
     verdict,
-    reason: verdict === "pass" && !reason ? "restored and verified" : reason,
+    reason: verdict === "pass" && !end.reason ? "restored and verified" : end.reason,
+    outcome: end.outcome,
     timings: st.timings,
     ...(restored?.reached ? { reached: restored.reached } : {}),
     checks: st.checks,
