@@ -96,7 +96,7 @@ organization: { name: Attest bench }
 sandbox:
   runtime: local
   timeout: 4h
-  local: { bin_dir: "$BIN", user: "$BENCH_PG_USER", work_dir: "$BENCH_WORK" }
+  local: { bin_dir: "$BIN", work_dir: "$BENCH_WORK" }   # the default confined account (attest-sandbox)
 sources:
   - name: bench
     type: dump-dir
