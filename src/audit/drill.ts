@@ -124,7 +124,8 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
     1000,
   );
   ticker.unref();
-  const stopPoint = deps.stopPoint ?? stopPointFromEnv(deps.signal);
+  // waits on the drill's own signal: a stop point holds until a signal or the deadline stops it
+  const stopPoint = deps.stopPoint ?? stopPointFromEnv(stopper.signal);
   const enter = async (phase: DrillPhase) => {
     st.phase = phase;
     await stopPoint?.(phase);
