@@ -19,6 +19,9 @@ export const PINNED_SESSION: Readonly<Record<string, string>> = {
   temp_tablespaces: "",
   default_table_access_method: "heap",
   session_replication_role: "origin",
+  // a library the backup names (ALTER DATABASE … SET session_preload_libraries) is not loaded into Attest's sessions
+  session_preload_libraries: "",
+  local_preload_libraries: "",
   DateStyle: "ISO",
   IntervalStyle: "postgres",
   TimeZone: "UTC",
