@@ -4,7 +4,17 @@
  * host's postgres account can read. Never skipped.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, mkdirSync, rmSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
@@ -41,6 +51,21 @@ function containersOfPid(pid: number): string[] {
   return out.split("\n").filter(Boolean);
 }
 
+/** Sandbox host directories (socket, data, copies) made by process `pid`. */
+function hostDirsOfPid(pid: number): string[] {
+  return readdirSync(tmpdir())
+    .filter((n) => n.startsWith("attest-docker-sandbox-"))
+    .filter((n) => {
+      try {
+        return (
+          JSON.parse(readFileSync(join(tmpdir(), n, "owner.json"), "utf8"))["attest.pid"] === String(pid)
+        );
+      } catch {
+        return false;
+      }
+    });
+}
+
 async function waitFor(what: string, fn: () => boolean, ms = 60_000): Promise<void> {
   const t0 = Date.now();
   while (!fn()) {
@@ -65,6 +90,7 @@ describe("docker runtime through the CLI", () => {
     expect(doc.status).toBe("error");
     expect(doc.drills.some((d) => /aborted during .*received SIGTERM/.test(d.reason))).toBe(true);
     expect(containersOfPid(pid)).toEqual([]);
+    expect(hostDirsOfPid(pid)).toEqual([]);
   });
 
   it("after a SIGKILL the next run sweeps the leftover container", async () => {
@@ -78,6 +104,7 @@ describe("docker runtime through the CLI", () => {
     await running;
     const leftover = containersOfPid(pid);
     expect(leftover.length).toBeGreaterThan(0);
+    expect(hostDirsOfPid(pid).length, "the killed run's sandbox directory").toBeGreaterThan(0);
     const next = await attest(["audit", "--config", ws(crm).config, "--json", "--no-mail"]);
     expect(next.code, next.stderr.slice(-2000)).toBe(0);
     runs.push((JSON.parse(next.stdout) as RunResult).run.id);
@@ -86,6 +113,7 @@ describe("docker runtime through the CLI", () => {
     expect(next.stderr).not.toMatch(/could not remove leftover/);
     if (!next.stderr.includes(leftover[0]!)) console.warn("leftover was swept by a concurrent run");
     expect(containersOfPid(pid)).toEqual([]);
+    expect(hostDirsOfPid(pid), "the killed run's sandbox directory is swept").toEqual([]);
   });
 
   it("is `error` (exit 3) naming the address when no Docker engine answers", async () => {
