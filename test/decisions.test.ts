@@ -64,6 +64,18 @@ describe("the outcome of a drill that threw", () => {
   it("does not blame the backup for a tool a signal ended before Attest heard of it", () => {
     expect(killedBySignal(psqlStopped())).toBe(true);
     expect(killedBySignal(new Error("pg_restore: terminated by user"))).toBe(true);
+    // a crash on a malformed archive is no stop from outside: the defect stands
+    const crashed = new BackupDefectError("pg_restore failed", {
+      cause: new ProcessError("pg_restore was killed by SIGSEGV", {
+        code: null,
+        signal: "SIGSEGV",
+        stdout: "",
+        stderrTail: "",
+        timedOut: false,
+      }),
+    });
+    expect(killedBySignal(crashed)).toBe(false);
+    expect(verdictOf(classifyDrillFailure(crashed, "restore", undefined))).toBe("fail");
     const end = classifyDrillFailure(
       new BackupDefectError("pg_restore: terminated by user"),
       "restore",

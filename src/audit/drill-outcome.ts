@@ -90,11 +90,14 @@ export function classifyDrillFailure(err: unknown, phase: DrillPhase, stop: Dril
   return { outcome: "verifier-failed", reason: `${phase}: ${message}` };
 }
 
-/** Whether an error, or one of its causes, is a program that a signal ended. */
+/** Signals that stop a program from outside (a crash such as SIGSEGV is not one of them). */
+const STOP_SIGNALS: readonly string[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGKILL"];
+
+/** Whether an error, or one of its causes, is a program that a stop signal ended. */
 export function killedBySignal(err: unknown): boolean {
   let cur: unknown = err;
   for (let depth = 0; cur instanceof Error && depth < 6; depth++) {
-    if (cur instanceof ProcessError && cur.result?.signal) return true;
+    if (cur instanceof ProcessError && STOP_SIGNALS.includes(cur.result?.signal ?? "")) return true;
     if (/terminated by user|received SIG(INT|TERM|HUP|KILL)\b/.test(cur.message)) return true;
     cur = cur.cause;
   }
