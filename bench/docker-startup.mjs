@@ -13,7 +13,7 @@ const { createDockerRuntime } = await import(pathToFileURL(`${dist}/runtimes/doc
 const { silentLogger } = await import(pathToFileURL(`${dist}/util/log.js`).href);
 
 const runtime = await createDockerRuntime(
-  { image, network: "host", tmpfs: false, pull: false },
+  { image, network: "none", tmpfs: false, pull: false, max_processes: 1024 },
   silentLogger,
 );
 let stopping = false;
