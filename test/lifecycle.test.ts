@@ -42,7 +42,10 @@ describe("bad input and interruptions", () => {
     const w = ws(`sources: [{ name: a, type: dump-dir, path: /nonexistent/dir }]`);
     const r = await attest(["audit", "--config", w.config, "--json"]);
     expect(r.code).toBe(2);
-    expect(r.stdout).toBe("");
+    // --json: exactly one document on stdout, the error included
+    const doc = JSON.parse(r.stdout) as { status: string; error: { message: string } };
+    expect(doc.status).toBe("error");
+    expect(doc.error.message).toContain("sources[0].path: directory does not exist");
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toContain("sources[0].path: directory does not exist");
     const u = await attest(["drill", "--config", ws(good).config, "--source", "nope"]);
