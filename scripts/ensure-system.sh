@@ -21,6 +21,8 @@ have_cmd losetup || need_pkgs+=(mount)
 have_cmd mkfs.ext4 || need_pkgs+=(e2fsprogs)
 have_cmd lz4 || need_pkgs+=(lz4)
 have_cmd zstd || need_pkgs+=(zstd)
+have_cmd bzip2 || need_pkgs+=(bzip2)
+have_cmd xz || need_pkgs+=(xz-utils)
 have_cmd openssl || need_pkgs+=(openssl)
 have_cmd systemd-analyze || need_pkgs+=(systemd)
 have_cmd flock || need_pkgs+=(util-linux)
@@ -40,17 +42,8 @@ if have_cmd pg_lsclusters && pg_lsclusters -h 2>/dev/null | grep -q online; then
   pg_lsclusters -h | awk '$4=="online"{print $1, $2}' | while read -r v c; do pg_ctlcluster "$v" "$c" stop || true; done
 fi
 
-# The unprivileged account local sandboxes run as: it owns nothing but sandbox directories.
-if ! getent passwd attest-sandbox >/dev/null; then
-  [ "$(id -u)" = 0 ] || die "the sandbox account attest-sandbox is missing and not root to create it"
-  log "creating the sandbox account attest-sandbox"
-  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin attest-sandbox \
-    || die "useradd attest-sandbox failed"
-fi
-# Local sandboxes run in user namespaces (bubblewrap): the kernel must allow unprivileged ones.
-if ! setpriv --reuid attest-sandbox --regid attest-sandbox --clear-groups bwrap --unshare-all --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/bin /bin /bin/true 2>/dev/null; then
-  die "bubblewrap cannot create a sandbox as attest-sandbox: unprivileged user namespaces are disabled (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0)"
-fi
+# Confined local sandboxes: bubblewrap, the attest-sandbox account, user namespaces.
+bash "$(dirname "$0")/ensure-sandbox.sh"
 
 # Docker engine: start it detached when no engine answers on the socket.
 sock=/var/run/docker.sock
