@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   check: async () => (await import("./check.js")).registerCheck,
   report: async () => (await import("./report.js")).registerReport,
   serve: async () => (await import("./serve.js")).registerServe,
+  evidence: async () => (await import("./evidence.js")).registerEvidence,
 };
 const ALIASES: Record<string, string> = { drill: "audit" };
 

@@ -1,5 +1,6 @@
 /** The whole configuration file's schema. `config.example.yml` documents every key. */
 import { z } from "zod";
+import { evidenceSchema } from "../evidence/evidence-config.js";
 import { alertsSchema } from "../report/alerts/alerts-config.js";
 import { mailSchema } from "../report/mail/mail-config.js";
 import { planSchema, refineSchedule, serviceSchema } from "../scheduler/schedule-config.js";
@@ -102,6 +103,8 @@ export const configSchema = z
       .default({ dir: "./reports", pdf: true, json: true }),
     mail: mailSchema.optional(),
     alerts: alertsSchema.optional(),
+    /** Signed evidence bundles and the frameworks reports map to. */
+    evidence: evidenceSchema.optional(),
     /** `attest serve`: cron plans. */
     schedule: z.array(planSchema).default([]),
     /** `attest serve`: endpoint, concurrency, shutdown, lock. */
