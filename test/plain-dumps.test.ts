@@ -61,7 +61,9 @@ sources:
       "app_cut_footer.sql",
       "app_cut_statement.sql",
       "app_cut_statement.sql.gz",
+      "app_cut_statement.sql.zst",
       "app_cut_stream.sql.gz",
+      "app_cut_stream.sql.xz",
     ]);
     for (const d of doc.drills) expect(d.verdict, `${d.backup.id}: ${d.reason}`).toBe("fail");
     // a cut at a statement boundary restores without a single error: only the footer tells
@@ -69,6 +71,7 @@ sources:
       /^dump is cut off: no completion footer \(last statement at line \d+: "ALTER TABLE ONLY sales\.payments/,
     );
     expect(byId["app_cut_statement.sql.gz"]!.reason).toBe(byId["app_cut_statement.sql"]!.reason);
+    expect(byId["app_cut_statement.sql.zst"]!.reason).toBe(byId["app_cut_statement.sql"]!.reason);
     expect(byId["app_cut_footer.sql"]!.reason).toMatch(
       /^dump is cut off: no completion footer \(last statement/,
     );
@@ -76,6 +79,9 @@ sources:
       /^dump is cut off: no completion footer \(cut inside the data of the COPY at line \d+: "COPY inventory\.product_images/,
     );
     expect(byId["app_cut_stream.sql.gz"]!.reason).toMatch(/^dump is cut off: .*the gzip stream ends early/);
+    expect(byId["app_cut_stream.sql.xz"]!.reason).toMatch(
+      /^dump is cut off: no completion footer .*; xz stream is damaged or cut off: .*Unexpected end of input/,
+    );
     for (const id of [
       "app_cut10.dump",
       "app_cut50.dump",
@@ -88,7 +94,7 @@ sources:
     expect(code).toBe(1);
   });
 
-  it("restores a LATIN1 dump byte-identical, plain, gzipped and with -C, and -C dumps' \\connect lines in restricted mode", async () => {
+  it("restores a LATIN1 dump byte-identical, plain, gzip/bzip2/xz/zstd/lz4 and with -C, and -C dumps' \\connect lines in restricted mode", async () => {
     const query = (db: string) =>
       `{ name: latin1 bytes ${db}, database: ${db}, sql: "select encode(convert_to(string_agg(name || '/' || code, ',' order by id), 'LATIN1'), 'hex') from public.people", expect: "= ${LATIN1_HEX}" }`;
     const ws = config(`
@@ -105,7 +111,11 @@ sources:
     const { code, doc, stderr } = await audit(ws.config);
     expect(doc.drills.map((d) => d.backup.id).sort()).toEqual([
       "latin1_20261120T0300.sql",
+      "latin1_20261120T0300.sql.bz2",
       "latin1_20261120T0300.sql.gz",
+      "latin1_20261120T0300.sql.lz4",
+      "latin1_20261120T0300.sql.xz",
+      "latin1_20261120T0300.sql.zst",
       "latin1db_create_20261120T0300.sql",
       "sales-eu_20261120T0300.sql",
     ]);

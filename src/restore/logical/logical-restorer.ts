@@ -9,7 +9,7 @@ import { lastLines, ProcessError } from "../../util/process.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
 import { tocProblem } from "./archive-toc.js";
 import { createGuardStream, scanProblem } from "./guard-stream.js";
-import { openPlain, type PlainReadOptions, prescanPlain } from "./plain-source.js";
+import { openPlain, type PlainReadOptions, plainCompression, prescanPlain } from "./plain-source.js";
 import { SqlScanner } from "./sql-scanner.js";
 
 /** Options of the logical restorer. */
@@ -52,9 +52,9 @@ export class LogicalRestorer implements Restorer {
     const b = plan.backup;
     if (b.format === "unknown")
       throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
-    const plain = b.format === "plain" || b.format === "plain-gzip";
-    this.#scan = plain
-      ? await prescanPlain(b.location, b.format === "plain-gzip", {
+    const compression = plainCompression(b.format);
+    this.#scan = compression
+      ? await prescanPlain(b.location, compression, {
           ...this.#readOptions(),
           ...(signal ? { signal } : {}),
         })
@@ -88,11 +88,7 @@ export class LogicalRestorer implements Restorer {
       if (ARCHIVE_FORMATS.has(b.format)) await this.#pgRestore(sandbox, b, db, ctx);
       else await this.#psql(sandbox, b, createsOwnDb ? "postgres" : db, ctx, notes);
     } catch (err) {
-      throw await classify(
-        err,
-        sandbox,
-        b.format === "plain" || b.format === "plain-gzip" ? "psql" : "pg_restore",
-      );
+      throw await classify(err, sandbox, plainCompression(b.format) ? "psql" : "pg_restore");
     } finally {
       stopProgress();
     }
@@ -119,7 +115,7 @@ export class LogicalRestorer implements Restorer {
       ...this.#readOptions(),
       ...(key ? { restrictKey: key } : {}),
     });
-    const input = openPlain(b.location, b.format === "plain-gzip", {
+    const input = openPlain(b.location, plainCompression(b.format) ?? "none", {
       ...this.#readOptions(),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });

@@ -4,7 +4,19 @@ import { addAbortSignal, type Readable, Transform, type TransformCallback } from
 import { createGunzip } from "node:zlib";
 import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError } from "../../util/errors.js";
+import { EXTERNAL_COMPRESSIONS, type ExternalCompression, openDecompressed } from "./decompress.js";
 import { type ScannerOptions, SqlScanner } from "./sql-scanner.js";
+
+/** How a plain dump is compressed: not, gzip (read in-process), or an external format. */
+export type PlainCompression = "none" | "gzip" | ExternalCompression;
+
+/** The compression of a plain dump format (`plain`, `plain-gzip`, `plain-xz`, …); undefined for archives. */
+export function plainCompression(format: string): PlainCompression | undefined {
+  if (format === "plain") return "none";
+  if (format === "plain-gzip") return "gzip";
+  const c = format.startsWith("plain-") ? format.slice("plain-".length) : "";
+  return (EXTERNAL_COMPRESSIONS as readonly string[]).includes(c) ? (c as ExternalCompression) : undefined;
+}
 
 /** The largest decompressed plain dump read unless configured otherwise. */
 export const DEFAULT_MAX_PLAIN_BYTES = 1024 ** 4;
@@ -34,12 +46,20 @@ function sizeCap(max: number): Transform {
 }
 
 /** Opens the dump's bytes; gzip and read errors surface on the returned stream. */
-export function openPlain(path: string, gzip: boolean, opts: PlainReadOptions = {}): Readable {
-  const file = createReadStream(path, { highWaterMark: 1 << 20 });
+export function openPlain(
+  path: string,
+  compression: PlainCompression | boolean,
+  opts: PlainReadOptions = {},
+): Readable {
+  const how = compression === true ? "gzip" : compression === false ? "none" : compression;
+  const file: Readable =
+    how === "none" || how === "gzip"
+      ? createReadStream(path, { highWaterMark: 1 << 20 })
+      : openDecompressed(path, how, opts.signal);
   let out: Readable = file;
-  if (gzip) {
+  if (how === "gzip") {
     const gunzip = createGunzip({ chunkSize: 1 << 20 });
-    file.on("error", (err) => gunzip.destroy(err));
+    file.on("error", (err: Error) => gunzip.destroy(err));
     out = file.pipe(gunzip);
   }
   const cap = sizeCap(opts.maxBytes ?? DEFAULT_MAX_PLAIN_BYTES);
@@ -64,11 +84,12 @@ function gzipDamage(err: unknown): string | undefined {
  */
 export async function prescanPlain(
   path: string,
-  gzip: boolean,
+  compression: PlainCompression | boolean,
   opts: PlainReadOptions = {},
 ): Promise<SqlScanner> {
   const scanner = new SqlScanner(opts);
-  const input = openPlain(path, gzip, opts);
+  const gzip = compression === true || compression === "gzip";
+  const input = openPlain(path, compression, opts);
   try {
     for await (const chunk of input) {
       scanner.write(chunk as Buffer);
@@ -85,6 +106,11 @@ export async function prescanPlain(
       throw new BackupDefectError(`${cut}; the gzip stream ends early (${damage})`, { cause: err });
     }
     if (damage) throw new BackupDefectError(`gzip stream is damaged: ${damage}`, { cause: err });
+    if (err instanceof BackupDefectError && /cut off/.test(err.message)) {
+      // an external decompressor that hit the end early: say what the dump lacks
+      scanner.end();
+      throw new BackupDefectError(`${scanner.cutOff ?? "dump is cut off"}; ${err.message}`, { cause: err });
+    }
     throw err;
   } finally {
     input.destroy();

@@ -101,7 +101,7 @@ export function timestampFromName(name: string): Date | undefined {
 
 /** A series name from a file name: the name without extensions and date stamps. */
 export function seriesFromName(name: string): string {
-  const base = name.replace(/(\.(sql|gz|dump|custom|backup|pgdump|tar|dir|bak))+$/i, "");
+  const base = name.replace(/(\.(sql|gz|bz2|xz|zst|lz4|dump|custom|backup|pgdump|tar|dir|bak))+$/i, "");
   const cleaned = base
     .replace(/[_.-]?\d{4}-?\d{2}-?\d{2}(?:[T_-]?\d{2}:?\d{2}(?::?\d{2})?)?Z?/g, "")
     .replace(/^[_.-]+|[_.-]+$/g, "");

@@ -3,10 +3,22 @@ import { closeSync, createReadStream, existsSync, openSync, readdirSync, readSyn
 import { join } from "node:path";
 import { createGunzip } from "node:zlib";
 import { type ArchiveHeader, NotAnArchiveError, parseArchiveHeader } from "./archive-header.js";
+import { compressionOf, openDecompressed } from "../../restore/logical/decompress.js";
 import { type PlainHeader, parsePlainHeader } from "./plain-header.js";
 
 /** The dump formats this source knows. */
-export const DUMP_FORMATS = ["custom", "directory", "tar", "plain", "plain-gzip", "unknown"] as const;
+export const DUMP_FORMATS = [
+  "custom",
+  "directory",
+  "tar",
+  "plain",
+  "plain-gzip",
+  "plain-bzip2",
+  "plain-xz",
+  "plain-zstd",
+  "plain-lz4",
+  "unknown",
+] as const;
 /** A dump format. */
 export type DumpFormat = (typeof DUMP_FORMATS)[number];
 
@@ -53,6 +65,30 @@ export function readGzipHead(path: string, bytes: number): Promise<Buffer> {
     input.on("error", finish);
     input.pipe(gunzip);
   });
+}
+
+/** The first `bytes` decompressed bytes, from the confined decompressor (a cut stream is fine). */
+async function readDecompressedHead(
+  path: string,
+  compression: Parameters<typeof openDecompressed>[1],
+  bytes: number,
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const input = openDecompressed(path, compression);
+  try {
+    for await (const chunk of input) {
+      chunks.push(chunk as Buffer);
+      total += (chunk as Buffer).length;
+      if (total >= bytes) break;
+    }
+  } catch (err) {
+    // a damaged or cut stream still has a readable head: drilling it will say what is wrong
+    if (total === 0) throw err;
+  } finally {
+    input.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, bytes);
 }
 
 function dirSize(dir: string): number {
@@ -113,6 +149,27 @@ export async function detectFormat(path: string): Promise<Detected> {
     return {
       format: "unknown",
       problem: "a gzip file that does not hold a pg_dump plain SQL dump",
+      sizeBytes: size,
+    };
+  }
+  const compression = compressionOf(head);
+  if (compression) {
+    let inner: Buffer;
+    try {
+      inner = await readDecompressedHead(path, compression, 16384);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return {
+        format: "unknown",
+        problem: `a ${compression} file that cannot be read: ${why}`,
+        sizeBytes: size,
+      };
+    }
+    const header = parsePlainHeader(inner);
+    if (header) return { format: `plain-${compression}`, plain: header, sizeBytes: size };
+    return {
+      format: "unknown",
+      problem: `a ${compression} file that does not hold a pg_dump plain SQL dump`,
       sizeBytes: size,
     };
   }

@@ -16,6 +16,10 @@ export const DEFAULT_INCLUDE = [
   "**/*.pgdump",
   "**/*.sql",
   "**/*.sql.gz",
+  "**/*.sql.bz2",
+  "**/*.sql.xz",
+  "**/*.sql.zst",
+  "**/*.sql.lz4",
   "**/*.tar",
 ];
 
