@@ -2,8 +2,8 @@
 import { closeSync, createReadStream, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createGunzip } from "node:zlib";
-import { type ArchiveHeader, NotAnArchiveError, parseArchiveHeader } from "./archive-header.js";
 import { compressionOf, openDecompressed } from "../../restore/logical/decompress.js";
+import { type ArchiveHeader, NotAnArchiveError, parseArchiveHeader } from "./archive-header.js";
 import { type PlainHeader, parsePlainHeader } from "./plain-header.js";
 
 /** The dump formats this source knows. */
