@@ -68,6 +68,23 @@ describe("amcheck with odd database names", () => {
   it("says error, not corruption, when pg_amcheck cannot check (a database that is not there)", async () => {
     const r = await amcheckCheck.run(context(["no such db"]));
     expect(r.status).toBe("error");
-    expect(r.detail).toMatch(/no connectable databases/);
+    expect(r.detail).toMatch(/"no such db" does not exist/);
+  });
+
+  it("uses a fresh amcheck, not the one the backup carries with its functions replaced", async () => {
+    await withClient(sandbox, "postgres", (c) => c.query("CREATE DATABASE hijacked"));
+    await withClient(sandbox, "hijacked", async (c) => {
+      await c.query(
+        "create table public.t (id int primary key); insert into public.t select generate_series(1, 100)",
+      );
+      await c.query("CREATE EXTENSION amcheck WITH SCHEMA public");
+      // a superuser may replace an extension's member functions; the backup's author was one
+      await c.query(`CREATE OR REPLACE FUNCTION public.bt_index_check(index regclass, heapallindexed boolean) RETURNS void
+        LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'HIJACKED-AMCHECK'; END $$`);
+    });
+    const r = await amcheckCheck.run(context(["hijacked"]));
+    expect(r.status, r.detail).toBe("pass");
+    expect(r.detail).not.toContain("HIJACKED");
+    expect(r.detail).toMatch(/own amcheck extension in hijacked was replaced by a fresh one/);
   });
 });
