@@ -27,6 +27,8 @@ const DECOMPRESSOR = { gz: "gzip", lz4: "lz4", zst: "zstd" } as const;
 // fd 3 carries both exit codes out: the pipeline's status is only tar's
 const EXTRACT_SCRIPT = [
   "dec=$1; dest=$2; shift 2",
+  // a runtime may hand over the data directory's parent only
+  'mkdir -p -m 700 "$dest" || exit 1',
   '{ { if [ "$dec" = cat ]; then cat; else "$dec" -dc; fi; echo "dec=$?" >&3; } | tar -x -f - -C "$dest" --no-same-owner --warning=no-timestamp; echo "tar=$?" >&3; } 3>&1',
 ].join("\n");
 
@@ -74,7 +76,10 @@ export async function extractTar(
   if (result.timedOut) throw new VerifierError(`extracting ${name} timed out: ${msg}`);
   if (codes.dec === undefined || codes.tar === undefined)
     throw new VerifierError(`could not extract ${name} into the sandbox: ${msg}`);
-  if (codes.dec !== 0 && !TAR_MACHINE.test(msg)) {
+  if (codes.tar !== 0 && (TAR_MACHINE.test(msg) || /Cannot open|Cannot mkdir/.test(msg)))
+    throw new VerifierError(`could not extract ${name} into the sandbox: ${msg}`);
+  // 141: the decompressor got SIGPIPE because tar stopped reading; tar's own message says why
+  if (codes.dec !== 0 && codes.dec !== 141) {
     const why = msg
       .split("\n")
       .filter((l) => /gzip|lz4|zstd|Error|error|unexpected/.test(l) && !/^tar:/.test(l))
@@ -102,11 +107,16 @@ export async function extractBackup(
     ctx.progress(`copying ${backup.id}`);
     const src = sandbox.inputPath(backup.location);
     // -P: a link is copied as a link, never followed (containDataDir deals with it next)
-    const r = await sandboxSh(sandbox, 'cp -RP --preserve=mode,timestamps -- "$1/." "$2/"', [src, data], {
-      timeoutMs: Math.max(60_000, ctx.timeoutMs),
-      allowFailure: true,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    });
+    const r = await sandboxSh(
+      sandbox,
+      'mkdir -p -m 700 "$2" && cp -RP --preserve=mode,timestamps -- "$1/." "$2/"',
+      [src, data],
+      {
+        timeoutMs: Math.max(60_000, ctx.timeoutMs),
+        allowFailure: true,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      },
+    );
     if (r.code !== 0) {
       const msg = r.stderrTail || `cp exited with code ${r.code}`;
       if (/No such file|Input\/output error/.test(msg) && !TAR_MACHINE.test(msg))

@@ -75,7 +75,7 @@ export class SnapshotRestorer implements Restorer {
       const r = await sandboxSh(
         sandbox,
         // -P: links are copied as links, never followed; runRecovery keeps them inside the sandbox
-        'cp -RP --preserve=mode,timestamps -- "$1/." "$2/"',
+        'mkdir -p -m 700 "$2" && cp -RP --preserve=mode,timestamps -- "$1/." "$2/"',
         [sandbox.inputPath(o.copyFrom), data],
         {
           timeoutMs: Math.max(60_000, ctx.timeoutMs),
