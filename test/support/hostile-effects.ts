@@ -13,6 +13,7 @@ import { join } from "node:path";
 export interface HostileManifest {
   listenPort: number;
   prodPort: number;
+  prodSocketDir: string;
   canaryDirs: string[];
   canaryName: string;
   hostSecretFile: string;
