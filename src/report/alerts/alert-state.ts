@@ -22,6 +22,8 @@ export interface AlertCondition {
 
 /** A webhook payload that could not be delivered yet. */
 export interface PendingWebhook {
+  /** Which webhook it is for ({@link webhookId}); absent in older state files: the first one. */
+  hook?: string;
   body: Record<string, unknown>;
   queuedAt: string;
   attempts: number;
