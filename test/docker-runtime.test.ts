@@ -11,6 +11,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -136,7 +137,7 @@ describe("docker runtime", () => {
       expect(sb.runtime).toBe("docker");
       expect(sb.pgMajor).toBe(15);
       // the only way in: a Unix socket in the sandbox's host directory (private to Attest)
-      expect(sb.connection.host).toBe(join(sb.hostDir, "sandbox", "sock"));
+      expect(sb.connection.host).toBe(join(sb.hostDir, "sock"));
       expect(sb.connection.port).toBe(5432);
       expect(statSync(sb.hostDir).mode & 0o777).toBe(0o700);
       expect(
@@ -385,6 +386,35 @@ describe("docker runtime", () => {
     expect(connections).toHaveLength(0);
   });
 
+  it("cannot swap its socket or its log for a link to a host server or file", async () => {
+    const secret = join(tmpdir(), `attest-docker-secret-${process.pid}`);
+    writeFileSync(secret, "ATTEST-HOST-SECRET-docker", { mode: 0o600 });
+    try {
+      await using sb = (await runtime.provision(spec())) as DockerSandbox;
+      const r = await sb.exec(
+        "sh",
+        [
+          "-c",
+          "rm -f /sandbox/sock/.s.PGSQL.5432; ln -s /var/run/postgresql/.s.PGSQL.5432 /sandbox/sock/x; mv /sandbox/sock /sandbox/moved; rm -f /sandbox/server.log; ln -s " +
+            secret +
+            " /sandbox/server.log; echo done",
+        ],
+        { timeoutMs: 30_000, allowFailure: true },
+      );
+      expect(r.stdout).toContain("done");
+      // the socket directory is Attest's once the server runs, and a mount point the container cannot move
+      expect(r.stderrTail).toMatch(/Permission denied|Device or resource busy/);
+      expect(lstatSync(join(sb.connection.host, ".s.PGSQL.5432")).isSocket()).toBe(true);
+      expect(statSync(sb.connection.host).uid).toBe(0);
+      const rows = await withClient(sb, "postgres", async (c) => (await c.query("select 1 as one")).rows);
+      expect(rows).toEqual([{ one: 1 }]);
+      // a link in the log's place is not followed to the host file it names
+      expect(await sb.logTail(5)).not.toContain("ATTEST-HOST-SECRET");
+    } finally {
+      rmSync(secret, { force: true });
+    }
+  });
+
   it("shares the host's network only when configured to, and says so in the drill's notes", async () => {
     const rt = await createDockerRuntime(config({ network: "host" }), quiet);
     await using sb = (await rt.provision(spec())) as DockerSandbox;
@@ -392,7 +422,7 @@ describe("docker runtime", () => {
     expect(sb.notes.join("\n")).toMatch(/^sandbox network: host \(sandbox\.docker\.network opt-in\)/);
     expect(sb.confinement).toMatch(/network host/);
     // still reached through its socket only
-    expect(sb.connection.host).toBe(join(sb.hostDir, "sandbox", "sock"));
+    expect(sb.connection.host).toBe(join(sb.hostDir, "sock"));
     expect(
       await withClient(
         sb,

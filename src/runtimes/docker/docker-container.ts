@@ -98,6 +98,8 @@ export function containerOptions(plan: ContainerPlan): Docker.ContainerCreateOpt
   const mounts = [
     // /sandbox holds the socket directory (the host connects there), the log and pid files
     binds(plan.host.sandbox, LAYOUT.base, false),
+    // on its own mount: the container cannot swap it (see lockSockets)
+    binds(plan.host.sockets, LAYOUT.sockets, false),
     binds(plan.host.copies, LAYOUT.copies, true),
     // structured mounts, not "src:dst:ro" strings: backup names often carry colons (timestamps)
     ...plan.inputs.map((i) => binds(i.hostPath, i.containerPath, true)),

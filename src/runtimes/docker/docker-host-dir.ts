@@ -2,6 +2,7 @@
 import {
   chmodSync,
   chownSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -29,7 +30,11 @@ export interface HostDir {
   dir: string;
   /** Bound read-write at /sandbox. */
   sandbox: string;
-  /** The server's socket directory, /sandbox/sock inside: Attest connects here. */
+  /**
+   * The server's socket directory, bound on its own at /sandbox/sock: Attest connects here. It
+   * lies outside the directory the container owns (a mount point cannot be renamed or replaced
+   * from inside), and is the container's only while its server starts (lockSockets).
+   */
   sockets: string;
   /** /sandbox/run inside: pid files of the programs exec runs (made before the first exec). */
   pids: string;
@@ -51,7 +56,7 @@ export function createHostDir(root: string): HostDir {
   const h: HostDir = {
     dir,
     sandbox: join(dir, "sandbox"),
-    sockets: join(dir, "sandbox", "sock"),
+    sockets: join(dir, "sock"),
     pids: join(dir, "sandbox", "run"),
     copies: join(dir, "copies"),
   };
@@ -71,6 +76,8 @@ export function createHostDir(root: string): HostDir {
       `${JSON.stringify({ [LABEL.pid]: pid, [LABEL.pidStart]: pidStart, [LABEL.host]: host })}\n`,
     );
     for (const d of [h.sandbox, h.sockets, h.pids]) mkdirSync(d, { mode: 0o700 });
+    // the mount point of the socket directory inside /sandbox, made before the container owns it
+    mkdirSync(join(h.sandbox, "sock"), { mode: 0o755 });
     // the sandbox user must enter it (it is bound at /copies); each copy inside is private to that user
     mkdirSync(h.copies, { mode: 0o755 });
     chmodSync(h.copies, 0o755);
@@ -97,6 +104,35 @@ export function handOver(h: HostDir, ids: SandboxIds): void {
     if (isRoot()) chownSync(d, ids.uid, ids.gid);
     else chmodSync(d, 0o777);
   }
+}
+
+/**
+ * Takes the socket directory back once the server's socket is there: the container can no longer
+ * replace the socket with a link to another server's, which Attest would follow on the host. Then
+ * checks it is a socket of the sandbox user. False while it is not there yet.
+ */
+export function lockSockets(h: HostDir, ids: SandboxIds | undefined): boolean {
+  const socket = join(h.sockets, ".s.PGSQL.5432");
+  if (!lstatSync(socket, { throwIfNoEntry: false })) return false;
+  if (isRoot()) {
+    chownSync(h.sockets, 0, 0);
+    chmodSync(h.sockets, 0o711);
+  }
+  const st = lstatSync(socket, { throwIfNoEntry: false });
+  if (!st?.isSocket() || (ids && isRoot() && st.uid !== ids.uid))
+    throw new VerifierError(
+      `the sandbox's socket ${socket} is not a socket of its server: refusing to connect`,
+    );
+  return true;
+}
+
+/** Gives the socket directory back to the sandbox user before its server starts, emptied. */
+export function unlockSockets(h: HostDir, ids: SandboxIds | undefined): void {
+  for (const name of readdirSync(h.sockets)) rmSync(join(h.sockets, name), { force: true, recursive: true });
+  if (isRoot() && ids) {
+    chownSync(h.sockets, ids.uid, ids.gid);
+    chmodSync(h.sockets, 0o700);
+  } else chmodSync(h.sockets, 0o777);
 }
 
 /** The uid, gid and groups of a host process (the container's init), from /proc; undefined when not visible. */

@@ -226,6 +226,7 @@ export class DockerRuntime implements ManagedRuntime {
       if (signal?.aborted) throw abortReason(signal);
       const ids = await this.#sandboxIds(engine, sandbox);
       handOver(host, ids);
+      sandbox.ids = ids;
       await this.#copyUnreadable(sandbox, mounted, visible, host, ids, signal);
       const t2 = performance.now();
       await this.#setUp(sandbox, spec.mode, password, signal);

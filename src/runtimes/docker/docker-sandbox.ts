@@ -1,5 +1,5 @@
 /** A sandbox that is a PostgreSQL cluster inside a container; every tool runs inside it via exec. */
-import { existsSync } from "node:fs";
+import { constants, existsSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
@@ -14,7 +14,13 @@ import { THROWAWAY_SETTINGS } from "../local/local-sandbox.js";
 import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
 import type { NetworkMode } from "./docker-container.js";
 import { type ExecOptions, runExec } from "./docker-exec.js";
-import { type HostDir, removeHostDir } from "./docker-host-dir.js";
+import {
+  type HostDir,
+  lockSockets,
+  removeHostDir,
+  type SandboxIds,
+  unlockSockets,
+} from "./docker-host-dir.js";
 
 /** Where things live inside the container. */
 export const LAYOUT = {
@@ -86,6 +92,8 @@ export class DockerSandbox implements Sandbox {
   readonly dataDir = LAYOUT.data;
   /** Filled in by the runtime once the sandbox is ready. */
   startup: StartupTimings | undefined;
+  /** The host identity of the container's processes, once known (for the socket directory). */
+  ids: SandboxIds | undefined;
   /** What the drill record should state about this sandbox (opt-outs of containment, copies made). */
   readonly notes: string[] = [];
   /** How its processes are confined, in words, for the drill record. */
@@ -274,6 +282,7 @@ export class DockerSandbox implements Sandbox {
     const args = ["-D", this.dataDir];
     for (const [k, v] of Object.entries(settings)) args.push("-c", `${k}=${v}`);
     const pidFile = `${LAYOUT.pids}/postmaster.exec.pid`;
+    unlockSockets(this.#p.host, this.ids);
     // Detached exec whose process *is* the postmaster (the shell execs it): the engine keeps
     // its state, so isRunning() is an exec inspect and stop()/start() can repeat freely.
     const exec = await this.#container.exec({
@@ -304,6 +313,9 @@ export class DockerSandbox implements Sandbox {
           `postgres exited with code ${info.ExitCode}: ${lastLines(await this.logTail(40), 4)}`,
         );
       }
+      // the postmaster makes its socket before anything of the backup runs: take the directory
+      // back then, before Attest's first connection
+      if (!lockSockets(this.#p.host, this.ids)) return undefined;
       if (opts.wait === "running") {
         if (!this.#p.tmpfs)
           return existsSync(this.#hostPath(this.dataDir, "postmaster.pid")) ? true : undefined;
@@ -398,10 +410,16 @@ export class DockerSandbox implements Sandbox {
   async logTail(lines: number): Promise<string> {
     if (this.#destroyed) return "";
     // the log lies in the bind-mounted /sandbox: read its end on the host, no exec needed
-    const fh = await open(this.#hostPath(LAYOUT.log), "r").catch(() => undefined);
+    // the container owns /sandbox: never follow a link it put in the log's place to a host file
+    const fh = await open(
+      this.#hostPath(LAYOUT.log),
+      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+    ).catch(() => undefined);
     if (fh) {
       try {
-        const { size } = await fh.stat();
+        const st = await fh.stat();
+        if (!st.isFile()) return "";
+        const { size } = st;
         const want = Math.min(size, 256 * 1024);
         const buf = Buffer.alloc(want);
         await fh.read(buf, 0, want, size - want);
