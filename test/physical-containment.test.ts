@@ -219,6 +219,41 @@ describe("hostile twins reach nothing on the host", () => {
     });
   }
 
+  it("h-preload-tar: a database's session_preload_libraries is not loaded into the restore's own sessions", async () => {
+    const cfg = sourceConfig("tablespace/hostile", "tablespace/wal");
+    const { backups } = await listFixture(cfg);
+    // to the backup's own end: the archive goes on to the RESET the fixture made afterwards
+    const plan = {
+      backup: pick(backups, "h-preload-tar"),
+      target: { kind: "immediate" as const },
+      reason: "x",
+    };
+    const restorer = restorerFor(plan.backup, cfg);
+    const runtime = new LocalRuntime({ user: "postgres", logger: silentLogger });
+    await using sandbox = await runtime.provision({
+      pgMajor: 15,
+      allowNewer: false,
+      labels: { run: RUN_LABEL, source: cfg.name, backup: plan.backup.id },
+      mode: restorer.sandboxMode,
+      inputs: (restorer.inputs?.(plan) ?? []).map((hostPath) => ({ hostPath })),
+    });
+    // recovery is watched and access set up through psql sessions in the database that names the library
+    const outcome = await restorer.restore(sandbox, {
+      plan,
+      logger: silentLogger,
+      timeoutMs: 180_000,
+      progress: () => {},
+    });
+    expect(outcome.databases).toContain("postgres");
+    // the payload is there: a session that does not override it fails to load the library
+    const plain = await sandbox.exec("psql", ["-X", "-At", "-d", "postgres", "-c", "select 1"], {
+      timeoutMs: 30_000,
+      allowFailure: true,
+    });
+    expect(plain.code).not.toBe(0);
+    expect(plain.stderrTail).toContain(join(ts.host, "host-wal", "evil"));
+  });
+
   it("h-prodts-plain: a tablespace link to the production directory is refused (error, not fail)", async () => {
     const r = await drillTs("hostile", "h-prodts-plain");
     expect(r.error).toBeInstanceOf(VerifierError);

@@ -214,7 +214,7 @@ export async function runRecovery(
   };
 }
 
-/** Makes sure the sandbox's own login (postgres + its password) works over TCP. */
+/** Makes sure the sandbox's own login (postgres + its password) works. */
 async function setUpAccess(
   sandbox: Sandbox,
   sql: ReturnType<typeof socketSql>,
@@ -234,7 +234,7 @@ async function setUpAccess(
   );
   notes.push(
     existed
-      ? `role ${user} given the sandbox's password (loopback TCP logins use it)`
+      ? `role ${user} given the sandbox's password (Attest's own logins use it)`
       : `role ${user} did not exist in the backup; created for the drill's checks`,
   );
 }

@@ -84,8 +84,8 @@ export function socketSql(sandbox: Sandbox, socketDir: string, user: string): So
           PGUSER: user,
           PGCONNECT_TIMEOUT: "5",
           // settings sent by the client outrank the restored cluster's ALTER DATABASE/ROLE … SET:
-          // Attest's pinned session, and no library the backup names is loaded into it
-          PGOPTIONS: `${sessionOptions("attest")} -c session_preload_libraries= -c local_preload_libraries=`,
+          // Attest's pinned session (no preload library), libraries only from $libdir
+          PGOPTIONS: `${sessionOptions("attest")} -c dynamic_library_path=$libdir`,
         },
         ...(opts.stdin ? { stdin: sql } : {}),
       });
