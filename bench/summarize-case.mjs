@@ -134,7 +134,7 @@ function docker() {
     `  dataset   ~${meta.sizeMb} MB requested: database ${mb(meta.dbBytes)} MB; dump ${mb(meta.dumpBytes)} MB (pg_dump -Fc, the logical benchmark's cached dump)`,
   );
   add(
-    `  setup     PostgreSQL ${meta.pgVersion}, image ${meta.image} (${meta.imageId}, never pulled), Docker engine ${meta.dockerVersion} (host network),`,
+    `  setup     PostgreSQL ${meta.pgVersion}, image ${meta.image} (${meta.imageId}, never pulled), Docker engine ${meta.dockerVersion} (sandbox network: none),`,
   );
   add(
     `            pg_restore -j${meta.jobs}, pg_amcheck --heapallindexed --jobs 2; Attest checks: amcheck (full_read, write, inventory compare off);`,
