@@ -60,6 +60,7 @@ const CORPUS = [
   "sleep_20261120T0300.dump",
   "sleepindex_20261120T0300.dump",
   "sockswap_20261120T0300.sql",
+  "amhijack_20261120T0300.dump",
   "connectbang_20261120T0300.sql",
   "connectconninfo_20261120T0300.sql",
   "toc_20261120T0300.dump",
