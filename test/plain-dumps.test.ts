@@ -128,6 +128,23 @@ sources:
     expect(code).toBe(0);
   });
 
+  it("applies the configured max_line to plain dumps", async () => {
+    const ws = config(`
+sources:
+  - name: plain
+    type: dump-dir
+    path: ${DUMPS}/plain
+    include: ["latin1db_create_*.sql"]
+    max_line: "64"`);
+    const { code, doc } = await audit(ws.config);
+    expect(doc.drills).toHaveLength(1);
+    expect(doc.drills[0]!.verdict).toBe("fail");
+    expect(doc.drills[0]!.reason).toMatch(
+      /^dump latin1db_create_20261120T0300\.sql line \d+ is longer than 64 bytes outside COPY data \(the configured limit\)/,
+    );
+    expect(code).toBe(1);
+  });
+
   it("refuses a \\connect line with a trailing meta-command or a conninfo naming a host, before anything runs", async () => {
     rmSync(CONNECT_PROBE, { force: true });
     const ws = config(`

@@ -12,7 +12,12 @@ import { PgbackrestRestorer } from "./tool/pgbackrest-restorer.js";
 /** Returns the restorer for `backup` of `source`, or throws when none fits. */
 export function restorerFor(backup: Backup, source: SourceConfig): Restorer {
   if (backup.family === "logical" && source.type === "dump-dir") {
-    return new LogicalRestorer({ jobs: source.jobs, globals: source.globals });
+    return new LogicalRestorer({
+      jobs: source.jobs,
+      globals: source.globals,
+      maxLineBytes: source.max_line,
+      maxPlainBytes: source.max_decompressed,
+    });
   }
   if (backup.family === "physical" && source.type === "basebackup") {
     return new PhysicalRestorer({

@@ -60,6 +60,7 @@ function identCont(b: number): boolean {
   return identStart(b) || (b >= 0x30 && b <= 0x39);
 }
 function mib(bytes: number): string {
+  if (bytes < 1048576) return `${bytes} bytes`;
   return `${Math.round((bytes / 1048576) * 100) / 100} MiB`;
 }
 function isSpace(b: number): boolean {
@@ -451,6 +452,9 @@ export class SqlScanner {
   }
 
   #newline(next: number): void {
+    // a line that ended inside one chunk is measured here, an unfinished one after each write
+    if (next - 1 - this.#lineStart > this.#maxLine) this.#checkLineLength(next - 1 - this.#lineStart);
+    if (this.#stopped) return;
     this.#line++;
     this.#lineStart = next;
   }
@@ -593,8 +597,8 @@ export class SqlScanner {
     this.hazards.push({ line, ...h });
   }
 
-  #checkLineLength(): void {
-    const len = this.#pos + (this.#carry?.length ?? 0) - this.#lineStart;
+  #checkLineLength(length?: number): void {
+    const len = length ?? this.#pos + (this.#carry?.length ?? 0) - this.#lineStart;
     const copy = this.#state === COPY;
     const limit = copy ? COPY_LINE_LIMIT : this.#maxLine;
     if (len <= limit) return;

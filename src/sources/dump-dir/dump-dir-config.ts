@@ -3,6 +3,16 @@ import { existsSync, statSync } from "node:fs";
 import { z } from "zod";
 import { baseSourceShape } from "../../config/common-schema.js";
 
+/** A size such as 64m, 2g or 1TiB, resolved to bytes. */
+const size = z
+  .string()
+  .regex(/^\s*\d+(\.\d+)?\s*[kmgt]?(i?b)?\s*$/i, "not a size (e.g. 64m, 2g)")
+  .transform((text) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)/i.exec(text);
+    const unit = (m?.[2] ?? "").toLowerCase();
+    return Math.round(Number(m?.[1] ?? 0) * 1024 ** (unit ? "kmgt".indexOf(unit) + 1 : 0));
+  });
+
 const existingDir = z.string().refine((p) => existsSync(p) && statSync(p).isDirectory(), {
   message: "directory does not exist",
 });
@@ -25,6 +35,10 @@ export const dumpDirSourceSchema = z
       .optional(),
     /** Parallel jobs of pg_restore for custom and directory dumps. */
     jobs: z.number().int().min(1).max(64).default(2),
+    /** The longest line a plain dump may have outside COPY data (a longer one fails the drill). */
+    max_line: size.default(256 * 1024 ** 2),
+    /** The most a compressed plain dump may decompress to (a decompression bomb fails the drill). */
+    max_decompressed: size.default(1024 ** 4),
   })
   .strict();
 
