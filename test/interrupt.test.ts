@@ -32,10 +32,10 @@ describe.each(selectedRuntimes())("drills stopped at each boundary in the %s run
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  const drill = async (stopAt?: string) => {
+  const drill = async (stopAt?: string, timeout = "2h") => {
     const ws = workspace(
       (dir) =>
-        `${sandboxYaml(runtime)}\nsources:\n  - name: crm\n    type: dump-dir\n    path: ${DUMPS}/good\n    include: ["crm_*"]\n    checks:\n      queries:\n        - { name: customers exist, database: crm, sql: "select count(*) from pg_class", expect: "> 0" }\nhistory: { csv: ${dir}/reports/history.csv }\nreports: { dir: ${dir}/reports }\n`,
+        `${sandboxYaml(runtime)}\nsources:\n  - name: crm\n    type: dump-dir\n    path: ${DUMPS}/good\n    include: ["crm_*"]\n    timeout: ${timeout}\n    checks:\n      queries:\n        - { name: customers exist, database: crm, sql: "select count(*) from pg_class", expect: "> 0" }\nhistory: { csv: ${dir}/reports/history.csv }\nreports: { dir: ${dir}/reports }\n`,
     );
     dirs.push(ws.dir);
     const r = await attest(["drill", "--config", ws.config, "--source", "crm", "--json", "--no-mail"], {
@@ -55,6 +55,16 @@ describe.each(selectedRuntimes())("drills stopped at each boundary in the %s run
     const { code, doc, stderr } = await drill();
     expect(doc.drills[0]?.verdict, stderr.slice(-1500)).toBe("pass");
     expect(code).toBe(0);
+  });
+
+  it("Attest's own deadline, reached while the drill holds at a boundary, is error naming the phase", async () => {
+    const { code, doc, stderr } = await drill("preflight:WAIT", "2s");
+    expect(stderr).toContain("test stop point preflight: waiting");
+    const d = doc.drills[0]!;
+    expect(d.verdict).toBe("error");
+    expect(d.outcome).toBe("timed-out");
+    expect(d.reason).toBe("drill timed out after 2.0s during preflight");
+    expect(code).toBe(3);
   });
 
   // SIGTERM at every boundary; SIGINT (a terminal's Ctrl-C) at one boundary of each phase
