@@ -70,12 +70,6 @@ const CORPUS = [
 /** OS users a payload might share a uid with, one victim process each. */
 const VICTIM_USERS = ["postgres", "attest-sandbox"];
 
-/**
- * Classes that still reach outside in a runtime (red-team report, /tmp/attest-team/REDTEAM.md):
- * left out of that runtime's run until fixed, so the suite stays green on what holds.
- */
-const OPEN: Record<string, ReadonlySet<string>> = { docker: new Set(["sockswap"]) };
-
 let manifest: HostileManifest;
 let listener: Listener;
 let prod: ProdServer;
@@ -187,8 +181,7 @@ function parse(o: Observed): RunResult {
 }
 
 describe.each(selectedRuntimes())("hostile corpus in the %s runtime", (runtime) => {
-  const corpus = CORPUS.filter((id) => !OPEN[runtime]?.has(classOf(id)));
-  it.each(corpus)("%s has no effect outside its sandbox", async (id) => {
+  it.each(CORPUS)("%s has no effect outside its sandbox", async (id) => {
     expect(Object.keys(manifest.classes), "the corpus holds this backup").toContain(id);
     const o = await drill(runtime, id);
     expect(o.r.overran, `the drill did not end within timeout + 30 s; ${o.detail}`).toBe(false);
