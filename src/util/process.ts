@@ -158,21 +158,40 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunOption
         stderrTail: stderr.text,
         timedOut,
       };
-      const name = cmd.split("/").pop();
-      const tail = result.stderrTail ? `: ${lastLines(result.stderrTail, 3)}` : "";
-      if (aborted)
-        return reject(new ProcessError(`${name} stopped: ${aborted.message}`, result, { cause: aborted }));
-      // with allowFailure a timeout is a result (`timedOut`) the caller decides about
-      if (timedOut && !opts.allowFailure)
-        return reject(new ProcessError(`${name} timed out after ${opts.timeoutMs} ms${tail}`, result));
-      if (overflow) return reject(new ProcessError(`${name} printed more output than allowed`, result));
-      if ((code !== 0 || sig) && !opts.allowFailure) {
-        const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
-        return reject(new ProcessError(`${name} ${how}${tail}`, result));
-      }
+      const failure = settle(cmd.split("/").pop() ?? cmd, result, { aborted, overflow }, opts);
+      if (failure) return reject(failure);
       resolve(result);
     });
   });
+}
+
+/**
+ * What a finished program's result means, for host processes and for programs run in a container
+ * alike (one rule, so no runner can forget a case): the error to throw, or undefined when the
+ * result stands. An abort always throws; with `allowFailure` a timeout or a non-zero exit is a
+ * result the caller decides about.
+ */
+export function settle(
+  name: string,
+  result: RunResult,
+  how: { aborted?: Error | undefined; overflow?: boolean },
+  opts: { timeoutMs: number; allowFailure?: boolean | undefined },
+): ProcessError | undefined {
+  const tail = result.stderrTail ? `: ${lastLines(result.stderrTail, 3)}` : "";
+  if (how.aborted)
+    return new ProcessError(`${name} stopped: ${how.aborted.message}`, result, { cause: how.aborted });
+  if (result.timedOut && !opts.allowFailure)
+    return new ProcessError(`${name} timed out after ${opts.timeoutMs} ms${tail}`, result);
+  if (how.overflow) return new ProcessError(`${name} printed more output than allowed`, result);
+  if ((result.code !== 0 || result.signal) && !opts.allowFailure) {
+    const why = result.signal
+      ? `was killed by ${result.signal}`
+      : result.code === null
+        ? "ended without an exit code"
+        : `exited with code ${result.code}`;
+    return new ProcessError(`${name} ${why}${tail}`, result);
+  }
+  return undefined;
 }
 
 /** The last `n` non-empty lines of a text, joined with " | ". */

@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type Docker from "dockerode";
 import { coerceError } from "../../util/errors.js";
-import { LineTail, lastLines, ProcessError, type RunResult } from "../../util/process.js";
+import { LineTail, ProcessError, type RunResult, settle } from "../../util/process.js";
 import { abortReason, retryUntil } from "../../util/retry.js";
 import type { SandboxExecOptions } from "../runtime.js";
 
@@ -176,21 +176,13 @@ export async function runExec(
       stderrTail: stderr.text,
       timedOut,
     };
-    const tail = result.stderrTail ? `: ${lastLines(result.stderrTail, 3)}` : "";
-    const name = command.name;
-    if (aborted) throw new ProcessError(`${name} stopped: ${aborted.message}`, result, { cause: aborted });
-    // with allowFailure a timeout is a result (`timedOut`) the caller decides about
-    if (timedOut && !opts.allowFailure)
-      throw new ProcessError(`${name} timed out after ${opts.timeoutMs} ms${tail}`, result);
-    if (overflow) throw new ProcessError(`${name} printed more output than allowed`, result);
-    if (code !== 0) {
+    // an exit the sandbox can explain (killed by the OOM killer, the container gone) says so first
+    if (!aborted && !(timedOut && !opts.allowFailure) && !overflow && code !== 0) {
       const explained = await control.explain(result);
       if (explained) throw explained;
-      if (!opts.allowFailure) {
-        const how = code === null ? "ended without an exit code" : `exited with code ${code}`;
-        throw new ProcessError(`${name} ${how}${tail}`, result);
-      }
     }
+    const failure = settle(command.name, result, { aborted, overflow }, opts);
+    if (failure) throw failure;
     return result;
   } finally {
     finished = true;
