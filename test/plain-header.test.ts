@@ -2,7 +2,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { dumpDirSourceSchema } from "../src/sources/dump-dir/dump-dir-config.js";
+import { DumpDirSource } from "../src/sources/dump-dir/dump-dir-source.js";
 import { parsePlainHeader, zoneOffsetMinutes } from "../src/sources/dump-dir/plain-header.js";
+import { silentLogger } from "../src/util/log.js";
 import { DUMPS } from "./support/cli.js";
 
 const head = (rel: string) => readFileSync(join(DUMPS, rel)).subarray(0, 16384);
@@ -37,5 +40,30 @@ describe("parsePlainHeader on real pg_dump output", () => {
     ["XYZT", undefined],
   ])("knows the offset of %s", (zone, minutes) => {
     expect(zoneOffsetMinutes(zone)).toBe(minutes);
+  });
+
+  it("tells a full pg_dumpall file from a --globals-only one", () => {
+    expect(parsePlainHeader(head("headers/cluster/all.sql"))).toMatchObject({
+      kind: "cluster",
+      databases: true,
+    });
+    expect(parsePlainHeader(head("good/globals.sql"))?.databases).toBeUndefined();
+  });
+});
+
+describe("dump-dir listing of pg_dumpall output", () => {
+  it("says a full pg_dumpall file is not drilled instead of skipping it silently", async () => {
+    const source = new DumpDirSource(
+      dumpDirSourceSchema.parse({ name: "all", type: "dump-dir", path: join(DUMPS, "headers/cluster") }),
+    );
+    expect(await source.list({ logger: silentLogger })).toEqual([]);
+    const findings = await source.inspect();
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatchObject({
+      kind: "cluster_dump_not_drilled",
+      severity: "warning",
+      backupId: "all.sql",
+    });
+    expect(findings[0]!.message).toMatch(/^all\.sql is a full pg_dumpall file/);
   });
 });

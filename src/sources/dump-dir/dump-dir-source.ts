@@ -68,6 +68,14 @@ export class DumpDirSource implements Source {
             source: this.name,
             file: rel,
           });
+          if (b.labels.clusterDatabases)
+            this.#findings.push({
+              source: this.name,
+              backupId: rel,
+              kind: "cluster_dump_not_drilled",
+              severity: "warning",
+              message: `${rel} is a full pg_dumpall file (roles and every database): Attest drills pg_dump output per database and restores a --globals-only file named as \`globals\`; this file is not drilled`,
+            });
           continue;
         }
         found.push(b);
@@ -95,6 +103,7 @@ export class DumpDirSource implements Source {
     const labels: Record<string, string> = {};
     if (d.problem) labels.problem = d.problem;
     if (d.plain?.kind === "cluster") labels.kind = "cluster";
+    if (d.plain?.databases) labels.clusterDatabases = "yes";
     if (serverVersion) labels.serverVersion = serverVersion;
     const dumpVersion = d.archive?.dumpVersion ?? d.plain?.dumpVersion;
     if (dumpVersion) labels.dumpVersion = dumpVersion;

@@ -10,6 +10,8 @@ export interface PlainHeader {
   dumpVersion?: string;
   startedAt?: Date;
   dbname?: string;
+  /** A pg_dumpall file that holds databases, not only roles and tablespaces (--globals-only). */
+  databases?: boolean;
 }
 
 /**
@@ -105,5 +107,7 @@ export function parsePlainHeader(head: Buffer): PlainHeader | undefined {
     if (!Number.isNaN(asUtc)) h.startedAt = new Date(asUtc - offset * 60_000);
   }
   h.dbname = databaseName(text);
+  // pg_dumpall connects to each database it dumps; --globals-only output never does
+  if (kind === "cluster" && /^\\connect /m.test(raw)) h.databases = true;
   return h;
 }
