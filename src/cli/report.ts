@@ -1,10 +1,12 @@
 /** `attest report`: the compliance export over a period, from history alone (no restore). */
 import { join } from "node:path";
 import type { Command } from "commander";
+import { FRAMEWORK_IDS, type FrameworkId } from "../evidence/evidence-config.js";
 import type { HistoryRecord } from "../history/history-record.js";
 import { HistoryStore } from "../history/history-store.js";
 import { EXPORT_FORMATS, type ExportFormat, writeExport } from "../report/export-files.js";
 import { exportModel } from "../report/export-model.js";
+import { controlSections } from "../report/frameworks/control-mapping.js";
 import { UsageError } from "../util/errors.js";
 import { configFrom, fail, printJson } from "./common.js";
 
@@ -13,6 +15,7 @@ interface ReportFlags {
   from?: string;
   to?: string;
   format?: string;
+  framework?: string;
   out?: string;
   json?: boolean;
 }
@@ -34,6 +37,17 @@ function parseFormats(text: string): ExportFormat[] {
   if (bad.length || wanted.length === 0)
     throw new UsageError(`--format takes ${EXPORT_FORMATS.join(",")} (got ${text})`);
   return wanted as ExportFormat[];
+}
+
+function parseFrameworks(text: string): FrameworkId[] {
+  const wanted = text
+    .split(",")
+    .map((f) => f.trim().toLowerCase())
+    .filter(Boolean);
+  const bad = wanted.filter((f) => !(FRAMEWORK_IDS as readonly string[]).includes(f));
+  if (bad.length || wanted.length === 0)
+    throw new UsageError(`--framework takes ${FRAMEWORK_IDS.join(",")} (got ${text})`);
+  return [...new Set(wanted)] as FrameworkId[];
 }
 
 async function report(flags: ReportFlags): Promise<number> {
@@ -62,6 +76,10 @@ async function report(flags: ReportFlags): Promise<number> {
       // not a history file: the chain verdict already says why, the export shows no rows
     }
     const model = exportModel({ config, history, chain, from, to, now: new Date() });
+    const frameworks = flags.framework
+      ? parseFrameworks(flags.framework)
+      : (config.evidence?.frameworks ?? []);
+    if (frameworks.length) model.controls = controlSections(frameworks, model, history);
     const files = await writeExport(model, formats, out);
     if (flags.json) {
       printJson({
@@ -94,6 +112,10 @@ export function registerReport(program: Command, setExit: (code: number) => void
     .requiredOption("--from <date>", "first day (YYYY-MM-DD, UTC) or ISO time")
     .requiredOption("--to <date>", "last day (inclusive) or ISO time")
     .option("--format <list>", "any of pdf,csv,json", "pdf,csv,json")
+    .option(
+      "--framework <list>",
+      `controls to map the evidence to, any of ${FRAMEWORK_IDS.join(",")} (default: evidence.frameworks)`,
+    )
     .option("--out <dir>", "output folder (default: <reports.dir>/exports/<from>_<to>)")
     .option("--json", "print one JSON document (files written, chain state) on stdout")
     .action(async (flags: ReportFlags) => setExit(await report(flags)));

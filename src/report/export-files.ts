@@ -105,6 +105,7 @@ export async function writeExport(
       coverage,
       violations,
       drills,
+      ...(model.controls ? { controls: model.controls } : {}),
     };
     writeAtomic(file, `${JSON.stringify(doc, null, 2)}\n`);
     files.push(file);

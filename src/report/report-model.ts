@@ -2,6 +2,7 @@
 import type { DrillResult, Inventory, Verdict, Violation } from "../model.js";
 import type { SeriesStatus } from "../policy/series-status.js";
 import type { ReportStatus } from "./cover-status.js";
+import type { FrameworkSection } from "./frameworks/control-mapping.js";
 
 /** One drill as a report shows it. */
 export interface ReportDrill {
@@ -115,6 +116,8 @@ export interface ReportModel {
   chain: ChainState;
   /** Caveats about the data shown (e.g. where a timeline's backups came from). */
   notes: string[];
+  /** Export with `--framework`: the controls of each framework, judged for the period. */
+  controls?: FrameworkSection[];
 }
 
 /** The words a report uses for a verdict. */

@@ -1,5 +1,6 @@
 /** Renders a report model to a PDF: cover, summary, violations, charts, drills, chain. */
 import { REPORT_STATUS_WORDS, statusLabel } from "../cover-status.js";
+import { controlsSection } from "../frameworks/control-section.js";
 import type { ReportModel } from "../report-model.js";
 import { drillPage } from "./drill-page.js";
 import { COLORS, colorOf, FONT, pdfText, seriesName, shortTime } from "./pdf-style.js";
@@ -28,6 +29,7 @@ export async function renderReport(model: ReportModel, file: string): Promise<vo
   chartsSection(w, model);
   for (const [i, d] of model.drillPages.entries()) drillPage(w, d, i + 1, model.drillPages.length);
   if (model.kind === "export") drillTableSection(w, model);
+  if (model.controls?.length) controlsSection(w, model.controls);
   chain(w, model);
   await w.save(file);
 }
