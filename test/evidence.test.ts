@@ -131,6 +131,25 @@ describe("attest evidence export / verify", () => {
     expect(paths.filter((p) => p.startsWith("evidence/")).length).toBeGreaterThanOrEqual(2);
     expect(paths).toContain("config/attest.json");
 
+    // the period's compliance report, control by control (every framework: none is configured)
+    const stem = `report/compliance-${today()}_${today()}`;
+    expect(paths).toEqual(expect.arrayContaining([`${stem}.pdf`, `${stem}.json`]));
+    const report = JSON.parse(
+      readTarGz(archive)
+        .find((e) => e.path === `${stem}.json`)!
+        .data.toString(),
+    ) as {
+      controls: Array<{ id: string; controls: Array<{ id: string; status: string }> }>;
+    };
+    expect(report.controls.map((f) => f.id)).toEqual(["iso27001", "soc2", "nist-800-53", "hipaa", "dora"]);
+    // the newest drill of damaged/app failed: backup and recovery is not met
+    expect(report.controls[1]!.controls.find((c) => c.id === "A1.2")!.status).toBe("not-met");
+    const pdfFile = join(ws.dir, "bundled-report.pdf");
+    writeFileSync(pdfFile, readTarGz(archive).find((e) => e.path === `${stem}.pdf`)!.data);
+    const text = execFileSync("pdftotext", [pdfFile, "-"], { encoding: "utf8" }).replace(/\s+/g, " ");
+    expect(text).toContain("Control mapping");
+    expect(text).toContain("A1.2 Backup and recovery infrastructure");
+
     const manifest = JSON.parse(readTarGz(archive)[0]!.data.toString()) as Manifest;
     const rows = new HistoryStore(join(ws.dir, "reports", "history.csv")).read();
     expect(manifest.history).toEqual({

@@ -1,26 +1,49 @@
 /** `attest evidence export` and `attest evidence verify`: the signed bundle an auditor takes away. */
-import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
 import { ed25519PublicKey } from "../evidence/bundle-manifest.js";
+import { FRAMEWORK_IDS, type FrameworkId } from "../evidence/evidence-config.js";
 import { exportBundle } from "../evidence/export-bundle.js";
+import type { ArchiveEntry } from "../evidence/tar-archive.js";
 import { verifyBundle } from "../evidence/verify-bundle.js";
 import type { HistoryRecord } from "../history/history-record.js";
 import { HistoryStore } from "../history/history-store.js";
+import { writeExport } from "../report/export-files.js";
+import { type ExportInput, exportModel } from "../report/export-model.js";
+import { controlSections } from "../report/frameworks/control-mapping.js";
 import { writeAtomic } from "../report/mail/outbox.js";
 import { coerceError, UsageError } from "../util/errors.js";
 import { configFrom, fail, printJson } from "./common.js";
-import { parseBound } from "./report.js";
+import { parseBound, parseFrameworks } from "./report.js";
 
 interface ExportFlags {
   config?: string;
   from?: string;
   to?: string;
   out?: string;
+  framework?: string;
   json?: boolean;
 }
 
-function exportCommand(flags: ExportFlags): number {
+/**
+ * The period's compliance report (PDF and JSON, with the control mapping), rendered into a
+ * private temporary folder and read back as bundle entries under report/.
+ */
+async function periodReport(input: ExportInput, frameworks: readonly FrameworkId[]): Promise<ArchiveEntry[]> {
+  const model = exportModel(input);
+  model.controls = controlSections(frameworks, model, input.history);
+  const dir = mkdtempSync(join(tmpdir(), "attest-bundle-"));
+  try {
+    const files = await writeExport(model, ["pdf", "json"], dir);
+    return files.map((f) => ({ path: `report/${basename(f)}`, data: readFileSync(f) }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function exportCommand(flags: ExportFlags): Promise<number> {
   try {
     const config = configFrom(flags.config);
     if (!flags.from || !flags.to) throw new UsageError("--from DATE and --to DATE are required");
@@ -37,7 +60,14 @@ function exportCommand(flags: ExportFlags): number {
     } catch (err) {
       throw new Error(`${config.history.csv} cannot be read`, { cause: coerceError(err) });
     }
-    const bundle = exportBundle({ config, history, from, to, now: new Date() });
+    const now = new Date();
+    const frameworks = flags.framework
+      ? parseFrameworks(flags.framework)
+      : config.evidence?.frameworks.length
+        ? config.evidence.frameworks
+        : [...FRAMEWORK_IDS];
+    const report = await periodReport({ config, history, chain, from, to, now }, frameworks);
+    const bundle = exportBundle({ config, history, from, to, now, extraFiles: report });
     const out =
       flags.out ??
       join(
@@ -133,8 +163,12 @@ export function registerEvidence(program: Command, setExit: (code: number) => vo
       "--out <file>",
       "archive to write (default: <reports.dir>/bundles/attest-evidence-<from>_<to>.tar.gz)",
     )
+    .option(
+      "--framework <list>",
+      `controls the bundled report maps to, any of ${FRAMEWORK_IDS.join(",")} (default: evidence.frameworks, else all)`,
+    )
     .option("--json", "print one JSON document on stdout")
-    .action((flags: ExportFlags) => setExit(exportCommand(flags)));
+    .action(async (flags: ExportFlags) => setExit(await exportCommand(flags)));
   evidence
     .command("verify")
     .description(

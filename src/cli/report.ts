@@ -39,7 +39,8 @@ function parseFormats(text: string): ExportFormat[] {
   return wanted as ExportFormat[];
 }
 
-function parseFrameworks(text: string): FrameworkId[] {
+/** A `--framework` value: framework ids, comma-separated. */
+export function parseFrameworks(text: string): FrameworkId[] {
   const wanted = text
     .split(",")
     .map((f) => f.trim().toLowerCase())

@@ -29,6 +29,8 @@ export interface ExportInput {
   from: Date;
   to: Date;
   now: Date;
+  /** Further files to carry under their archive paths (the period's compliance report). */
+  extraFiles?: readonly ArchiveEntry[];
 }
 
 /** The archive and what it holds. */
@@ -76,6 +78,7 @@ export function exportBundle(input: ExportInput): ExportedBundle {
     const doc = reportsFile(reportsDir, r.evidence);
     if (doc) entries.push({ path: relative(reportsDir, resolve(reportsDir, r.evidence)), data: doc });
   }
+  entries.push(...(input.extraFiles ?? []));
   entries.push({ path: "config/attest.json", data: Buffer.from(redactedConfigJson(config)) });
 
   const manifest: Manifest = {
