@@ -22,8 +22,6 @@ export interface ContainOptions {
   moved?: ReadonlyArray<{ from: string; to: string }>;
   /** Tablespace OIDs whose content Attest put into TABLESPACE_DIR itself (tar members). */
   extractedTablespaces?: readonly string[];
-  /** What to do with a tablespace whose link leads out of the backup: refuse (default) or leave it empty. */
-  outsideTablespace?: "refuse" | "empty";
   /** Leave tablespace_map as it is for now (pg_verifybackup still has to check it against the manifest). */
   keepMap?: boolean;
 }
@@ -153,13 +151,7 @@ export async function containDataDir(sandbox: Sandbox, opts: ContainOptions = {}
     } else if (where.kind === "inside") {
       continue;
     }
-    const path = where.kind === "outside" ? where.path : posix.join(d, where.rel);
-    if (opts.outsideTablespace === "empty") {
-      await relink(sandbox, link.rel, home);
-      notes.push(
-        `tablespace ${oid} pointed at ${shorten(path)}, outside the backup: an empty directory in its place`,
-      );
-    } else outside.push(`${oid} -> ${shorten(path)}`);
+    outside.push(`${oid} -> ${shorten(where.kind === "outside" ? where.path : posix.join(d, where.rel))}`);
   }
   if (outside.length)
     throw new VerifierError(
