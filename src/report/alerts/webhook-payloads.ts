@@ -99,7 +99,6 @@ function teamsBody(b: AlertBatch): Record<string, unknown> {
   };
   return redactJson({
     type: "message",
-    summary: `Attest ${b.title}`,
     attachments: [
       { contentType: "application/vnd.microsoft.card.adaptive", contentUrl: null, content: card },
     ],
