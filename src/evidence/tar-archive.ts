@@ -12,6 +12,8 @@ export interface ArchiveEntry {
 }
 
 const BLOCK = 512;
+/** Most bytes an archive may unpack to (verification holds it in memory). */
+export const MAX_TAR_BYTES = 1024 ** 3;
 
 function octal(value: number, width: number): string {
   // width includes the terminating NUL
@@ -71,7 +73,8 @@ function text(block: Buffer, start: number, len: number): string {
 export function readTarGz(archive: Buffer): ArchiveEntry[] {
   let tar: Buffer;
   try {
-    tar = gunzipSync(archive);
+    // a bundle from elsewhere may be hostile: a gzip bomb stops at the limit instead of filling memory
+    tar = gunzipSync(archive, { maxOutputLength: MAX_TAR_BYTES });
   } catch (err) {
     throw new Error("not a gzip-compressed archive", { cause: err });
   }
