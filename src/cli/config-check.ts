@@ -62,7 +62,7 @@ export function registerConfig(program: Command, setExit: (code: number) => void
         }
         setExit(problems.length ? 2 : 0);
       } catch (err) {
-        setExit(fail(err));
+        setExit(fail(err, flags.json));
       }
     });
 }

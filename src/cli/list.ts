@@ -60,7 +60,7 @@ async function list(flags: ListFlags): Promise<number> {
     }
     return inventories.some((i) => i.error) ? 3 : 0;
   } catch (err) {
-    return fail(err);
+    return fail(err, flags.json);
   }
 }
 

@@ -100,7 +100,7 @@ async function report(flags: ReportFlags): Promise<number> {
     // the export is written either way; a broken chain is not a clean result
     return chain.ok ? 0 : 1;
   } catch (err) {
-    return fail(err);
+    return fail(err, flags.json);
   }
 }
 
