@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  contentHash,
   ed25519PublicKey,
   HISTORY_FILE,
   MANIFEST_FILE,
@@ -77,6 +78,7 @@ function rewrite(
       const data = files.get(f.path)!;
       return { ...f, sha256: sha256(data), bytes: data.length };
     });
+    manifest.contentSha256 = contentHash(manifest.files);
     const bytes = Buffer.from(JSON.stringify(manifest, null, 2));
     files.set(MANIFEST_FILE, bytes);
     files.set(SIGNATURE_FILE, Buffer.from(signManifest(bytes, resignWith)));
@@ -151,6 +153,10 @@ describe("attest evidence export / verify", () => {
     expect(text).toContain("A1.2 Backup and recovery infrastructure");
 
     const manifest = JSON.parse(readTarGz(archive)[0]!.data.toString()) as Manifest;
+    // its cover names the bundle's content: every file outside report/, as the manifest lists them
+    expect(text).toContain("Bundle content SHA-256");
+    expect(text).toContain(manifest.contentSha256);
+    expect(manifest.contentSha256).toBe(contentHash(manifest.files));
     const rows = new HistoryStore(join(ws.dir, "reports", "history.csv")).read();
     expect(manifest.history).toEqual({
       firstRow: 1,
@@ -172,6 +178,9 @@ describe("attest evidence export / verify", () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain(`${bundle}: OK — signature, ${manifest.files.length} file hashes`);
     expect(r.stdout).toContain(`head ${manifest.history.head}`);
+    expect(r.stdout).toContain(
+      `content sha256 ${manifest.contentSha256} (printed on the bundled report's cover)`,
+    );
 
     // a head kept outside (the one the export printed, as a mail or a metric would carry it) is in the chain
     const kept = await attest([

@@ -31,13 +31,18 @@ interface ExportFlags {
  * The period's compliance report (PDF and JSON, with the control mapping), rendered into a
  * private temporary folder and read back as bundle entries under report/.
  */
-async function periodReport(input: ExportInput, frameworks: readonly FrameworkId[]): Promise<ArchiveEntry[]> {
+async function periodReport(
+  input: ExportInput,
+  frameworks: readonly FrameworkId[],
+  contentSha256: string,
+): Promise<ArchiveEntry[]> {
   const model = exportModel(input);
   model.controls = controlSections(frameworks, model, input.history);
+  model.bundle = { contentSha256 };
   const dir = mkdtempSync(join(tmpdir(), "attest-bundle-"));
   try {
     const files = await writeExport(model, ["pdf", "json"], dir);
-    return files.map((f) => ({ path: `report/${basename(f)}`, data: readFileSync(f) }));
+    return files.map((f) => ({ path: basename(f), data: readFileSync(f) }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -66,8 +71,14 @@ async function exportCommand(flags: ExportFlags): Promise<number> {
       : config.evidence?.frameworks.length
         ? config.evidence.frameworks
         : [...FRAMEWORK_IDS];
-    const report = await periodReport({ config, history, chain, from, to, now }, frameworks);
-    const bundle = exportBundle({ config, history, from, to, now, extraFiles: report });
+    const bundle = await exportBundle({
+      config,
+      history,
+      from,
+      to,
+      now,
+      report: (content) => periodReport({ config, history, chain, from, to, now }, frameworks, content),
+    });
     const out =
       flags.out ??
       join(
@@ -139,7 +150,7 @@ function verifyCommand(file: string, flags: VerifyFlags): number {
     } else if (v.ok) {
       const m = v.manifest!;
       process.stdout.write(
-        `${file}: OK — signature, ${v.files} file hashes and the history chain hold\norganization ${m.organization}, period ${m.period.from} .. ${m.period.to}\nhistory rows ${m.history.firstRow}..${m.history.firstRow + m.history.periodRows - 1} in the period, head ${m.history.head}\nmanifest sha256 ${v.manifestSha256}\n`,
+        `${file}: OK — signature, ${v.files} file hashes and the history chain hold\norganization ${m.organization}, period ${m.period.from} .. ${m.period.to}\nhistory rows ${m.history.firstRow}..${m.history.firstRow + m.history.periodRows - 1} in the period, head ${m.history.head}\nmanifest sha256 ${v.manifestSha256}\ncontent sha256 ${m.contentSha256} (printed on the bundled report's cover)\n`,
       );
     } else process.stdout.write(`${file}: DOES NOT VERIFY — ${v.problem}\n`);
     return v.ok ? 0 : 1;

@@ -8,6 +8,8 @@ export const MANIFEST_FILE = "manifest.json";
 export const SIGNATURE_FILE = "manifest.sig";
 /** The carried history rows. */
 export const HISTORY_FILE = "history/history.csv";
+/** The folder of the bundled compliance report, whose cover prints the content hash. */
+export const REPORT_DIR = "report/";
 
 /** One listed file. */
 export interface ManifestFile {
@@ -26,11 +28,22 @@ export interface Manifest {
   /** SHA-256 of the signer's public key (DER, SubjectPublicKeyInfo), to tell keys apart. */
   signer: string;
   history: SliceInfo;
+  /**
+   * SHA-256 over the list of every file outside report/ ({@link contentHash}): the bundled
+   * report prints it on its cover, since it cannot print the hash of a manifest that lists it.
+   */
+  contentSha256: string;
   files: ManifestFile[];
 }
 
 /** Lowercase hex SHA-256. */
 export const sha256 = (data: Buffer | string): string => createHash("sha256").update(data).digest("hex");
+
+/** The content hash of a file list: path, SHA-256 and size of every file outside report/, in order. */
+export function contentHash(files: readonly ManifestFile[]): string {
+  const listed = files.filter((f) => !f.path.startsWith(REPORT_DIR)).map((f) => [f.path, f.sha256, f.bytes]);
+  return sha256(JSON.stringify(listed));
+}
 
 /** The fingerprint of a public key as the manifest names it. */
 export function keyFingerprint(key: KeyObject): string {

@@ -8,11 +8,13 @@ import { isAbsolute, relative, resolve } from "node:path";
 import type { Config } from "../config/schema.js";
 import type { HistoryRecord } from "../history/history-record.js";
 import {
+  contentHash,
   ed25519PrivateKey,
   HISTORY_FILE,
   keyFingerprint,
   MANIFEST_FILE,
   type Manifest,
+  REPORT_DIR,
   SIGNATURE_FILE,
   sha256,
   signManifest,
@@ -29,8 +31,8 @@ export interface ExportInput {
   from: Date;
   to: Date;
   now: Date;
-  /** Further files to carry under their archive paths (the period's compliance report). */
-  extraFiles?: readonly ArchiveEntry[];
+  /** Renders the period's compliance report, given the content hash its cover prints; files go under report/. */
+  report?: (contentSha256: string) => Promise<ArchiveEntry[]>;
 }
 
 /** The archive and what it holds. */
@@ -51,7 +53,7 @@ function reportsFile(reportsDir: string, rel: string): Buffer | undefined {
 }
 
 /** Builds the bundle of the period; throws when no signing key is configured. */
-export function exportBundle(input: ExportInput): ExportedBundle {
+export async function exportBundle(input: ExportInput): Promise<ExportedBundle> {
   const { config, from, to, now } = input;
   const pem = config.evidence?.signing_key;
   if (!pem) throw new Error("evidence.signing_key is not set: a bundle cannot be signed without it");
@@ -78,8 +80,12 @@ export function exportBundle(input: ExportInput): ExportedBundle {
     const doc = reportsFile(reportsDir, r.evidence);
     if (doc) entries.push({ path: relative(reportsDir, resolve(reportsDir, r.evidence)), data: doc });
   }
-  entries.push(...(input.extraFiles ?? []));
   entries.push({ path: "config/attest.json", data: Buffer.from(redactedConfigJson(config)) });
+  const list = (es: readonly ArchiveEntry[]) =>
+    es.map((e) => ({ path: e.path, sha256: sha256(e.data), bytes: e.data.length }));
+  const content = contentHash(list(entries));
+  for (const e of (await input.report?.(content)) ?? [])
+    entries.push({ path: `${REPORT_DIR}${e.path}`, data: e.data });
 
   const manifest: Manifest = {
     kind: "attest-evidence-bundle",
@@ -89,7 +95,8 @@ export function exportBundle(input: ExportInput): ExportedBundle {
     createdAt: now.toISOString(),
     signer: keyFingerprint(key),
     history: slice.info,
-    files: entries.map((e) => ({ path: e.path, sha256: sha256(e.data), bytes: e.data.length })),
+    contentSha256: content,
+    files: list(entries),
   };
   const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
   const signature = signManifest(manifestBytes, key);

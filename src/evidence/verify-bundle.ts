@@ -5,6 +5,7 @@
  */
 import type { KeyObject } from "node:crypto";
 import {
+  contentHash,
   HISTORY_FILE,
   MANIFEST_FILE,
   type Manifest,
@@ -75,6 +76,8 @@ export function verifyBundle(archive: Buffer, key: KeyObject, expectHead?: strin
     if (!data) return no(`file ${f.path}: missing from the bundle`, known);
     if (sha256(data) !== f.sha256) return no(`file ${f.path}: sha256 differs`, known);
   }
+  if (manifest.contentSha256 !== contentHash(manifest.files))
+    return no(`${MANIFEST_FILE}: contentSha256 does not match its own file list`, known);
   for (const path of byPath.keys())
     if (path !== MANIFEST_FILE && path !== SIGNATURE_FILE && !listed.has(path))
       return no(`file ${path}: not listed in the manifest`, known);

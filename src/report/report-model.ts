@@ -118,6 +118,8 @@ export interface ReportModel {
   notes: string[];
   /** Export with `--framework`: the controls of each framework, judged for the period. */
   controls?: FrameworkSection[];
+  /** Rendered into an evidence bundle: the bundle's content hash, printed on the cover. */
+  bundle?: { contentSha256: string };
 }
 
 /** The words a report uses for a verdict. */

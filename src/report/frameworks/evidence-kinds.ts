@@ -70,7 +70,7 @@ export function rowIndex(history: readonly HistoryRecord[], from: string, to: st
   };
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 || word.endsWith("s") ? "" : "s"}`;
 
 /** Judges a rule the summary holds per series: any warning or critical is not met; no target is no evidence. */
 function ruleKind(

@@ -116,6 +116,9 @@ function cover(w: PdfWriter, m: ReportModel): void {
         : { text: `BROKEN: ${m.chain.problem ?? "verification failed"}`, color: COLORS.fail, bold: true },
     ],
     [m.chain.ok ? "Chain head (SHA-256)" : "Last good hash", { text: m.chain.head, mono: true }],
+    ...(m.bundle
+      ? ([["Bundle content SHA-256", { text: m.bundle.contentSha256, mono: true }]] as Array<[string, Cell]>)
+      : []),
   ];
   w.keyValues(facts, 130, 10);
   if (!m.chain.ok) {
