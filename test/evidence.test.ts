@@ -335,6 +335,26 @@ describe("attest evidence export / verify", () => {
     const notKey = await attest(["evidence", "verify", bundle, "--public-key", ws.config]);
     expect(notKey.code).toBe(2);
     expect(notKey.stderr).toContain("not a PEM public key");
+
+    // exporting needs a signing key in the config
+    const unsigned = workspace(
+      (dir) => `sources: [ { name: good, type: dump-dir, path: ${join(DUMPS, "good")} } ]
+reports: { dir: ${dir}/reports }
+`,
+    );
+    dirs.push(unsigned.dir);
+    const e = await attest([
+      "evidence",
+      "export",
+      "--config",
+      unsigned.config,
+      "--from",
+      today(),
+      "--to",
+      today(),
+    ]);
+    expect(e.code).toBe(2);
+    expect(e.stderr).toContain("evidence.signing_key is not set: a bundle cannot be signed");
   });
 });
 
