@@ -98,7 +98,9 @@ export function killedBySignal(err: unknown): boolean {
   let cur: unknown = err;
   for (let depth = 0; cur instanceof Error && depth < 6; depth++) {
     if (cur instanceof ProcessError && STOP_SIGNALS.includes(cur.result?.signal ?? "")) return true;
-    if (/terminated by user|received SIG(INT|TERM|HUP|KILL)\b/.test(cur.message)) return true;
+    // Attest's own words for a stop it passed on; not pg_restore's "terminated by user", which a
+    // parallel restore also prints when it ends its workers after one failed (a cut archive)
+    if (/received SIG(INT|TERM|HUP|KILL)\b/.test(cur.message)) return true;
     cur = cur.cause;
   }
   return false;
