@@ -3,8 +3,10 @@
  * server can reach of the host, the network, Attest's environment and each other.
  */
 
+import { execFileSync } from "node:child_process";
 import {
   chmodSync,
+  chownSync,
   existsSync,
   lstatSync,
   mkdtempSync,
@@ -18,11 +20,13 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runConfined } from "../src/runtimes/local/confine.js";
 import { LocalRuntime } from "../src/runtimes/local/local-runtime.js";
 import type { LocalSandbox } from "../src/runtimes/local/local-sandbox.js";
 import { withClient } from "../src/runtimes/sql.js";
 import { createLogger } from "../src/util/log.js";
 import { lookupUser } from "../src/util/os-user.js";
+import { readDecompressedHead } from "../src/wal/compression.js";
 
 const SECRET = `attest-secret-${process.pid}-canary`;
 const work = mkdtempSync(join(tmpdir(), "attest-confine-"));
@@ -211,5 +215,37 @@ describe("limits", () => {
         d.includes(`confine${process.pid}m`),
       ),
     ).toEqual([]);
+  });
+});
+
+describe("confined readers of backup files on the host", () => {
+  it("read a file only its owner may read (0600), as that owner, seeing nothing else", async () => {
+    const dir = mkdtempSync(join(work, "wal-"));
+    chmodSync(dir, 0o755);
+    const plain = join(dir, "segment");
+    writeFileSync(plain, "WAL-CONTENT-".repeat(1000));
+    execFileSync("zstd", ["-q", "--rm", plain]);
+    // a WAL archive as archive_command leaves it: the directory and its files the DBA account's
+    const pg = lookupUser("postgres")!;
+    chownSync(dir, pg.uid, pg.gid);
+    chownSync(`${plain}.zst`, pg.uid, pg.gid);
+    chmodSync(`${plain}.zst`, 0o600);
+    const head = await readDecompressedHead(`${plain}.zst`, "zst", 24);
+    expect(head.toString()).toBe("WAL-CONTENT-WAL-CONTENT-");
+    const scratch = mkdtempSync(join(work, "scratch-"));
+    const r = await runConfined(
+      "/bin/sh",
+      [
+        "-c",
+        'zstd -dc "$1" > "$2/out" && id -u && ls /root /home 2>&1; wc -c < "$2/out"',
+        "sh",
+        `${plain}.zst`,
+        scratch,
+      ],
+      { readOnly: [dir], writable: [scratch], timeoutMs: 30_000 },
+    );
+    expect(r.stdout.split("\n")[0]).toBe(String(pg.uid));
+    expect(r.stdout).toMatch(/No such file/);
+    expect(r.stdout.trim().split("\n").pop()).toBe("12000");
   });
 });

@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
+import { confinedReaderSpawn } from "../runtimes/local/confine.js";
 import type { WalCompression } from "./wal-names.js";
 
 /** A decompressing reader of one file. */
@@ -57,7 +58,13 @@ export function openDecompressed(path: string, compression: WalCompression | und
     };
   }
   const tool = TOOLS[compression];
-  const child = spawn(tool, ["-dc", "--", path], { stdio: ["ignore", "pipe", "pipe"] });
+  // the decompressor parses the backup's bytes: confined, seeing only this file (confine.ts)
+  const run = confinedReaderSpawn(tool, ["-dc", "--", path], path);
+  const child = spawn(run.cmd, run.args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: run.env,
+    ...(run.uid !== undefined ? { uid: run.uid, gid: run.gid } : {}),
+  });
   let stderr = "";
   let out = 0;
   let closed = false;

@@ -5,11 +5,9 @@
  * scanner and the guard read like any other plain dump.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
-import { assertConfinable, confinedArgv, etcFiles } from "../../runtimes/local/confine.js";
+import { assertConfinable, confinedReaderSpawn, etcDirFor, readerOf } from "../../runtimes/local/confine.js";
 import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
 
 /** Compressions of plain dumps read through an external decompressor. */
@@ -47,26 +45,18 @@ export function openDecompressed(
 ): Readable {
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   const { program, args } = PROGRAMS[compression];
-  const etcDir = mkdtempSync(join(tmpdir(), "attest-decompress-"));
-  const cleanup = () => rmSync(etcDir, { recursive: true, force: true });
-  const files = etcFiles(undefined);
-  writeFileSync(join(etcDir, "passwd"), files.passwd);
-  writeFileSync(join(etcDir, "group"), files.group);
   const file = resolve(path);
-  void assertConfinable(undefined, etcDir)
+  // as root: run as the file's owner (root inside a user namespace cannot read another's 0600 file)
+  const reader = readerOf(file);
+  const etcDir = etcDirFor(reader);
+  void assertConfinable(reader, etcDir)
     .then(() => {
-      if (out.destroyed) return cleanup();
-      const cmd = confinedArgv(program, [...args, file], {
-        mode: "bwrap",
-        readOnly: [file],
-        writable: [],
-        env: { PATH: "/usr/bin:/bin", LANG: "C" },
-        cwd: "/",
-        etcDir,
-      });
+      if (out.destroyed) return;
+      const cmd = confinedReaderSpawn(program, [...args, file], file);
       const child = spawn(cmd.cmd, cmd.args, {
         stdio: ["ignore", "pipe", "pipe"],
-        env: { PATH: "/usr/bin:/bin" },
+        env: cmd.env,
+        ...(cmd.uid !== undefined ? { uid: cmd.uid, gid: cmd.gid } : {}),
         ...(signal ? { signal } : {}),
       });
       let stderr = "";
@@ -77,11 +67,9 @@ export function openDecompressed(
       // the reader stopped (a refusal, the drill's end): the decompressor goes too
       out.on("close", () => child.kill("SIGKILL"));
       child.on("error", (err) => {
-        cleanup();
         out.destroy(new VerifierError(`cannot run ${program}: ${err.message}`, { cause: err }));
       });
       child.on("close", (code, sig) => {
-        cleanup();
         if (out.destroyed) return;
         if (code === 0) return out.end();
         const why = stderr.trim().split("\n").slice(-2).join(" ") || `exit ${code ?? sig}`;
@@ -94,7 +82,6 @@ export function openDecompressed(
       });
     })
     .catch((err: unknown) => {
-      cleanup();
       out.destroy(coerceError(err));
     });
   return out;

@@ -5,7 +5,18 @@
  * no_new_privs, and death with its parent. Host paths keep their names inside, so a path means
  * the same thing to Attest and to the confined program.
  */
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, resolve } from "node:path";
 import { VerifierError } from "../../util/errors.js";
@@ -167,11 +178,11 @@ export async function assertConfinable(user: OsUser | undefined, etcDir: string)
 export interface ConfinedRunOptions extends Omit<RunOptions, "uid" | "gid" | "cwd"> {
   /** Host paths the program reads (read-only at the same path). */
   readOnly: readonly string[];
-  /** Host directories the program writes (read-write at the same path). */
+  /** Fresh scratch directories the program writes (read-write at the same path; handed to its account). */
   writable?: readonly string[];
   /** Working directory (one of `writable`, or /). */
   cwd?: string;
-  /** Host account to run as when Attest is root (default: the `attest-sandbox` account). */
+  /** Host account to run as when Attest is root (default: the owner of the first readOnly path). */
   user?: OsUser | undefined;
 }
 
@@ -185,8 +196,12 @@ export async function runConfined(
   args: readonly string[],
   opts: ConfinedRunOptions,
 ): Promise<RunResult> {
-  const { readOnly, writable = [], cwd = "/", user, env, ...run } = opts;
-  const etcDir = await sharedEtcDir(user);
+  const { readOnly, writable = [], cwd = "/", env, ...run } = opts;
+  // as root and told no account: the owner of what it reads (see readerOf)
+  const user = opts.user ?? (readOnly[0] && isRoot() ? readerOf(readOnly[0]) : undefined);
+  // the scratch directories it writes are the caller's fresh ones: handed to that account
+  if (user && isRoot()) for (const w of writable) chownSync(w, user.uid, user.gid);
+  const etcDir = etcDirFor(user);
   await assertConfinable(user, etcDir);
   const inner = { PATH: "/usr/local/bin:/usr/bin:/bin", LANG: "C.UTF-8", ...(env as Record<string, string>) };
   const { cmd, args: a } = confinedArgv(program, args, {
@@ -216,20 +231,69 @@ export function etcFiles(user: OsUser | undefined): { passwd: string; group: str
   };
 }
 
-let shared: Promise<string> | undefined;
+const etcDirs = new Map<number, string>();
 
-/** A directory with synthetic passwd/group files for runConfined (one per process, removed at exit). */
-async function sharedEtcDir(user: OsUser | undefined): Promise<string> {
-  shared ??= (async () => {
-    const dir = mkdtempSync(`${tmpdir()}/attest-etc-`);
-    chmodSync(dir, 0o755);
-    const files = etcFiles(user);
-    writeFileSync(`${dir}/passwd`, files.passwd, { mode: 0o644 });
-    writeFileSync(`${dir}/group`, files.group, { mode: 0o644 });
-    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-    return dir;
-  })();
-  return shared;
+/** A directory with synthetic passwd/group files naming `user` (one per uid and process, removed at exit). */
+export function etcDirFor(user: OsUser | undefined): string {
+  const uid = user?.uid ?? process.getuid?.() ?? 65534;
+  let dir = etcDirs.get(uid);
+  if (dir) return dir;
+  dir = mkdtempSync(`${tmpdir()}/attest-etc-`);
+  chmodSync(dir, 0o755);
+  const files = etcFiles(user);
+  writeFileSync(`${dir}/passwd`, files.passwd, { mode: 0o644 });
+  writeFileSync(`${dir}/group`, files.group, { mode: 0o644 });
+  const made = dir;
+  process.once("exit", () => rmSync(made, { recursive: true, force: true }));
+  etcDirs.set(uid, dir);
+  return dir;
+}
+
+/**
+ * Who a confined reader of `path` runs as: as root, the owner of the path (it can read its own
+ * files; root inside a user namespace cannot read another account's), never root's privileges;
+ * otherwise Attest's own account.
+ */
+export function readerOf(path: string): OsUser | undefined {
+  if (!isRoot()) return undefined;
+  const st = statSync(path);
+  return { name: uidName(st.uid), uid: st.uid, gid: st.gid, home: "/nonexistent" };
+}
+
+function uidName(uid: number): string {
+  try {
+    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const f = line.split(":");
+      if (f[2] === String(uid) && f[0]) return f[0];
+    }
+  } catch {
+    // no passwd to read: a name of our own
+  }
+  return `uid${uid}`;
+}
+
+/**
+ * How to spawn `program args` as a confined reader of `path` (a decompressor over one file):
+ * no network, nothing of the host but /usr and that file, run as its owner. For callers that
+ * need a raw stream rather than runConfined's collected result.
+ */
+export function confinedReaderSpawn(
+  program: string,
+  args: readonly string[],
+  path: string,
+): { cmd: string; args: string[]; uid?: number; gid?: number; env: Record<string, string> } {
+  const abs = resolve(path);
+  const user = readerOf(abs);
+  const { cmd, args: a } = confinedArgv(program, args, {
+    mode: "bwrap",
+    readOnly: [abs],
+    writable: [],
+    user,
+    env: { PATH: "/usr/local/bin:/usr/bin:/bin", LANG: "C.UTF-8" },
+    cwd: "/",
+    etcDir: etcDirFor(user),
+  });
+  return { cmd, args: a, ...(user ? { uid: user.uid, gid: user.gid } : {}), env: { PATH: "/usr/bin:/bin" } };
 }
 
 /** The install root of a bin directory outside /usr (its lib/ and share/ must be visible too). */
