@@ -8,14 +8,17 @@
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
-import { ROOT, workspace } from "./support/cli.js";
+import { localSandboxesOf, ROOT, workspace } from "./support/cli.js";
 import { attestBounded, type BoundedResult } from "./support/hostile-cli.js";
 import {
+  acquireRunLock,
   canaries,
   clearCanaries,
+  dockerHostDirsOf,
   filesContaining,
   type HostileManifest,
   killMatching,
@@ -75,9 +78,12 @@ let listener: Listener;
 let prod: ProdServer;
 let victims: Victims;
 let secrets: Secrets;
+let unlock: (() => void) | undefined;
 const dirs: string[] = [];
 
 beforeAll(async () => {
+  // host-wide, not per checkout: canaries, victims, ports and the production socket are the host's
+  unlock = await acquireRunLock(join(tmpdir(), "attest-hostile-suite.lock"), 850_000);
   execFileSync("bash", [join(ROOT, "fixtures", "build-hostile.sh"), HOSTILE], {
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -88,7 +94,7 @@ beforeAll(async () => {
   prod = await startProd(manifest.prodPort, manifest.prodSocketDir);
   victims = startVictims(manifest.victimMarker, VICTIM_USERS);
   secrets = plantSecrets(manifest.hostSecretFile);
-});
+}, 900_000);
 
 afterAll(async () => {
   victims?.stop();
@@ -100,6 +106,7 @@ afterAll(async () => {
     killMatching(manifest.lingerMarker);
   }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  unlock?.();
 });
 
 function classOf(id: string): string {
@@ -196,6 +203,10 @@ describe.each(selectedRuntimes())("hostile corpus in the %s runtime", (runtime) 
 
     const doc = parse(o);
     expect(leftovers(runtime, doc.run.id), "sandboxes left behind").toEqual([]);
+    expect(
+      [...localSandboxesOf(o.r.pid), ...dockerHostDirsOf(o.r.pid)],
+      "sandbox directories left behind",
+    ).toEqual([]);
     expect(doc.drills, o.detail).toHaveLength(1);
     const d = doc.drills[0]!;
     const cls = classOf(id);

@@ -11,6 +11,8 @@ export interface BoundedResult {
   /** The bound expired and the CLI was killed: the drill did not end by itself. */
   overran: boolean;
   elapsedMs: number;
+  /** Pid of the CLI process (sandbox directories record their owner's pid). */
+  pid: number;
 }
 
 /** Runs `attest ARGS` with `env` added; kills its process group after `boundMs`. */
@@ -50,7 +52,7 @@ export function attestBounded(
     });
     child.on("close", (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr, overran, elapsedMs: performance.now() - started });
+      resolve({ code, stdout, stderr, overran, elapsedMs: performance.now() - started, pid: child.pid ?? 0 });
     });
   });
 }

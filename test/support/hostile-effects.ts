@@ -5,8 +5,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** What fixtures/build-hostile.sh baked into the payloads (manifest.json). */
@@ -163,4 +164,58 @@ export function filesContaining(dir: string, needles: string[]): string[] {
   };
   walk(dir);
   return hits;
+}
+
+/** Host directories of docker sandboxes (under the OS temp dir) whose owner was process `pid`. */
+export function dockerHostDirsOf(pid: number): string[] {
+  return readdirSync(tmpdir())
+    .filter((n) => n.startsWith("attest-docker-sandbox-"))
+    .filter((n) => {
+      try {
+        const owner = JSON.parse(readFileSync(join(tmpdir(), n, "owner.json"), "utf8")) as Record<
+          string,
+          string
+        >;
+        return owner["attest.pid"] === String(pid);
+      } catch {
+        return false;
+      }
+    });
+}
+
+/**
+ * Serialises runs of the hostile suite on this machine: canaries, victims, the listener port and
+ * the production socket are host-wide, so a second run at once would see the first one's effects
+ * (its confinement: none control above all). A lock directory holds the owner's pid; a dead
+ * owner's lock is taken over.
+ */
+export async function acquireRunLock(dir: string, timeoutMs: number): Promise<() => void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, "pid"), String(process.pid));
+      return () => rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let owner = Number.NaN;
+    try {
+      owner = Number(readFileSync(join(dir, "pid"), "utf8"));
+    } catch {
+      // being written right now
+    }
+    if (Number.isInteger(owner) && !pidAlive(owner)) rmSync(dir, { recursive: true, force: true });
+    else if (Date.now() > deadline) throw new Error(`another hostile suite run (pid ${owner}) holds ${dir}`);
+    else await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
