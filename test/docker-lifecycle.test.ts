@@ -98,8 +98,8 @@ describe("docker runtime through the CLI", () => {
     const running = attest(["audit", "--config", ws(good).config, "--no-mail"], {
       onSpawn: (p) => (pid = p),
     });
+    // killed as soon as its container exists: whatever phase that is, the container outlives the CLI
     await waitFor("a container of this run", () => containersOfPid(pid).length > 0);
-    await new Promise((r) => setTimeout(r, 1000)); // mid-provision or mid-restore
     process.kill(pid, "SIGKILL");
     await running;
     const leftover = containersOfPid(pid);

@@ -467,7 +467,17 @@ describe("docker runtime", () => {
       ),
       timeoutMs: 120_000,
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    // the event, not a guess: psql's backend is inside pg_sleep
+    for (let i = 0; i < 600; i++) {
+      const busy = await withClient(sb, "postgres", async (c) => {
+        const r = await c.query(
+          "select 1 from pg_catalog.pg_stat_activity where query like 'select pg_sleep(60)%' and state = 'active'",
+        );
+        return (r.rowCount ?? 0) > 0;
+      });
+      if (busy) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     execFileSync("docker", ["kill", sb.containerId]);
     const err = await rejection<Error>(running);
     expect(err).toBeInstanceOf(VerifierError);
