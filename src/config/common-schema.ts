@@ -24,7 +24,8 @@ export const selectRuleSchema = z
 export const expectSchema = z
   .string()
   .refine(
-    (s) => /^\s*((>=|<=|!=|<>|=|>|<)\s*\S.*|between\s+\S+\s+and\s+\S+|is\s+(not\s+)?null|~\s*.+)\s*$/i.test(s),
+    (s) =>
+      /^\s*((>=|<=|!=|<>|=|>|<)\s*\S.*|between\s+\S+\s+and\s+\S+|is\s+(not\s+)?null|~\s*.+)\s*$/i.test(s),
     {
       message:
         'expect is one of "> N", ">= N", "= V", "!= V", "< N", "<= N", "between A and B", "is null", "is not null", "~ REGEX"',
