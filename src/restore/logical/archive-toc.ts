@@ -9,6 +9,13 @@ import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BackupDefectError } from "../../util/errors.js";
 
+/** Tablespaces the archive's entries are placed in (each entry's tablespace field). */
+export function readTocTablespaces(path: string, format: string): Set<string> {
+  const seen = new Set<string>();
+  for (const e of readToc(path, format)) if (e.tablespace) seen.add(e.tablespace);
+  return seen;
+}
+
 /** One data entry of the TOC: its description, table and copy statement. */
 export interface TocCopyEntry {
   dumpId: number;
@@ -28,8 +35,18 @@ const MAX_TOC_BYTES = 512 * 1024 * 1024;
 
 class NeedMore extends Error {}
 
+/** What the reader keeps of every TOC entry. */
+interface TocEntry {
+  dumpId: number;
+  desc: string;
+  tag: string;
+  copyStmt?: string | undefined;
+  namespace?: string | undefined;
+  tablespace?: string | undefined;
+}
+
 /** Parses header + TOC from `buf`; throws NeedMore when `buf` ends inside them. */
-function parse(buf: Buffer): TocCopyEntry[] {
+function parse(buf: Buffer): TocEntry[] {
   let pos = 0;
   const need = (n: number) => {
     if (pos + n > buf.length) throw new NeedMore();
@@ -79,7 +96,7 @@ function parse(buf: Buffer): TocCopyEntry[] {
   }
   const count = readInt();
   if (count < 0 || count > 50_000_000) throw new TocFormatError(`implausible TOC entry count ${count}`);
-  const out: TocCopyEntry[] = [];
+  const out: TocEntry[] = [];
   for (let i = 0; i < count; i++) {
     const dumpId = readInt();
     readInt(); // hadDumper
@@ -92,7 +109,7 @@ function parse(buf: Buffer): TocCopyEntry[] {
     readStr(); // dropStmt
     const copyStmt = ver(1, 3) ? readStr() : undefined;
     const namespace = ver(1, 6) ? readStr() : undefined;
-    if (ver(1, 10)) readStr(); // tablespace
+    const tablespace = ver(1, 10) ? readStr() : undefined;
     if (ver(1, 14)) readStr(); // tableam
     if (ver(1, 16)) readInt(); // relkind
     readStr(); // owner
@@ -106,8 +123,7 @@ function parse(buf: Buffer): TocCopyEntry[] {
     } else {
       readStr(); // directory and tar: the entry's data file name
     }
-    if (copyStmt)
-      out.push({ dumpId, desc, tag, copyStmt, ...(namespace !== undefined ? { namespace } : {}) });
+    out.push({ dumpId, desc, tag, copyStmt, namespace, tablespace });
   }
   return out;
 }
@@ -148,6 +164,23 @@ function tocLocation(path: string, format: string): { file: string; offset: numb
 
 /** The data entries of an archive's TOC with their copy statements. */
 export function readTocCopyEntries(path: string, format: string): TocCopyEntry[] {
+  return readToc(path, format).flatMap((e) =>
+    e.copyStmt
+      ? [
+          {
+            dumpId: e.dumpId,
+            desc: e.desc,
+            tag: e.tag,
+            copyStmt: e.copyStmt,
+            ...(e.namespace !== undefined ? { namespace: e.namespace } : {}),
+          },
+        ]
+      : [],
+  );
+}
+
+/** Every entry of an archive's TOC, as far as this reader keeps it. */
+function readToc(path: string, format: string): TocEntry[] {
   const loc = tocLocation(path, format);
   let len = Math.min(loc.size, 1 << 20);
   for (;;) {

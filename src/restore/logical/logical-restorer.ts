@@ -7,7 +7,7 @@ import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
 import { lastLines, ProcessError } from "../../util/process.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
-import { tocProblem } from "./archive-toc.js";
+import { readTocTablespaces, tocProblem } from "./archive-toc.js";
 import { createGuardStream, scanProblem } from "./guard-stream.js";
 import { openPlain, type PlainReadOptions, plainCompression, prescanPlain } from "./plain-source.js";
 import { SqlScanner } from "./sql-scanner.js";
@@ -72,6 +72,13 @@ export class LogicalRestorer implements Restorer {
     const scan = this.#scan;
     const notes: string[] = [];
 
+    // before the globals: their CREATE TABLESPACE names host paths, which the sandbox never sees
+    const tablespaces = scan
+      ? scan.tablespaces
+      : ARCHIVE_FORMATS.has(b.format)
+        ? tocTablespaces(b)
+        : new Set<string>();
+    await this.#createTablespaces(sandbox, tablespaces, notes);
     if (this.#opts.globals) await this.#restoreGlobals(sandbox, ctx, notes);
     const roles = scan?.roles ?? (await this.#archiveRoles(sandbox, b, ctx));
     await this.#createMissingRoles(sandbox, roles, notes);
@@ -93,6 +100,37 @@ export class LogicalRestorer implements Restorer {
       stopProgress();
     }
     return { databases: [db], notes };
+  }
+
+  /**
+   * Creates the tablespaces the dump places objects in, each in a directory of the sandbox's own
+   * (never at the host path a globals file names: a drill must not write there).
+   */
+  async #createTablespaces(sandbox: Sandbox, names: ReadonlySet<string>, notes: string[]): Promise<void> {
+    if (names.size === 0) return;
+    const made: string[] = [];
+    for (const name of [...names].sort()) {
+      const r = await sandbox.exec(
+        "sh",
+        [
+          "-c",
+          'd="$HOME/attest-tablespaces/$1" && mkdir -p "$d" && chmod 700 "$d" && cd "$d" && pwd -P',
+          "sh",
+          String(made.length + 1),
+        ],
+        { timeoutMs: 30_000 },
+      );
+      const dir = r.stdout.trim();
+      await withClient(sandbox, "postgres", async (c) => {
+        const exists = await c.query("select 1 from pg_catalog.pg_tablespace where spcname = $1", [name]);
+        if (!exists.rowCount)
+          await c.query(`CREATE TABLESPACE ${quoteIdent(name)} LOCATION ${quoteLiteral(dir)}`);
+      });
+      made.push(name);
+    }
+    notes.push(
+      `created tablespace(s) ${made.join(", ")} inside the sandbox for the objects the dump places there`,
+    );
   }
 
   async #pgRestore(sandbox: Sandbox, b: Backup, db: string, ctx: RestoreContext): Promise<void> {
@@ -257,4 +295,13 @@ async function classify(err: unknown, sandbox: Sandbox, tool: string): Promise<E
     return new BackupDefectError(`psql refused a meta-command in the dump: ${short}`, { cause: e });
   }
   return new BackupDefectError(`${tool} failed: ${short}`, { cause: e });
+}
+
+/** The tablespaces an archive's TOC names; none when the TOC cannot be read (pg_restore judges it). */
+function tocTablespaces(b: Backup): Set<string> {
+  try {
+    return readTocTablespaces(b.location, b.format);
+  } catch {
+    return new Set();
+  }
 }

@@ -78,6 +78,8 @@ export class SqlScanner {
   readonly metaCommands: MetaCommand[] = [];
   readonly hazards: SqlHazard[] = [];
   readonly roles = new Set<string>();
+  /** Tablespaces the dump puts objects in (pg_dump's SET default_tablespace). */
+  readonly tablespaces = new Set<string>();
   readonly #maxLine: number;
   #state = NORMAL;
   #escapes = false;
@@ -553,6 +555,12 @@ export class SqlScanner {
     if (kw === "SET") {
       const enc = /^SET\s+client_encoding\s*(?:=|TO)\s*'([^']*)'/i.exec(stmt);
       if (enc) this.#setEncoding(enc[1]!, line);
+      const ts =
+        /^SET\s+default_tablespace\s*(?:=|TO)\s*(?:'((?:[^']|'')*)'|"((?:[^"]|"")*)"|([A-Za-z_][\w$]*))/i.exec(
+          stmt,
+        );
+      const name = ts && (ts[1]?.replace(/''/g, "'") ?? ts[2]?.replace(/""/g, '"') ?? ts[3]?.toLowerCase());
+      if (name) this.tablespaces.add(name);
     }
     if (ROLE_KEYWORDS.has(kw)) rolesInStatement(stmt, this.roles);
   }
