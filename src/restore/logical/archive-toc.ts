@@ -7,6 +7,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { ArchiveReader, readArchiveHeader } from "../../sources/dump-dir/archive-header.js";
 import { BackupDefectError } from "../../util/errors.js";
 
 /** Tablespaces the archive's entries are placed in (each entry's tablespace field). */
@@ -47,81 +48,38 @@ interface TocEntry {
 
 /** Parses header + TOC from `buf`; throws NeedMore when `buf` ends inside them. */
 function parse(buf: Buffer): TocEntry[] {
-  let pos = 0;
-  const need = (n: number) => {
-    if (pos + n > buf.length) throw new NeedMore();
-  };
-  const byte = () => {
-    need(1);
-    return buf[pos++]!;
-  };
   if (buf.length >= 5 && buf.toString("latin1", 0, 5) !== "PGDMP")
     throw new TocFormatError("no PGDMP signature");
-  pos = 5;
-  const vmaj = byte();
-  const vmin = byte();
-  const vrev = vmaj > 1 || vmin > 0 ? byte() : 0;
-  const ver = (a: number, b: number) => vmaj > a || (vmaj === a && vmin >= b);
-  if (!ver(1, 7))
-    throw new TocFormatError(`archive version ${vmaj}.${vmin}.${vrev} is older than this reader`);
-  const intSize = byte();
-  const offSize = byte();
-  if (intSize < 1 || intSize > 8 || offSize < 1 || offSize > 8)
-    throw new TocFormatError("implausible integer sizes");
-  const format = byte();
-  const readInt = () => {
-    need(1 + intSize);
-    const sign = byte();
-    let v = 0;
-    for (let i = 0; i < intSize; i++) v += byte() * 2 ** (8 * i);
-    return sign ? -v : v;
-  };
-  const readStr = (): string | undefined => {
-    const len = readInt();
-    if (len < 0) return undefined;
-    need(len);
-    const s = buf.toString("latin1", pos, pos + len);
-    pos += len;
-    return s;
-  };
-  if (ver(1, 15)) byte();
-  else if (ver(1, 4)) readInt();
-  if (ver(1, 4)) {
-    for (let i = 0; i < 7; i++) readInt();
-    readStr();
-  }
-  if (ver(1, 10)) {
-    readStr();
-    readStr();
-  }
-  const count = readInt();
+  const r = new ArchiveReader(buf, () => new NeedMore());
+  const header = readArchiveHeader(r);
+  if (!r.ver(1, 7)) throw new TocFormatError(`archive version ${header.version} is older than this reader`);
+  const count = r.int();
   if (count < 0 || count > 50_000_000) throw new TocFormatError(`implausible TOC entry count ${count}`);
   const out: TocEntry[] = [];
   for (let i = 0; i < count; i++) {
-    const dumpId = readInt();
-    readInt(); // hadDumper
-    if (ver(1, 8)) readStr(); // tableoid
-    readStr(); // oid
-    const tag = readStr() ?? "";
-    const desc = readStr() ?? "";
-    if (ver(1, 11)) readInt(); // section
-    readStr(); // defn
-    readStr(); // dropStmt
-    const copyStmt = ver(1, 3) ? readStr() : undefined;
-    const namespace = ver(1, 6) ? readStr() : undefined;
-    const tablespace = ver(1, 10) ? readStr() : undefined;
-    if (ver(1, 14)) readStr(); // tableam
-    if (ver(1, 16)) readInt(); // relkind
-    readStr(); // owner
-    if (ver(1, 9)) readStr(); // withOids
-    if (ver(1, 5)) while (readStr() !== undefined); // dependencies, NULL-terminated
-    if (format === 1) {
-      // custom: data offset, a flag byte then offSize bytes
-      byte();
-      need(offSize);
-      pos += offSize;
+    const dumpId = r.int();
+    r.int(); // hadDumper
+    if (r.ver(1, 8)) r.str(); // tableoid
+    r.str(); // oid
+    const tag = r.str() ?? "";
+    const desc = r.str() ?? "";
+    if (r.ver(1, 11)) r.int(); // section
+    r.str(); // defn
+    r.str(); // dropStmt
+    const copyStmt = r.ver(1, 3) ? r.str() : undefined;
+    const namespace = r.ver(1, 6) ? r.str() : undefined;
+    const tablespace = r.ver(1, 10) ? r.str() : undefined;
+    if (r.ver(1, 14)) r.str(); // tableam
+    if (r.ver(1, 16)) r.int(); // relkind
+    r.str(); // owner
+    if (r.ver(1, 9)) r.str(); // withOids
+    if (r.ver(1, 5)) while (r.str() !== undefined); // dependencies, NULL-terminated
+    if (header.format === "custom") {
+      // the data offset: a flag byte then offSize bytes
+      r.byte();
+      r.skip(r.offSize);
     } else {
-      readStr(); // directory and tar: the entry's data file name
+      r.str(); // directory and tar: the entry's data file name
     }
     out.push({ dumpId, desc, tag, copyStmt, namespace, tablespace });
   }

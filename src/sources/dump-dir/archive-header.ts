@@ -25,63 +25,93 @@ export class NotAnArchiveError extends Error {
 
 const FORMAT_CODES: Record<number, ArchiveHeader["format"]> = { 1: "custom", 3: "tar", 5: "directory" };
 
-/** Parses an archive header from the first bytes of the file (4 KiB is plenty). */
-export function parseArchiveHeader(buf: Buffer): ArchiveHeader {
-  if (buf.length < 8 || buf.toString("latin1", 0, 5) !== "PGDMP") {
+/**
+ * Reads pg_dump's archive integers (a sign byte, then intSize bytes, little-endian) and strings
+ * (an integer length, -1 for none, then the bytes) from a buffer, as pg_restore's ReadInt and
+ * ReadStr do. `short` makes the error for a buffer that ends too early.
+ */
+export class ArchiveReader {
+  pos = 0;
+  intSize = 4;
+  offSize = 8;
+  vmaj = 0;
+  vmin = 0;
+
+  constructor(
+    readonly buf: Buffer,
+    readonly short: () => Error,
+  ) {}
+
+  byte(): number {
+    if (this.pos >= this.buf.length) throw this.short();
+    return this.buf[this.pos++]!;
+  }
+
+  int(): number {
+    const sign = this.byte();
+    let v = 0;
+    for (let i = 0; i < this.intSize; i++) v += this.byte() * 2 ** (8 * i);
+    return sign ? -v : v;
+  }
+
+  /** A string; `max` bounds a plausible length (a larger one is not an archive). */
+  str(encoding: BufferEncoding = "latin1", max = Number.POSITIVE_INFINITY): string | undefined {
+    const len = this.int();
+    if (len < 0) return undefined;
+    if (len > max) throw new NotAnArchiveError("header string is implausible");
+    if (this.pos + len > this.buf.length) throw this.short();
+    const s = this.buf.toString(encoding, this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+
+  /** Skips `n` bytes. */
+  skip(n: number): void {
+    if (this.pos + n > this.buf.length) throw this.short();
+    this.pos += n;
+  }
+
+  /** Whether the archive's version is at least a.b. */
+  ver(a: number, b: number): boolean {
+    return this.vmaj > a || (this.vmaj === a && this.vmin >= b);
+  }
+}
+
+/** Reads the header from the start of `r`'s buffer, leaving `r` at the first byte after it. */
+export function readArchiveHeader(r: ArchiveReader): ArchiveHeader {
+  if (r.buf.length < 8 || r.buf.toString("latin1", 0, 5) !== "PGDMP") {
     throw new NotAnArchiveError("no PGDMP signature");
   }
-  let pos = 5;
-  const byte = () => {
-    if (pos >= buf.length) throw new NotAnArchiveError("header is truncated");
-    return buf[pos++]!;
-  };
-  const vmaj = byte();
-  const vmin = byte();
-  const vrev = vmaj > 1 || vmin > 0 ? byte() : 0;
-  const intSize = byte();
-  const offSize = byte();
-  if (intSize < 1 || intSize > 8 || offSize < 1 || offSize > 8)
+  r.pos = 5;
+  r.vmaj = r.byte();
+  r.vmin = r.byte();
+  const vrev = r.vmaj > 1 || r.vmin > 0 ? r.byte() : 0;
+  r.intSize = r.byte();
+  r.offSize = r.byte();
+  if (r.intSize < 1 || r.intSize > 8 || r.offSize < 1 || r.offSize > 8)
     throw new NotAnArchiveError("implausible integer sizes");
-  const format = FORMAT_CODES[byte()] ?? "unknown";
-  const ver = (a: number, b: number) => vmaj > a || (vmaj === a && vmin >= b);
-  const readInt = () => {
-    const sign = byte();
-    let v = 0;
-    for (let i = 0; i < intSize; i++) v += byte() * 2 ** (8 * i);
-    return sign ? -v : v;
-  };
-  const readStr = (): string | undefined => {
-    const len = readInt();
-    if (len < 0) return undefined;
-    if (len > 4096 || pos + len > buf.length)
-      throw new NotAnArchiveError("header string is truncated or implausible");
-    const s = buf.toString("utf8", pos, pos + len);
-    pos += len;
-    return s;
-  };
-  const header: ArchiveHeader = { version: `${vmaj}.${vmin}.${vrev}`, format };
-  if (ver(1, 15))
-    byte(); // compression algorithm
-  else if (ver(1, 4)) readInt(); // compression level
-  if (ver(1, 4)) {
-    const [sec, min, hour, mday, mon, year] = [
-      readInt(),
-      readInt(),
-      readInt(),
-      readInt(),
-      readInt(),
-      readInt(),
-    ];
-    readInt(); // isdst
+  const format = FORMAT_CODES[r.byte()] ?? "unknown";
+  const header: ArchiveHeader = { version: `${r.vmaj}.${r.vmin}.${vrev}`, format };
+  if (r.ver(1, 15))
+    r.byte(); // compression algorithm
+  else if (r.ver(1, 4)) r.int(); // compression level
+  if (r.ver(1, 4)) {
+    const [sec, min, hour, mday, mon, year] = [r.int(), r.int(), r.int(), r.int(), r.int(), r.int()];
+    r.int(); // isdst
     const d = new Date(Date.UTC(year + 1900, mon, mday, hour, min, sec));
     if (!Number.isNaN(d.getTime())) header.createdAt = d;
-    header.dbname = readStr();
+    header.dbname = r.str("utf8", 4096);
   }
-  if (ver(1, 10)) {
-    header.serverVersion = readStr();
-    header.dumpVersion = readStr();
+  if (r.ver(1, 10)) {
+    header.serverVersion = r.str("utf8", 4096);
+    header.dumpVersion = r.str("utf8", 4096);
   }
   return header;
+}
+
+/** Parses an archive header from the first bytes of the file (4 KiB is plenty). */
+export function parseArchiveHeader(buf: Buffer): ArchiveHeader {
+  return readArchiveHeader(new ArchiveReader(buf, () => new NotAnArchiveError("header is truncated")));
 }
 
 /** The major version in a version string: "15.18 (Debian…)" → 15, "9.6.24" → 9.6 as 9. */
