@@ -4,10 +4,10 @@
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import type { DrillResult, RunResult } from "../src/model.js";
-import { attest, DUMPS, workspace } from "./support/cli.js";
-import { leftovers, sandboxYaml, selectedRuntimes } from "./support/runtimes.js";
+import { describe, expect, it } from "vitest";
+import type { DrillResult } from "../src/model.js";
+import { DUMPS } from "./support/cli.js";
+import { drillSuite, selectedRuntimes } from "./support/runtimes.js";
 
 interface Expected {
   roles: string[];
@@ -27,33 +27,7 @@ function tablesOf(dir: string, d: DrillResult): Record<string, number> {
 }
 
 describe.each(selectedRuntimes())("logical drills in the %s runtime", (runtime) => {
-  const runs: string[] = [];
-  const dirs: string[] = [];
-  const config = (body: string) => {
-    const ws = workspace(
-      (dir) =>
-        `${sandboxYaml(runtime)}\n${body}\nhistory: { csv: ${dir}/reports/history.csv }\nreports: { dir: ${dir}/reports }\n`,
-    );
-    dirs.push(ws.dir);
-    return ws;
-  };
-  const run = async (args: string[]) => {
-    const r = await attest([...args, "--json", "--no-mail"]);
-    let doc: RunResult | undefined;
-    try {
-      doc = JSON.parse(r.stdout) as RunResult;
-    } catch {
-      throw new Error(
-        `stdout is not one JSON document (exit ${r.code}): ${r.stdout.slice(0, 300)} ${r.stderr.slice(-1500)}`,
-      );
-    }
-    runs.push(doc.run.id);
-    return { ...r, doc };
-  };
-  afterAll(() => {
-    for (const id of runs) expect(leftovers(runtime, id), `leftovers of run ${id}`).toEqual([]);
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  const { config, run } = drillSuite(runtime);
 
   it("restores every format of the good dumps with the expected inventory, and exits 0", async () => {
     const ws = config(`

@@ -5,41 +5,17 @@
  * refused before anything runs (fixtures/build-dumps.sh: cutoff/, plain/, connect/).
  */
 import { existsSync, rmSync } from "node:fs";
-import { afterAll, describe, expect, it } from "vitest";
-import type { RunResult } from "../src/model.js";
-import { attest, DUMPS, workspace } from "./support/cli.js";
-import { leftovers, sandboxYaml, selectedRuntimes } from "./support/runtimes.js";
+import { describe, expect, it } from "vitest";
+import { DUMPS } from "./support/cli.js";
+import { drillSuite, selectedRuntimes } from "./support/runtimes.js";
 
 const CONNECT_PROBE = "/tmp/attest-pwned-connect-attest-shell-probe";
 /** The people rows of the LATIN1 database, as LATIN1 bytes. */
 const LATIN1_HEX = Buffer.from("José Müller/café,Zoë Ångström/über", "latin1").toString("hex");
 
 describe.each(selectedRuntimes())("plain dumps in the %s runtime", (runtime) => {
-  const runs: string[] = [];
-  const dirs: string[] = [];
-  const config = (body: string) => {
-    const ws = workspace(
-      (dir) =>
-        `${sandboxYaml(runtime)}\n${body}\nhistory: { csv: ${dir}/reports/history.csv }\nreports: { dir: ${dir}/reports }\n`,
-    );
-    dirs.push(ws.dir);
-    return ws;
-  };
-  const audit = async (cfg: string) => {
-    const r = await attest(["audit", "--config", cfg, "--json", "--no-mail"]);
-    let doc: RunResult;
-    try {
-      doc = JSON.parse(r.stdout) as RunResult;
-    } catch {
-      throw new Error(`stdout is not one JSON document (exit ${r.code}): ${r.stderr.slice(-1500)}`);
-    }
-    runs.push(doc.run.id);
-    return { ...r, doc };
-  };
-  afterAll(() => {
-    for (const id of runs) expect(leftovers(runtime, id), `leftovers of run ${id}`).toEqual([]);
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  const { config, run } = drillSuite(runtime);
+  const audit = (cfg: string) => run(["audit", "--config", cfg]);
 
   it("fails every cut-off dump, plain and gzipped at every cut point and archives too, naming the cut", async () => {
     const ws = config(`

@@ -1,6 +1,9 @@
 /** The runtimes the contract suites loop over, filterable with ATTEST_RUNTIMES=local,docker. */
 import { execFileSync } from "node:child_process";
-import { localSandboxes } from "./cli.js";
+import { rmSync } from "node:fs";
+import { afterAll, expect } from "vitest";
+import type { RunResult } from "../../src/model.js";
+import { attest, type CliResult, localSandboxes, workspace } from "./cli.js";
 
 /** Every runtime this build has. */
 export const ALL_RUNTIMES = ["local", "docker"] as const;
@@ -34,4 +37,44 @@ export function leftovers(runtime: string, runId: string): string[] {
     return out.split("\n").filter(Boolean);
   }
   return localSandboxes(runId);
+}
+
+/**
+ * The per-runtime helpers of a drill contract suite (call inside its describe): `config` writes a
+ * workspace whose config runs in `runtime`; `run` calls the CLI with --json and parses exactly one
+ * document; at the end no run may have left anything behind, and the workspaces go.
+ */
+export function drillSuite(runtime: string): {
+  config: (body: string) => { dir: string; config: string };
+  run: (args: string[]) => Promise<CliResult & { doc: RunResult }>;
+} {
+  const runs: string[] = [];
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const id of runs) expect(leftovers(runtime, id), `leftovers of run ${id}`).toEqual([]);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  return {
+    config(body) {
+      const ws = workspace(
+        (dir) =>
+          `${sandboxYaml(runtime)}\n${body}\nhistory: { csv: ${dir}/reports/history.csv }\nreports: { dir: ${dir}/reports }\n`,
+      );
+      dirs.push(ws.dir);
+      return ws;
+    },
+    async run(args) {
+      const r = await attest([...args, "--json", "--no-mail"]);
+      let doc: RunResult;
+      try {
+        doc = JSON.parse(r.stdout) as RunResult;
+      } catch {
+        throw new Error(
+          `stdout is not one JSON document (exit ${r.code}): ${r.stdout.slice(0, 300)} ${r.stderr.slice(-1500)}`,
+        );
+      }
+      runs.push(doc.run.id);
+      return { ...r, doc };
+    },
+  };
 }
