@@ -214,9 +214,14 @@ describe.each(selectedRuntimes())("hostile corpus in the %s runtime", (runtime) 
     if (refused) {
       expect(d.verdict, `${id}: ${d.reason}`).toBe("fail");
       expect(d.reason).toMatch(refused);
-    } else if (STALLING.has(cls)) {
+    } else {
+      // a sandbox ran it: the record says how it was confined, and it was
+      expect(d.confinement, "the drill record states the confinement").toBeTruthy();
+      expect(d.confinement).not.toMatch(/^none/);
+    }
+    if (STALLING.has(cls)) {
       expect(d.verdict, `${id}: ${d.reason}`).toMatch(/^(fail|error)$/);
-    } else if (!ANY_VERDICT.has(cls)) {
+    } else if (!refused && !ANY_VERDICT.has(cls)) {
       // the restore went through, so the payload ran; contained, it changed nothing a check sees
       expect(d.verdict, `${id}: ${d.reason} ${JSON.stringify(d.checks)}`).toMatch(/^(pass|warn)$/);
     }
@@ -232,6 +237,7 @@ describe("the probes, against a drill run with sandbox.confinement: none", () =>
     expect(o.canaries.length, o.detail).toBeGreaterThan(0);
     expect(o.hits.length, o.detail).toBeGreaterThan(0);
     expect(o.lingering.length, o.detail).toBeGreaterThan(0);
+    expect(parse(o).drills[0]?.confinement, "the record states the opt-out").toMatch(/^none/);
     // the payload kills every victim its uid may signal; start them again for whatever follows
     victims.stop();
     victims = startVictims(manifest.victimMarker, VICTIM_USERS);
