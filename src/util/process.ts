@@ -46,6 +46,9 @@ export class ProcessError extends Error {
 
 const TAIL_LINES = 12;
 
+/** Longest line of a program's output Attest keeps (characters): a backup can print anything. */
+export const MAX_LINE_CHARS = 64 * 1024 * 1024;
+
 /** What a program gets when no environment is given: a search path and a locale, no secrets. */
 export const MINIMAL_ENV: Readonly<Record<string, string>> = Object.freeze({
   PATH: process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -55,16 +58,42 @@ export const MINIMAL_ENV: Readonly<Record<string, string>> = Object.freeze({
 /** Keeps the last lines of a stream, for error messages; calls `onLine` for each complete line. */
 export class LineTail {
   readonly #lines: string[] = [];
-  #partial = "";
-  constructor(readonly onLine?: (line: string) => void) {}
+  #parts: string[] = [];
+  #partLength = 0;
+  #skipping = false;
+  /** Set once a line grew past `maxLine`: the runner ends the program (a backup's output is hostile). */
+  tooLong = false;
+  constructor(
+    readonly onLine?: (line: string) => void,
+    readonly maxLine = MAX_LINE_CHARS,
+  ) {}
+  /** Linear in the output: a long line is gathered in pieces, never re-split. */
   push(chunk: string): void {
-    const parts = (this.#partial + chunk).split("\n");
-    this.#partial = parts.pop() ?? "";
-    for (const p of parts) this.#add(p);
+    let start = 0;
+    for (let nl = chunk.indexOf("\n"); nl >= 0; nl = chunk.indexOf("\n", start)) {
+      const piece = chunk.slice(start, nl);
+      if (!this.#skipping) this.#add(this.#parts.length ? this.#parts.join("") + piece : piece);
+      this.#parts = [];
+      this.#partLength = 0;
+      this.#skipping = false;
+      start = nl + 1;
+    }
+    if (start >= chunk.length || this.#skipping) return;
+    const rest = chunk.slice(start);
+    this.#partLength += rest.length;
+    if (this.#partLength > this.maxLine) {
+      this.tooLong = true;
+      this.#skipping = true;
+      this.#parts = [];
+      this.#partLength = 0;
+      return;
+    }
+    this.#parts.push(rest);
   }
   end(): void {
-    if (this.#partial) this.#add(this.#partial);
-    this.#partial = "";
+    if (this.#parts.length && !this.#skipping) this.#add(this.#parts.join(""));
+    this.#parts = [];
+    this.#partLength = 0;
   }
   #add(line: string): void {
     this.onLine?.(line);
@@ -117,8 +146,18 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunOption
     };
     opts.signal?.addEventListener("abort", onAbort, { once: true });
 
+    let longLine = false;
+    const checkLines = () => {
+      if (!longLine && (stderr.tooLong || stdoutLines?.tooLong)) {
+        longLine = true;
+        kill();
+      }
+    };
     child.stdout.on("data", (b: Buffer) => {
-      if (stdoutLines) return stdoutLines.push(b.toString("utf8"));
+      if (stdoutLines) {
+        stdoutLines.push(b.toString("utf8"));
+        return checkLines();
+      }
       stdoutBytes += b.length;
       if (stdoutBytes > (opts.maxStdoutBytes ?? 64 * 1024 * 1024)) {
         overflow = true;
@@ -127,7 +166,10 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunOption
       }
       chunks.push(b);
     });
-    child.stderr.on("data", (b: Buffer) => stderr.push(b.toString("utf8")));
+    child.stderr.on("data", (b: Buffer) => {
+      stderr.push(b.toString("utf8"));
+      checkLines();
+    });
     child.stdin.on("error", () => {
       // the program may exit before reading all input (it failed); its exit code says why
     });
@@ -158,7 +200,7 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunOption
         stderrTail: stderr.text,
         timedOut,
       };
-      const failure = settle(cmd.split("/").pop() ?? cmd, result, { aborted, overflow }, opts);
+      const failure = settle(cmd.split("/").pop() ?? cmd, result, { aborted, overflow, longLine }, opts);
       if (failure) return reject(failure);
       resolve(result);
     });
@@ -174,7 +216,7 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunOption
 export function settle(
   name: string,
   result: RunResult,
-  how: { aborted?: Error | undefined; overflow?: boolean },
+  how: { aborted?: Error | undefined; overflow?: boolean; longLine?: boolean },
   opts: { timeoutMs: number; allowFailure?: boolean | undefined },
 ): ProcessError | undefined {
   const tail = result.stderrTail ? `: ${lastLines(result.stderrTail, 3)}` : "";
@@ -183,6 +225,8 @@ export function settle(
   if (result.timedOut && !opts.allowFailure)
     return new ProcessError(`${name} timed out after ${opts.timeoutMs} ms${tail}`, result);
   if (how.overflow) return new ProcessError(`${name} printed more output than allowed`, result);
+  if (how.longLine)
+    return new ProcessError(`${name} printed a line longer than ${MAX_LINE_CHARS / 1048576} MiB`, result);
   if ((result.code !== 0 || result.signal) && !opts.allowFailure) {
     const why = result.signal
       ? `was killed by ${result.signal}`

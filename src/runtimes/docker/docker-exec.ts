@@ -78,6 +78,14 @@ export async function runExec(
 
   const stderr = new LineTail(opts.onStderrLine);
   const stdoutLines = opts.onStdoutLine ? new LineTail(opts.onStdoutLine) : undefined;
+  let longLine = false;
+  // a line past the cap ends the program: a backup's output is hostile (see LineTail)
+  const checkLines = () => {
+    if (!longLine && (stderr.tooLong || stdoutLines?.tooLong)) {
+      longLine = true;
+      kill();
+    }
+  };
   const outText = new StringDecoder("utf8");
   const errText = new StringDecoder("utf8");
   const chunks: Buffer[] = [];
@@ -110,6 +118,7 @@ export async function runExec(
     write(b: Buffer): boolean {
       if (stdoutLines) {
         stdoutLines.push(outText.write(b));
+        checkLines();
         return true;
       }
       stdoutBytes += b.length;
@@ -125,6 +134,7 @@ export async function runExec(
   const stderrSink = {
     write(b: Buffer): boolean {
       stderr.push(errText.write(b));
+      checkLines();
       return true;
     },
   };
@@ -177,11 +187,11 @@ export async function runExec(
       timedOut,
     };
     // an exit the sandbox can explain (killed by the OOM killer, the container gone) says so first
-    if (!aborted && !(timedOut && !opts.allowFailure) && !overflow && code !== 0) {
+    if (!aborted && !(timedOut && !opts.allowFailure) && !overflow && !longLine && code !== 0) {
       const explained = await control.explain(result);
       if (explained) throw explained;
     }
-    const failure = settle(command.name, result, { aborted, overflow }, opts);
+    const failure = settle(command.name, result, { aborted, overflow, longLine }, opts);
     if (failure) throw failure;
     return result;
   } finally {

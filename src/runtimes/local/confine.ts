@@ -45,6 +45,13 @@ export interface ConfineSpec {
   tmpDir?: string;
 }
 
+/**
+ * Limits of a confined reader (a decompressor, pg_waldump): it runs as the backup's owner, which
+ * may be the host's postgres account, so it gets no more than a reader needs. RLIMIT_NPROC counts
+ * only the processes of its own user namespace.
+ */
+const READER_LIMITS = { maxProcesses: 64, maxProcessBytes: 2 * 1024 ** 3 } as const;
+
 /** Where bwrap lives; discovered once. */
 let bwrapPath: string | undefined;
 
@@ -212,6 +219,7 @@ export async function runConfined(
     env: inner,
     cwd,
     etcDir,
+    ...READER_LIMITS,
   });
   return runProcess(cmd, a, {
     ...run,
@@ -292,6 +300,7 @@ export function confinedReaderSpawn(
     env: { PATH: "/usr/local/bin:/usr/bin:/bin", LANG: "C.UTF-8" },
     cwd: "/",
     etcDir: etcDirFor(user),
+    ...READER_LIMITS,
   });
   return { cmd, args: a, ...(user ? { uid: user.uid, gid: user.gid } : {}), env: { PATH: "/usr/bin:/bin" } };
 }
