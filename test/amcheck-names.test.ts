@@ -87,4 +87,22 @@ describe("amcheck with odd database names", () => {
     expect(r.detail).not.toContain("HIJACKED");
     expect(r.detail).toMatch(/own amcheck extension in hijacked was replaced by a fresh one/);
   });
+
+  it("a user's assertion finds its tables through the database's search_path, never the backup's shadows of built-ins", async () => {
+    await withClient(sandbox, "postgres", (c) => c.query("CREATE DATABASE shadow"));
+    await withClient(sandbox, "shadow", async (c) => {
+      await c.query(
+        "create schema evil; create table public.t (v text); insert into public.t values ('abc')",
+      );
+      await c.query("create function evil.length(text) returns int language sql as 'select 999'");
+      await c.query("ALTER DATABASE shadow SET search_path = evil, public");
+    });
+    const got = await withClient(
+      sandbox,
+      "shadow",
+      async (c) => (await c.query<{ n: number }>("select length(v) as n from t")).rows[0]?.n,
+      "user",
+    );
+    expect(got).toBe(3);
+  });
 });

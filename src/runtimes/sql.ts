@@ -61,6 +61,12 @@ export async function withClient<T>(
   });
   await client.connect();
   try {
+    // a user's assertion names its tables through the database's search_path, but the built-in
+    // functions and operators it calls come first, so the backup cannot shadow them (evil.count)
+    if (kind === "user")
+      await client.query(
+        "select pg_catalog.set_config('search_path', 'pg_catalog, ' operator(pg_catalog.||) pg_catalog.current_setting('search_path'), false)",
+      );
     return await fn(client);
   } finally {
     await client.end().catch(() => {});
