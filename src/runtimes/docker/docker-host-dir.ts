@@ -2,7 +2,6 @@
 import {
   chmodSync,
   chownSync,
-  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -104,35 +103,6 @@ export function handOver(h: HostDir, ids: SandboxIds): void {
     if (isRoot()) chownSync(d, ids.uid, ids.gid);
     else chmodSync(d, 0o777);
   }
-}
-
-/**
- * Takes the socket directory back once the server's socket is there: the container can no longer
- * replace the socket with a link to another server's, which Attest would follow on the host. Then
- * checks it is a socket of the sandbox user. False while it is not there yet.
- */
-export function lockSockets(h: HostDir, ids: SandboxIds | undefined): boolean {
-  const socket = join(h.sockets, ".s.PGSQL.5432");
-  if (!lstatSync(socket, { throwIfNoEntry: false })) return false;
-  if (isRoot()) {
-    chownSync(h.sockets, 0, 0);
-    chmodSync(h.sockets, 0o711);
-  }
-  const st = lstatSync(socket, { throwIfNoEntry: false });
-  if (!st?.isSocket() || (ids && isRoot() && st.uid !== ids.uid))
-    throw new VerifierError(
-      `the sandbox's socket ${socket} is not a socket of its server: refusing to connect`,
-    );
-  return true;
-}
-
-/** Gives the socket directory back to the sandbox user before its server starts, emptied. */
-export function unlockSockets(h: HostDir, ids: SandboxIds | undefined): void {
-  for (const name of readdirSync(h.sockets)) rmSync(join(h.sockets, name), { force: true, recursive: true });
-  if (isRoot() && ids) {
-    chownSync(h.sockets, ids.uid, ids.gid);
-    chmodSync(h.sockets, 0o700);
-  } else chmodSync(h.sockets, 0o777);
 }
 
 /** The uid, gid and groups of a host process (the container's init), from /proc; undefined when not visible. */

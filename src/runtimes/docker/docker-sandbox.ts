@@ -12,15 +12,10 @@ import { lastLines, type RunResult } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
 import { THROWAWAY_SETTINGS } from "../local/local-sandbox.js";
 import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
+import { handOverSocketDir, takeSocketDir } from "../socket-dir.js";
 import type { NetworkMode } from "./docker-container.js";
 import { type ExecOptions, runExec } from "./docker-exec.js";
-import {
-  type HostDir,
-  lockSockets,
-  removeHostDir,
-  type SandboxIds,
-  unlockSockets,
-} from "./docker-host-dir.js";
+import { type HostDir, removeHostDir, type SandboxIds } from "./docker-host-dir.js";
 
 /** Where things live inside the container. */
 export const LAYOUT = {
@@ -282,7 +277,7 @@ export class DockerSandbox implements Sandbox {
     const args = ["-D", this.dataDir];
     for (const [k, v] of Object.entries(settings)) args.push("-c", `${k}=${v}`);
     const pidFile = `${LAYOUT.pids}/postmaster.exec.pid`;
-    unlockSockets(this.#p.host, this.ids);
+    handOverSocketDir(this.#p.host.sockets, this.ids, { openToAll: true });
     // Detached exec whose process *is* the postmaster (the shell execs it): the engine keeps
     // its state, so isRunning() is an exec inspect and stop()/start() can repeat freely.
     const exec = await this.#container.exec({
@@ -315,7 +310,7 @@ export class DockerSandbox implements Sandbox {
       }
       // the postmaster makes its socket before anything of the backup runs: take the directory
       // back then, before Attest's first connection
-      if (!lockSockets(this.#p.host, this.ids)) return undefined;
+      if (!takeSocketDir(this.#p.host.sockets, this.ids)) return undefined;
       if (opts.wait === "running") {
         if (!this.#p.tmpfs)
           return existsSync(this.#hostPath(this.dataDir, "postmaster.pid")) ? true : undefined;

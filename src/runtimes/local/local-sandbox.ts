@@ -6,18 +6,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import {
-  chmodSync,
-  chownSync,
   closeSync,
   constants,
   existsSync,
   fstatSync,
-  lstatSync,
   openSync,
   readdirSync,
   readFileSync,
   readSync,
-  rmSync,
 } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -27,6 +23,7 @@ import type { OsUser } from "../../util/os-user.js";
 import { lastLines, type RunResult, runProcess } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
 import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
+import { handOverSocketDir, takeSocketDir } from "../socket-dir.js";
 import { type ConfinementMode, confinedArgv, isInside } from "./confine.js";
 import type { SandboxCgroup } from "./sandbox-cgroup.js";
 
@@ -295,33 +292,17 @@ export class LocalSandbox implements Sandbox {
 
   /** Socket directory as the sandbox's own while its server starts (it must create the socket). */
   #unlockSockets(): void {
-    const sock = join(this.#p.dir, "sock");
-    const u = this.#p.user;
-    if (!u) return;
-    // what is in it was made by a previous server of this sandbox while the directory was locked
-    for (const name of readdirSync(sock)) rmSync(join(sock, name), { force: true, recursive: true });
-    chownSync(sock, u.uid, u.gid);
-    chmodSync(sock, 0o700);
+    handOverSocketDir(join(this.#p.dir, "sock"), this.#p.user);
   }
 
-  /**
-   * Once the server's socket exists, the socket directory becomes Attest's (root's), so nothing in
-   * the sandbox can replace the socket with a link to another server's; then the socket is checked
-   * to be a socket of the sandbox account. False while the socket is not there yet.
-   */
+  /** Takes the socket directory back once the socket exists (socket-dir.ts); false until then. */
   #lockSockets(): boolean {
-    const sock = join(this.#p.dir, "sock");
-    const file = join(sock, `.s.PGSQL.${this.#p.port}`);
-    const u = this.#p.user;
-    if (!u) return existsSync(file);
-    let st = lstatSync(file, { throwIfNoEntry: false });
-    if (!st) return false;
-    chownSync(sock, 0, 0);
-    chmodSync(sock, 0o711);
-    st = lstatSync(file, { throwIfNoEntry: false });
-    if (!st?.isSocket() || st.uid !== u.uid)
-      throw new StartError(`the sandbox's socket ${file} is not a socket of ${u.name}: refusing to connect`);
-    return true;
+    try {
+      return takeSocketDir(join(this.#p.dir, "sock"), this.#p.user);
+    } catch (err) {
+      // a sandbox that swapped its socket ends the start at once
+      throw new StartError(describeError(err));
+    }
   }
 
   async logTail(lines: number): Promise<string> {
