@@ -1,6 +1,5 @@
 /** A sandbox that is a PostgreSQL cluster inside a container; every tool runs inside it via exec. */
-import { constants, existsSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
@@ -10,7 +9,7 @@ import { describeError, VerifierError } from "../../util/errors.js";
 import { isRoot } from "../../util/os-user.js";
 import { lastLines, type RunResult } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
-import { THROWAWAY_SETTINGS } from "../local/local-sandbox.js";
+import { readTail, THROWAWAY_SETTINGS } from "../local/local-sandbox.js";
 import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
 import { handOverSocketDir, takeSocketDir } from "../socket-dir.js";
 import type { NetworkMode } from "./docker-container.js";
@@ -404,29 +403,19 @@ export class DockerSandbox implements Sandbox {
 
   async logTail(lines: number): Promise<string> {
     if (this.#destroyed) return "";
-    // the log lies in the bind-mounted /sandbox: read its end on the host, no exec needed
-    // the container owns /sandbox: never follow a link it put in the log's place to a host file
-    const fh = await open(
-      this.#hostPath(LAYOUT.log),
-      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
-    ).catch(() => undefined);
-    if (fh) {
-      try {
-        const st = await fh.stat();
-        if (!st.isFile()) return "";
-        const { size } = st;
-        const want = Math.min(size, 256 * 1024);
-        const buf = Buffer.alloc(want);
-        await fh.read(buf, 0, want, size - want);
-        return buf
-          .toString("utf8")
-          .split("\n")
-          .slice(-lines - 1)
-          .join("\n");
-      } finally {
-        await fh.close();
-      }
+    // the log lies in the bind-mounted /sandbox: read its end on the host, no exec needed; the
+    // container owns /sandbox, so readTail never follows a link it put in the log's place
+    let text: string | undefined;
+    try {
+      text = readTail(this.#hostPath(LAYOUT.log), 256 * 1024);
+    } catch {
+      text = undefined;
     }
+    if (text !== undefined)
+      return text
+        .split("\n")
+        .slice(-lines - 1)
+        .join("\n");
     const r = await this.#helper(["tail", "-n", String(lines), LAYOUT.log], { timeoutMs: 10_000 }).catch(
       () => undefined,
     );
