@@ -217,14 +217,63 @@ describe("SqlScanner: bytes, encodings and bounds", () => {
     expect(s.hazard).toBeUndefined();
   });
 
-  it.each(["SJIS", "BIG5", "GBK", "GB18030", "UHC"])(
-    "declines a dump in %s, whose characters can hide a backslash",
-    (enc) => {
-      const h = scanBytes(Buffer.from(`SET client_encoding = '${enc}';\nSELECT 1;\n`)).hazard;
-      expect(h?.kind).toBe("refuse");
-      expect(h?.message).toMatch(new RegExp(`declares client_encoding ${enc} at line 1`));
-    },
-  );
+  /** `SET client_encoding` then `rest`, with `{X}` replaced by the raw bytes `x`. */
+  const declared = (enc: string, rest: string, x: number[]) =>
+    Buffer.concat(
+      `SET client_encoding = '${enc}';\n${rest}`
+        .split("{X}")
+        .flatMap((part, i) => (i ? [Buffer.from(x), Buffer.from(part)] : [Buffer.from(part)])),
+    );
+
+  it.each([
+    ["SJIS", [0x95, 0x5c]], // 表
+    ["SHIFT_JIS_2004", [0x83, 0x5c]], // ソ
+    ["BIG5", [0xa5, 0x5c]], // 功
+    ["GBK", [0x81, 0x5c]],
+    ["UHC", [0x81, 0x5c]],
+    ["GB18030", [0x81, 0x5c]],
+    ["JOHAB", [0x88, 0x5c]],
+  ])("reads %s characters whole: a trail byte 0x5C is no backslash", (enc, x) => {
+    // unquoted, psql lexes the character as part of a name, not as a meta-command
+    const ok = scanBytes(declared(enc, "SELECT 1 AS a{X};\nSELECT E'{X}';\n", x));
+    expect(ok.metaCommands).toEqual([]);
+    expect(ok.hazard).toBeUndefined();
+    // in an escape string the trail byte escapes nothing: the string ends, and psql runs \!
+    const hidden = scanBytes(declared(enc, "SELECT E'{X}'; \\! id\n", x));
+    expect(hidden.forbidden?.command).toBe("!");
+    expect(hidden.forbidden?.line).toBe(2);
+  });
+
+  it("reads GB18030's four-byte characters whole, across chunk boundaries", () => {
+    // 0x81 0x30 0x81 0x5C is not a character, but psql takes four bytes after a lead and a digit
+    const s = scanBytes(declared("GB18030", "SELECT E'a{X}';\nSELECT 1;\n", [0x81, 0x30, 0x81, 0x5c]));
+    expect(s.metaCommands).toEqual([]);
+    expect(s.hazard).toBeUndefined();
+  });
+
+  it("ends a character at the end of its line, as psql does", () => {
+    const s = scanBytes(declared("SJIS", "SELECT 1 AS a{X}\n\\! id\n", [0x95]));
+    expect(s.forbidden?.command).toBe("!");
+    expect(s.forbidden?.line).toBe(3);
+  });
+
+  it("switches the encoding from the next line, as psql's line-by-line lexer does", () => {
+    const sameLine = Buffer.concat([
+      Buffer.from("SET client_encoding = 'SJIS'; SELECT 1 AS a"),
+      Buffer.from([0x95, 0x5c]),
+      Buffer.from(";\n"),
+    ]);
+    expect(scanBytes(sameLine).metaCommands.map((m) => m.command)).toEqual([";"]);
+    // back to UTF8: the same bytes are a backslash again from the line after
+    const back = declared("SJIS", "SET client_encoding = 'UTF8';\nSELECT 1 AS a{X};\n", [0x95, 0x5c]);
+    expect(scanBytes(back).metaCommands.map((m) => m.line)).toEqual([3]);
+  });
+
+  it("decodes SJIS names for roles and messages", () => {
+    const s = scanBytes(declared("SJIS", 'ALTER TABLE t OWNER TO "{X}";\n', [0x95, 0x5c, 0x83, 0x5c]));
+    expect([...s.roles]).toEqual(["表ソ"]);
+    expect(s.encoding).toBe("SJIS");
+  });
 
   it("stops at a line longer than the limit outside COPY data, without buffering it", () => {
     const s = new SqlScanner({ maxLineBytes: 1 << 20 });

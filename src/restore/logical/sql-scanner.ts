@@ -3,11 +3,19 @@
  * where psql would see a backslash meta-command: outside quotes, comments and COPY data.
  * It reads bytes, not text, so a dump reaches psql exactly as written whatever its encoding:
  * only ASCII syntax matters here, and statements are decoded in the dump's own
- * `client_encoding` for names and messages. One pass, constant memory: a statement is kept
+ * `client_encoding` for names and messages. In the client-only encodings whose characters can
+ * hold ASCII bytes (SJIS, BIG5, GBK, UHC, GB18030, JOHAB) syntax is read from a copy with the
+ * trail bytes masked, as psql's lexer does, from the line after the encoding was declared. One pass, constant memory: a statement is kept
  * up to a cap for the hazard checks, a line is never buffered, and a line longer than the
  * configured limit stops the scan with a reason.
  */
-import { decodeAs, normaliseEncoding, UNSCANNABLE_ENCODINGS } from "./dump-encoding.js";
+import {
+  decodeAs,
+  MULTIBYTE_CLIENT_ENCODINGS,
+  type MultibyteRule,
+  maskTrailBytes,
+  normaliseEncoding,
+} from "./dump-encoding.js";
 import { type MetaCommand, metaProblem } from "./meta-commands.js";
 import { rolesInStatement, type SqlHazard, statementHazards } from "./sql-hazards.js";
 
@@ -88,6 +96,15 @@ export class SqlScanner {
   #tag: Uint8Array = new Uint8Array(0);
   #stdStrings = true;
   #encoding = "UTF8";
+  /** The multibyte rule syntax is read with (psql's lexer: the encoding at the line's start). */
+  #rule: MultibyteRule | undefined;
+  /** The rule a declared encoding brings, applied from the next line. */
+  #nextRule: MultibyteRule | undefined;
+  #ruleChange = false;
+  /** The rule changed inside a buffer: the rest of it must be masked again. */
+  #remask = false;
+  /** Trail bytes the previous buffer left unmasked (maskTrailBytes' `pending`). */
+  #maskDue = 0;
   readonly #stmt = new Uint8Array(STMT_CAP);
   /** The statement with the contents of strings and identifiers blanked. */
   readonly #code = new Uint8Array(STMT_CAP);
@@ -185,10 +202,33 @@ export class SqlScanner {
       buf = Buffer.concat([this.#carry, chunk]);
       this.#carry = undefined;
     }
-    const used = this.#run(buf, this.#pos, false);
-    this.#pos += used;
+    const used = this.#feed(buf, false);
     if (used < buf.length) this.#carry = Uint8Array.prototype.slice.call(buf, used);
     this.#checkLineLength();
+  }
+
+  /**
+   * Runs the lexer over `buf` (raw bytes) and a view of it for syntax: the same bytes, or a
+   * copy with multibyte trail bytes masked. Unconsumed input always starts at an ASCII byte the
+   * lexer waits on (or a line), never inside a character, so it is masked afresh next time.
+   */
+  #feed(buf: Uint8Array, eof: boolean): number {
+    let off = 0;
+    for (;;) {
+      const part = off ? buf.subarray(off) : buf;
+      let syn = part;
+      let due = 0;
+      if (this.#rule) {
+        syn = Uint8Array.prototype.slice.call(part);
+        due = maskTrailBytes(syn, this.#rule, this.#maskDue);
+      }
+      this.#remask = false;
+      const used = this.#run(part, syn, this.#pos, eof);
+      this.#pos += used;
+      off += used;
+      this.#maskDue = used === part.length ? due : 0;
+      if (!this.#remask || off >= buf.length || this.#stopped) return off;
+    }
   }
 
   /** Ends the input: finishes what waited for lookahead and the last line. */
@@ -197,7 +237,7 @@ export class SqlScanner {
     if (this.#carry) {
       const rest = this.#carry;
       this.#carry = undefined;
-      this.#pos += this.#run(rest, this.#pos, true);
+      this.#feed(rest, true);
     }
     if (this.#stopped) return;
     if (this.#state === META) this.#endMeta(this.#pos);
@@ -205,11 +245,14 @@ export class SqlScanner {
     this.#checkLineLength();
   }
 
-  /** Scans `buf` (whose first byte is at offset `base`); returns how many bytes it consumed. */
-  #run(buf: Uint8Array, base: number, eof: boolean): number {
+  /**
+   * Scans `raw` (whose first byte is at offset `base`), reading syntax from `buf` (raw, or raw
+   * with multibyte trail bytes masked); returns how many bytes it consumed.
+   */
+  #run(raw: Uint8Array, buf: Uint8Array, base: number, eof: boolean): number {
     const n = buf.length;
     let i = 0;
-    while (i < n && !this.#stopped) {
+    while (i < n && !this.#stopped && !this.#remask) {
       const st = this.#state;
       if (st === COPY) {
         if (this.#copyAtLineStart && buf[i] === BACKSLASH) {
@@ -296,7 +339,7 @@ export class SqlScanner {
           if (j >= n && !eof) return i;
           if (j < n && buf[j] === DOLLAR_SIGN) {
             this.#tag = Uint8Array.prototype.slice.call(buf, i, j + 1);
-            for (let k = i; k <= j; k++) this.#add(buf[k]!, BLANK);
+            for (let k = i; k <= j; k++) this.#add(buf[k]!, BLANK, raw[k]!);
             this.#state = DOLLAR;
             i = j + 1;
             continue;
@@ -307,7 +350,7 @@ export class SqlScanner {
           i++;
           continue;
         }
-        this.#add(b, b);
+        this.#add(b, b, raw[i]!);
         i++;
         continue;
       }
@@ -321,7 +364,7 @@ export class SqlScanner {
             if (c === QUOTE || c === LF || (esc && c === BACKSLASH)) break;
           }
           if (j > i) {
-            this.#addQuoted(buf, i, j);
+            this.#addQuoted(raw, buf, i, j);
             i = j;
             continue;
           }
@@ -338,13 +381,13 @@ export class SqlScanner {
           }
           this.#state = NORMAL;
         }
-        this.#add(b, BLANK);
+        this.#add(b, BLANK, raw[i]!);
         i++;
         continue;
       }
       if (st === DQUOTE) {
         if (b === DQ) this.#state = NORMAL;
-        this.#add(b, BLANK);
+        this.#add(b, BLANK, raw[i]!);
         i++;
         continue;
       }
@@ -355,7 +398,7 @@ export class SqlScanner {
           let match = i + tag.length <= n;
           for (let k = 1; match && k < tag.length; k++) match = buf[i + k] === tag[k];
           if (match) {
-            for (let k = 0; k < tag.length; k++) this.#add(tag[k]!, BLANK);
+            for (let k = 0; k < tag.length; k++) this.#add(tag[k]!, BLANK, raw[i + k]!);
             this.#state = NORMAL;
             // a closed dollar quote ends a token, like whitespace
             this.#prev = SP;
@@ -364,7 +407,7 @@ export class SqlScanner {
             continue;
           }
         }
-        this.#add(b, BLANK);
+        this.#add(b, BLANK, raw[i]!);
         i++;
         continue;
       }
@@ -391,7 +434,7 @@ export class SqlScanner {
       if (st === LINE_COMMENT) {
         const c = this.#comment;
         if (c && c.len < COMMENT_CAP) {
-          const take = buf.subarray(i, Math.min(stop, i + COMMENT_CAP - c.len));
+          const take = raw.subarray(i, Math.min(stop, i + COMMENT_CAP - c.len));
           c.bytes.set(take, c.len);
           c.len += take.length;
         }
@@ -399,7 +442,7 @@ export class SqlScanner {
         const m = this.#meta!;
         const room = META_LINE_LIMIT - m.len;
         if (stop - i > room) m.overflow = true;
-        const take = buf.subarray(i, Math.min(stop, i + room));
+        const take = raw.subarray(i, Math.min(stop, i + room));
         m.bytes.set(take, m.len);
         m.len += take.length;
       } else {
@@ -419,11 +462,11 @@ export class SqlScanner {
   }
 
   /** Adds quoted bytes (already inside a started statement) to the statement, blanked in the code. */
-  #addQuoted(buf: Uint8Array, from: number, to: number): void {
+  #addQuoted(raw: Uint8Array, buf: Uint8Array, from: number, to: number): void {
     const len = this.#stmtLen;
     const take = Math.min(to - from, STMT_CAP - len);
     if (take > 0) {
-      this.#stmt.set(buf.subarray(from, from + take), len);
+      this.#stmt.set(raw.subarray(from, from + take), len);
       this.#code.fill(BLANK, len, len + take);
       this.#stmtLen = len + take;
     }
@@ -431,10 +474,11 @@ export class SqlScanner {
     this.#prev = buf[to - 1]!;
   }
 
-  #add(b: number, c: number): void {
+  /** Adds one byte: `b` as the lexer reads it, `c` for the code, `raw` as the dump has it. */
+  #add(b: number, c: number, raw = b): void {
     const len = this.#stmtLen;
     if (len < STMT_CAP) {
-      this.#stmt[len] = b;
+      this.#stmt[len] = raw;
       this.#code[len] = c;
       this.#stmtLen = len + 1;
     }
@@ -459,6 +503,14 @@ export class SqlScanner {
     if (this.#stopped) return;
     this.#line++;
     this.#lineStart = next;
+    if (this.#ruleChange) {
+      // psql sets up each line's lexer with the encoding in force when the line starts
+      this.#ruleChange = false;
+      if (this.#nextRule !== this.#rule) {
+        this.#rule = this.#nextRule;
+        this.#remask = true;
+      }
+    }
   }
 
   #startComment(at: number): void {
@@ -494,7 +546,12 @@ export class SqlScanner {
     this.#state = NORMAL;
     const m = this.#meta!;
     this.#meta = undefined;
-    const body = Buffer.from(m.bytes.buffer, 0, m.len).toString("latin1");
+    let syntax = m.bytes.subarray(0, m.len);
+    if (this.#rule) {
+      syntax = Uint8Array.prototype.slice.call(syntax);
+      maskTrailBytes(syntax, this.#rule);
+    }
+    const body = Buffer.from(syntax.buffer, syntax.byteOffset, syntax.length).toString("latin1");
     const command = /^\\([A-Za-z]+|[^\sA-Za-z])/.exec(body)?.[1] ?? "";
     const problem = m.overflow ? "the line is longer than 64 KiB" : metaProblem(command, body);
     const text = decodeAs(this.#encoding, m.bytes.subarray(0, Math.min(m.len, 240))).slice(0, 80);
@@ -507,8 +564,7 @@ export class SqlScanner {
       ...(problem ? { problem } : {}),
     });
     if (command !== "unrestrict") this.#content();
-    if (command === "encoding" && !problem)
-      this.#setEncoding(body.slice("\\encoding ".length).trim(), m.line);
+    if (command === "encoding" && !problem) this.#setEncoding(body.slice("\\encoding ".length).trim());
   }
 
   #endStatement(): void {
@@ -554,7 +610,7 @@ export class SqlScanner {
     }
     if (kw === "SET") {
       const enc = /^SET\s+client_encoding\s*(?:=|TO)\s*'([^']*)'/i.exec(stmt);
-      if (enc) this.#setEncoding(enc[1]!, line);
+      if (enc) this.#setEncoding(enc[1]!);
       const ts =
         /^SET\s+default_tablespace\s*(?:=|TO)\s*(?:'((?:[^']|'')*)'|"((?:[^"]|"")*)"|([A-Za-z_][\w$]*))/i.exec(
           stmt,
@@ -581,17 +637,11 @@ export class SqlScanner {
     return kw;
   }
 
-  #setEncoding(name: string, line: number): void {
+  #setEncoding(name: string): void {
     const enc = normaliseEncoding(name);
     this.#encoding = enc;
-    if (UNSCANNABLE_ENCODINGS.has(enc)) {
-      this.#hazardAt(line, {
-        kind: "refuse",
-        reason: `client_encoding ${enc}`,
-        message: `declares client_encoding ${enc} at line ${line}: its multibyte characters can contain backslash and quote bytes, so Attest cannot scan it safely for psql meta-commands and does not run it`,
-      });
-      this.#stopped = true;
-    }
+    this.#nextRule = MULTIBYTE_CLIENT_ENCODINGS[enc];
+    this.#ruleChange = true;
   }
 
   #ambiguous(what: string): void {
