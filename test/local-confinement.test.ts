@@ -249,3 +249,30 @@ describe("confined readers of backup files on the host", () => {
     expect(r.stdout.trim().split("\n").pop()).toBe("12000");
   });
 });
+
+describe("synthetic /etc directories", () => {
+  it("are removed at exit, and those of a run killed before its exit are swept by the next", () => {
+    const gone = Number(execFileSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).trim());
+    const stale = mkdtempSync(join(tmpdir(), `attest-etc-${gone}-`));
+    const ours = mkdtempSync(join(tmpdir(), `attest-etc-${process.pid}-`));
+    const made = execFileSync(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        "const m = await import(process.argv[1]); console.log(m.etcDirFor(undefined));",
+        join(import.meta.dirname, "..", "dist", "runtimes", "local", "confine.js"),
+      ],
+      { encoding: "utf8" },
+    ).trim();
+    try {
+      expect(made).toMatch(/attest-etc-\d+-/);
+      expect(existsSync(made)).toBe(false); // its own, removed when it exited
+      expect(existsSync(stale)).toBe(false); // a gone process's, swept
+      expect(existsSync(ours)).toBe(true); // a live process's, kept
+    } finally {
+      rmSync(stale, { recursive: true, force: true });
+      rmSync(ours, { recursive: true, force: true });
+    }
+  });
+});

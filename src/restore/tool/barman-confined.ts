@@ -5,10 +5,9 @@
  * holds (links included) and then writes into the copy (WAL, recovery settings): confined, a link
  * planted in the backup leads nowhere on the host.
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, isAbsolute, join } from "node:path";
-import { assertConfinable, confinedArgv, etcFiles } from "../../runtimes/local/confine.js";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute } from "node:path";
+import { assertConfinable, confinedArgv, etcDirFor } from "../../runtimes/local/confine.js";
 import { VerifierError } from "../../util/errors.js";
 import { isRoot, type OsUser } from "../../util/os-user.js";
 import { type RunResult, runProcess } from "../../util/process.js";
@@ -65,36 +64,28 @@ export async function runBarmanConfined(
 ): Promise<RunResult> {
   const paths = barmanPaths(cli.configFile, readFileSync(cli.configFile, "utf8"));
   // Barman looks its account up by name: a synthetic /etc that names it, and nothing else
-  const etcDir = mkdtempSync(join(tmpdir(), "attest-barman-etc-"));
-  try {
-    chmodSync(etcDir, 0o755);
-    const files = etcFiles(user);
-    writeFileSync(join(etcDir, "passwd"), files.passwd, { mode: 0o644 });
-    writeFileSync(join(etcDir, "group"), files.group, { mode: 0o644 });
-    await assertConfinable(user, etcDir);
-    const home = paths.writable[0] ?? "/";
-    const { cmd, args: a } = confinedArgv(findBarman(), ["-c", cli.configFile, ...args], {
-      mode: "bwrap",
-      readOnly: paths.readOnly,
-      writable: [...paths.writable, ...opts.writable],
-      user,
-      env: {
-        PATH: "/usr/local/bin:/usr/bin:/bin",
-        LANG: "C.UTF-8",
-        HOME: home,
-        ...(user ? { USER: user.name, LOGNAME: user.name } : {}),
-      },
-      cwd: "/",
-      etcDir,
-    });
-    return await runProcess(cmd, a, {
-      timeoutMs: opts.timeoutMs,
-      allowFailure: true,
-      env: { PATH: "/usr/bin:/bin" },
-      ...(user && isRoot() ? { uid: user.uid, gid: user.gid } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-  } finally {
-    rmSync(etcDir, { recursive: true, force: true });
-  }
+  const etcDir = etcDirFor(user);
+  await assertConfinable(user, etcDir);
+  const home = paths.writable[0] ?? "/";
+  const { cmd, args: a } = confinedArgv(findBarman(), ["-c", cli.configFile, ...args], {
+    mode: "bwrap",
+    readOnly: paths.readOnly,
+    writable: [...paths.writable, ...opts.writable],
+    user,
+    env: {
+      PATH: "/usr/local/bin:/usr/bin:/bin",
+      LANG: "C.UTF-8",
+      HOME: home,
+      ...(user ? { USER: user.name, LOGNAME: user.name } : {}),
+    },
+    cwd: "/",
+    etcDir,
+  });
+  return await runProcess(cmd, a, {
+    timeoutMs: opts.timeoutMs,
+    allowFailure: true,
+    env: { PATH: "/usr/bin:/bin" },
+    ...(user && isRoot() ? { uid: user.uid, gid: user.gid } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
 }

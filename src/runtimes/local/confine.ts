@@ -11,6 +11,7 @@ import {
   existsSync,
   lstatSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -18,7 +19,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { VerifierError } from "../../util/errors.js";
 import { isRoot, type OsUser } from "../../util/os-user.js";
 import { type RunOptions, type RunResult, runProcess } from "../../util/process.js";
@@ -240,13 +241,19 @@ export function etcFiles(user: OsUser | undefined): { passwd: string; group: str
 }
 
 const etcDirs = new Map<number, string>();
+const ETC_DIR = /^attest-etc-(\d+)-/;
 
-/** A directory with synthetic passwd/group files naming `user` (one per uid and process, removed at exit). */
+/**
+ * A directory with synthetic passwd/group files naming `user` (one per uid and process, removed
+ * at exit). Its name carries this process's pid: a run killed before its exit handler ran leaves
+ * it behind, and the next run removes those whose process is gone.
+ */
 export function etcDirFor(user: OsUser | undefined): string {
   const uid = user?.uid ?? process.getuid?.() ?? 65534;
   let dir = etcDirs.get(uid);
   if (dir) return dir;
-  dir = mkdtempSync(`${tmpdir()}/attest-etc-`);
+  if (etcDirs.size === 0) sweepEtcDirsOfGoneProcesses();
+  dir = mkdtempSync(join(tmpdir(), `attest-etc-${process.pid}-`));
   chmodSync(dir, 0o755);
   const files = etcFiles(user);
   writeFileSync(`${dir}/passwd`, files.passwd, { mode: 0o644 });
@@ -255,6 +262,30 @@ export function etcDirFor(user: OsUser | undefined): string {
   process.once("exit", () => rmSync(made, { recursive: true, force: true }));
   etcDirs.set(uid, dir);
   return dir;
+}
+
+function sweepEtcDirsOfGoneProcesses(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(ETC_DIR.exec(name)?.[1] ?? Number.NaN);
+    if (!Number.isInteger(pid) || pid === process.pid || processExists(pid)) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, as another account's process
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /**
