@@ -8,7 +8,6 @@
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
@@ -82,8 +81,9 @@ let unlock: (() => void) | undefined;
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  // host-wide, not per checkout: canaries, victims, ports and the production socket are the host's
-  unlock = await acquireRunLock(join(tmpdir(), "attest-hostile-suite.lock"), 850_000);
+  // host-wide, not per checkout or test run (each run has a TMPDIR of its own): canaries,
+  // victims, ports and the production socket are the host's, in /tmp itself
+  unlock = await acquireRunLock("/tmp/attest-hostile-suite.lock", 850_000);
   execFileSync("bash", [join(ROOT, "fixtures", "build-hostile.sh"), HOSTILE], {
     stdio: ["ignore", "ignore", "inherit"],
   });
