@@ -1,6 +1,6 @@
 /** The deployment examples in docker/: the Kubernetes CronJob, compose, systemd units, Dockerfile. */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -46,12 +46,11 @@ describe("deployment examples", () => {
     const secretVolume = volumes.find((v) => at(v, "secret", "secretName") === "attest-secrets");
     expect(mounts.some((m) => m.name === secretVolume?.name)).toBe(true);
     for (const m of mounts) expect(volumes.map((v) => v.name)).toContain(m.name);
-    const env = container.env as Obj[];
-    expect(env.find((e) => e.name === "SMTP_PASSWORD")).toMatchObject({
-      valueFrom: { secretKeyRef: { name: "attest-secrets", key: "smtp-password" } },
-    });
     const configMap = objects.find((o) => o.kind === "ConfigMap");
     expect(configMap).toMatchObject({ apiVersion: "v1", metadata: { name: "attest-config" } });
+    // the SMTP password is a file of the Secret's volume (deploy-manifests.test.ts: no secret in env)
+    const secretDir = mounts.find((m) => m.name === secretVolume?.name)?.mountPath;
+    expect(at(configMap, "data", "attest.yml")).toContain(`\${file:${secretDir}/smtp-password}`);
     // what bubblewrap needs to confine local sandboxes inside the pod (docs/security.md)
     expect(pod.hostUsers).toBe(false);
     expect(container.securityContext).toMatchObject({
@@ -63,8 +62,11 @@ describe("deployment examples", () => {
 
   it("the ConfigMap's attest.yml is a valid Attest configuration", () => {
     const configMap = docs.map((d) => d.toJS() as Obj).find((o) => o.kind === "ConfigMap")!;
-    const text = (at(configMap, "data", "attest.yml") as string).replaceAll("/backup/postgres", dir);
-    const cfg = parseConfig(text, join(dir, "attest.yml"), { SMTP_PASSWORD: "secret-value" });
+    writeFileSync(join(dir, "smtp-password"), "secret-value\n");
+    const text = (at(configMap, "data", "attest.yml") as string)
+      .replaceAll("/backup/postgres", dir)
+      .replaceAll("/run/secrets/attest", dir);
+    const cfg = parseConfig(text, join(dir, "attest.yml"), {});
     expect(cfg.sandbox.runtime).toBe("local");
   });
 
