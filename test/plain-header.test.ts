@@ -52,18 +52,18 @@ describe("parsePlainHeader on real pg_dump output", () => {
 });
 
 describe("dump-dir listing of pg_dumpall output", () => {
-  it("says a full pg_dumpall file is not drilled instead of skipping it silently", async () => {
+  it("lists a full pg_dumpall file as a backup of the cluster, its series named after the file", async () => {
     const source = new DumpDirSource(
       dumpDirSourceSchema.parse({ name: "all", type: "dump-dir", path: join(DUMPS, "headers/cluster") }),
     );
-    expect(await source.list({ logger: silentLogger })).toEqual([]);
-    const findings = await source.inspect();
-    expect(findings).toHaveLength(1);
-    expect(findings[0]).toMatchObject({
-      kind: "cluster_dump_not_drilled",
-      severity: "warning",
-      backupId: "all.sql",
+    const [b, ...more] = await source.list({ logger: silentLogger });
+    expect(more).toEqual([]);
+    expect(b).toMatchObject({ id: "all.sql", series: "all", format: "plain", family: "logical" });
+    expect(b!.labels).toMatchObject({
+      kind: "cluster",
+      clusterDatabases: "yes",
+      seriesFrom: "cluster file name",
     });
-    expect(findings[0]!.message).toMatch(/^all\.sql is a full pg_dumpall file/);
+    expect(await source.inspect()).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@ import { BackupDefectError, coerceError, VerifierError } from "../../util/errors
 import { lastLines, ProcessError } from "../../util/process.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
 import { readTocTablespaces, tocProblem } from "./archive-toc.js";
+import { forgivenErrors, PsqlErrorJudge, readSection, sectionForPsql, skipBytes } from "./cluster-globals.js";
 import { createGuardStream, scanProblem } from "./guard-stream.js";
 import { openPlain, type PlainReadOptions, plainCompression, prescanPlain } from "./plain-source.js";
 import { SqlScanner } from "./sql-scanner.js";
@@ -79,8 +80,12 @@ export class LogicalRestorer implements Restorer {
         ? tocTablespaces(b)
         : new Set<string>();
     await this.#createTablespaces(sandbox, tablespaces, notes);
-    if (this.#opts.globals) await this.#restoreGlobals(sandbox, ctx, notes);
-    const roles = scan?.roles ?? (await this.#archiveRoles(sandbox, b, ctx));
+    // a full pg_dumpall file carries the cluster's roles: it creates them itself
+    const cluster = b.labels.kind === "cluster";
+    if (this.#opts.globals && cluster)
+      notes.push("the globals file was not restored: the pg_dumpall file carries the cluster's own roles");
+    else if (this.#opts.globals) await this.#restoreGlobals(sandbox, ctx, notes);
+    const roles = cluster ? new Set<string>() : (scan?.roles ?? (await this.#archiveRoles(sandbox, b, ctx)));
     await this.#createMissingRoles(sandbox, roles, notes);
 
     const createsOwnDb = Boolean(scan?.has("connect"));
@@ -89,6 +94,7 @@ export class LogicalRestorer implements Restorer {
       await withClient(sandbox, "postgres", (c) =>
         c.query(`CREATE DATABASE ${quoteIdent(db)} TEMPLATE template0`),
       );
+    if (!createsOwnDb && b.labels.createsPlpgsql) await dropPlpgsql(sandbox, db, notes);
 
     const stopProgress = this.#watchSize(sandbox, db, ctx);
     try {
@@ -99,7 +105,7 @@ export class LogicalRestorer implements Restorer {
     } finally {
       stopProgress();
     }
-    return { databases: [db], notes };
+    return { databases: cluster ? await restoredDatabases(sandbox) : [db], notes };
   }
 
   /**
@@ -148,6 +154,7 @@ export class LogicalRestorer implements Restorer {
         ? "plain dump scanned for psql meta-commands and run with psql in restricted mode (lifted only for each \\connect line pg_dump writes)"
         : "plain dump scanned for psql meta-commands (this psql has no restricted mode)",
     );
+    const skip = b.labels.kind === "cluster" ? await this.#clusterRoles(sandbox, b, key, ctx, notes) : 0;
     const guard = createGuardStream({
       file: b.id,
       ...this.#readOptions(),
@@ -157,13 +164,52 @@ export class LogicalRestorer implements Restorer {
       ...this.#readOptions(),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
-    input.on("error", (err) => guard.destroy(err));
-    input.pipe(guard);
+    // what a pg_dumpall file holds after its roles section, which already ran
+    const rest = skip ? input.pipe(skipBytes(skip)) : input;
+    if (rest !== input) input.on("error", (err) => rest.destroy(err));
+    rest.on("error", (err) => guard.destroy(err));
+    rest.pipe(guard);
     await sandbox.exec("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password", "-d", db, "-f", "-"], {
       stdin: guard,
       timeoutMs: ctx.timeoutMs,
       signal: ctx.signal,
     });
+  }
+
+  /**
+   * Runs the roles section of a pg_dumpall file (all before its first \connect), forgiving by
+   * name only the errors of roles and tablespaces the sandbox already has; returns its length.
+   */
+  async #clusterRoles(
+    sandbox: Sandbox,
+    b: Backup,
+    key: string | undefined,
+    ctx: RestoreContext,
+    notes: string[],
+  ): Promise<number> {
+    const split = this.#scan?.metaCommands.find((m) => m.command === "connect" || m.command === "c")?.start;
+    if (!split) return 0;
+    const read = { ...this.#readOptions(), ...(ctx.signal ? { signal: ctx.signal } : {}) };
+    const bytes = await readSection(b.location, plainCompression(b.format) ?? "none", split, read);
+    const section = sectionForPsql(bytes, b.id, key);
+    const [roles, tablespaces] = await withClient(sandbox, "postgres", async (c) => [
+      (await c.query<{ n: string }>("select rolname as n from pg_catalog.pg_roles")).rows.map((r) => r.n),
+      (await c.query<{ n: string }>("select spcname as n from pg_catalog.pg_tablespace")).rows.map(
+        (r) => r.n,
+      ),
+    ]);
+    const judge = new PsqlErrorJudge(forgivenErrors(roles, tablespaces));
+    await sandbox.exec(
+      "psql",
+      ["-X", "-q", "-v", "ON_ERROR_STOP=0", "--no-password", "-d", "postgres", "-f", "-"],
+      { stdin: section, timeoutMs: ctx.timeoutMs, signal: ctx.signal, onStderrLine: (l) => judge.line(l) },
+    );
+    judge.check();
+    notes.push(
+      "the roles section of the pg_dumpall file (before its first \\connect) ran in a psql of its own that goes on after an error; only errors named in the notes were forgiven",
+      ...judge.notes(),
+    );
+    return split;
   }
 
   async #restoreGlobals(sandbox: Sandbox, ctx: RestoreContext, notes: string[]): Promise<void> {
@@ -263,6 +309,29 @@ async function supportsRestrict(sandbox: Sandbox): Promise<boolean> {
     allowFailure: true,
   });
   return r.code === 0;
+}
+
+/**
+ * pg_dump 8.x creates plpgsql itself (`CREATE PROCEDURAL LANGUAGE plpgsql;`), which fails on
+ * 9.0 and later because every new database has it: dropped from the fresh database first, so
+ * that statement creates it and psql still stops at any other error.
+ */
+async function dropPlpgsql(sandbox: Sandbox, db: string, notes: string[]): Promise<void> {
+  await withClient(sandbox, db, (c) => c.query("DROP EXTENSION IF EXISTS plpgsql"));
+  notes.push(
+    'the dump creates plpgsql itself (CREATE PROCEDURAL LANGUAGE plpgsql, as pg_dump 8.x writes; on 9.0 and later it fails with "already exists", the one harmless error of loading it by hand): plpgsql was dropped from the fresh database first, so that statement creates it',
+  );
+}
+
+/** Every database a pg_dumpall file left, templates aside, as the checks should see them. */
+async function restoredDatabases(sandbox: Sandbox): Promise<string[]> {
+  return withClient(sandbox, "postgres", async (c) =>
+    (
+      await c.query<{ n: string }>(
+        "select datname as n from pg_catalog.pg_database where not datistemplate and datallowconn order by datname",
+      )
+    ).rows.map((r) => r.n),
+  );
 }
 
 /** Maps a restore tool's failure to fail (the backup) or error (the verifier). */

@@ -7,6 +7,7 @@ import type { Source, SourceContext } from "../source.js";
 import { majorOfVersion, seriesFromName, timestampFromName } from "./archive-header.js";
 import { type Detected, detectFormat, isDirectoryDump } from "./detect-format.js";
 import type { DumpDirSourceConfig } from "./dump-dir-config.js";
+import { SERIES_FROM_CLUSTER_FILE, SERIES_FROM_FILE, settleSeriesNames } from "./series-names.js";
 
 /** Extensions a dump file has when `include` is not configured. */
 export const DEFAULT_INCLUDE = [
@@ -63,25 +64,19 @@ export class DumpDirSource implements Source {
         }
         if (!e.isFile() || !this.#include(rel)) continue;
         const b = await this.#backup(abs, rel, ctx);
-        if (b.labels.kind === "cluster") {
-          ctx.logger.debug("skipping pg_dumpall output (configure it as `globals`)", {
+        // a full pg_dumpall file is a backup of the whole cluster; --globals-only output is not
+        if (b.labels.kind === "cluster" && !b.labels.clusterDatabases) {
+          ctx.logger.debug("skipping pg_dumpall --globals-only output (configure it as `globals`)", {
             source: this.name,
             file: rel,
           });
-          if (b.labels.clusterDatabases)
-            this.#findings.push({
-              source: this.name,
-              backupId: rel,
-              kind: "cluster_dump_not_drilled",
-              severity: "warning",
-              message: `${rel} is a full pg_dumpall file (roles and every database): Attest drills pg_dump output per database and restores a --globals-only file named as \`globals\`; this file is not drilled`,
-            });
           continue;
         }
         found.push(b);
       }
     };
     await walk(this.#cfg.path, 0);
+    settleSeriesNames(found);
     return found.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
@@ -102,6 +97,10 @@ export class DumpDirSource implements Source {
     const serverVersion = d.archive?.serverVersion ?? d.plain?.serverVersion;
     const labels: Record<string, string> = {};
     if (d.problem) labels.problem = d.problem;
+    // nothing in the dump names its database (plain without -C) or it is a whole cluster
+    if (!dbname && !d.problem)
+      labels.seriesFrom = d.plain?.kind === "cluster" ? SERIES_FROM_CLUSTER_FILE : SERIES_FROM_FILE;
+    if (d.plain?.createsPlpgsql) labels.createsPlpgsql = "yes";
     if (d.plain?.kind === "cluster") labels.kind = "cluster";
     if (d.plain?.databases) labels.clusterDatabases = "yes";
     if (serverVersion) labels.serverVersion = serverVersion;

@@ -12,6 +12,12 @@ export interface PlainHeader {
   dbname?: string;
   /** A pg_dumpall file that holds databases, not only roles and tablespaces (--globals-only). */
   databases?: boolean;
+  /**
+   * The dump creates the plpgsql language itself (`CREATE PROCEDURAL LANGUAGE plpgsql;`, as
+   * pg_dump 8.x writes near its top): on PostgreSQL 9.0 and later that one statement fails
+   * with "language "plpgsql" already exists", the error psql prints when it is loaded by hand.
+   */
+  createsPlpgsql?: boolean;
 }
 
 /**
@@ -106,7 +112,9 @@ export function parsePlainHeader(head: Buffer): PlainHeader | undefined {
     const asUtc = Date.parse(`${started[1]}T${started[2]}Z`);
     if (!Number.isNaN(asUtc)) h.startedAt = new Date(asUtc - offset * 60_000);
   }
-  h.dbname = databaseName(text);
+  // a pg_dumpall file connects to every database it holds: none of them names the file
+  if (kind === "database") h.dbname = databaseName(text);
+  if (/^CREATE (?:PROCEDURAL )?LANGUAGE plpgsql;\s*$/m.test(raw)) h.createsPlpgsql = true;
   // pg_dumpall connects to each database it dumps; --globals-only output never does
   if (kind === "cluster" && /^\\connect /m.test(raw)) h.databases = true;
   return h;

@@ -1,0 +1,44 @@
+/**
+ * Series of a dump directory after listing: a dump that does not name its database (a plain
+ * dump made without -C) joins the database of a dump of the same file stem that does (an
+ * archive's header, a -C dump), and a pg_dumpall file's series never merges with a database's.
+ */
+import type { Backup } from "../../model.js";
+import { seriesFromName } from "./archive-header.js";
+
+/** Label value of a backup whose series is its file's stem (nothing in it names the database). */
+export const SERIES_FROM_FILE = "file name";
+/** Label value of a pg_dumpall file's series (the file's stem: one series per cluster dumped). */
+export const SERIES_FROM_CLUSTER_FILE = "cluster file name";
+
+/** The stem of a backup's file name (date stamps and extensions removed). */
+function stemOf(b: Backup): string {
+  const parts = b.id.split("/");
+  const last = parts.pop() ?? b.id;
+  return seriesFromName(last === "toc.dat" ? (parts.pop() ?? last) : last);
+}
+
+/** Renames series in place, as the module comment says; labels say where each name came from. */
+export function settleSeriesNames(backups: Backup[]): void {
+  const named = new Map<string, Map<string, string>>();
+  for (const b of backups) {
+    if (b.labels.seriesFrom || b.format === "unknown") continue;
+    const stem = stemOf(b);
+    const dbs = named.get(stem) ?? new Map<string, string>();
+    if (!dbs.has(b.series)) dbs.set(b.series, b.id);
+    named.set(stem, dbs);
+  }
+  const databases = new Set(backups.filter((b) => !b.labels.seriesFrom).map((b) => b.series));
+  for (const b of backups) {
+    if (b.labels.seriesFrom === SERIES_FROM_FILE) {
+      const dbs = named.get(stemOf(b));
+      // only one database under this stem: two would leave the file's own database unknown
+      if (dbs?.size !== 1) continue;
+      const [db, from] = [...dbs][0]!;
+      b.series = db;
+      b.labels.seriesFrom = `${from} (a dump of the same name that names its database)`;
+    } else if (b.labels.seriesFrom === SERIES_FROM_CLUSTER_FILE && databases.has(b.series)) {
+      b.series = `${b.series} (cluster)`;
+    }
+  }
+}
