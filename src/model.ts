@@ -49,7 +49,14 @@ export type RecoveryTarget =
   | { kind: "immediate" }
   | { kind: "latest" }
   | { kind: "time"; time: string }
-  | { kind: "lsn"; lsn: string };
+  | {
+      kind: "lsn";
+      lsn: string;
+      /** The timeline to follow to the LSN (recovery_target_timeline); the newest when absent. */
+      timeline?: number;
+      /** The backup whose start this LSN is (`select: all` replays each backup to the next one's start). */
+      nextBackup?: string;
+    };
 
 /** A backup chosen for a drill, and why. */
 export interface DrillPlan {
@@ -88,11 +95,20 @@ export interface Timings {
   totalMs: number;
 }
 
+/** A drill's timings: the phases every record has, plus the preflight (before any sandbox exists). */
+export interface DrillTimings extends Timings {
+  /** Checks before provisioning (a plain dump's hostile-content scan); absent in older records. */
+  preflightMs?: number;
+}
+
 /** What a restore reached. */
 export interface Reached {
   lsn?: string;
   timestamp?: string;
+  /** The timeline replay ended on: the one `lsn` lies on, delivered by the backup and its archive. */
   timeline?: number;
+  /** The timeline the restored server runs on after promotion (pg_control), the sandbox's own. */
+  promotedTimeline?: number;
 }
 
 /** Objects and row counts found in a restored copy. */
@@ -131,7 +147,7 @@ export interface DrillResult {
   reason: string;
   /** The closed reason code the verdict follows from (DRILL_OUTCOMES in src/audit/drill-outcome.ts). */
   outcome?: string;
-  timings: Timings;
+  timings: DrillTimings;
   reached?: Reached;
   checks: CheckResult[];
   /** Newest data timestamp found in the restored copy (freshness query). */

@@ -30,7 +30,8 @@ export interface SelectOptions {
 /**
  * Applies the selection rules to each series: `latest`, `all`, `all-new` (never verified),
  * `random:N@WINDOW` (N distinct backups from the window), or a backup id. A source may give a
- * rule its own meaning (PITR sampling) through `Source.plan`.
+ * rule its own meaning (PITR sampling, replay to the next backup) through `Source.plan`; its
+ * plans for `all` serve `all-new` too.
  */
 export function selectPlans(source: Source, backups: readonly Backup[], opts: SelectOptions): DrillPlan[] {
   const random = opts.random ?? Math.random;
@@ -52,6 +53,13 @@ export function selectPlans(source: Source, backups: readonly Backup[], opts: Se
     const own = source.plan?.(rule, backups, opts.now);
     if (own) {
       own.forEach(add);
+      continue;
+    }
+    // all-new is `all` (with the source's own targets, e.g. replay to the next backup) minus the verified
+    const ownAll = rule === "all-new" ? source.plan?.("all", backups, opts.now) : undefined;
+    if (ownAll) {
+      for (const p of ownAll)
+        if (!verified.has(p.backup.id)) add({ ...p, reason: p.reason.replace(/^all\b/, "all-new") });
       continue;
     }
     const series = bySeries(backups);

@@ -41,7 +41,9 @@ export function targetSettings(target: RecoveryTarget): Record<string, string> {
   const s: Record<string, string> = {};
   for (const k of TARGET_SETTINGS) if (!(k in chosen)) s[k] = "";
   Object.assign(s, chosen);
-  s.recovery_target_timeline = "latest";
+  // an LSN is a position on one timeline history: follow the one it was taken on, not the newest
+  s.recovery_target_timeline =
+    target.kind === "lsn" && target.timeline !== undefined ? String(target.timeline) : "latest";
   s.recovery_target_action = "promote";
   s.recovery_target_inclusive = "on";
   return s;
@@ -67,7 +69,7 @@ export function describeTarget(target: RecoveryTarget): string {
     case "time":
       return `time ${target.time}`;
     case "lsn":
-      return `LSN ${target.lsn}`;
+      return `LSN ${target.lsn}${target.timeline !== undefined ? ` on timeline ${target.timeline}` : ""}${target.nextBackup ? ` (the start of the next backup, ${target.nextBackup})` : ""}`;
   }
 }
 

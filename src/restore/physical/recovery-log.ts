@@ -92,6 +92,10 @@ const DEFECTS: ReadonlyArray<[RegExp, string]> = [
     "the backup's checkpoint record cannot be read (start WAL missing or damaged)",
   ],
   [
+    /recovery target timeline \d+ does not exist/,
+    "the archive lacks the history file of the timeline recovery must follow",
+  ],
+  [
     /requested timeline \d+ (is not a child|does not contain)/,
     "the archive's timeline history does not lead from this backup to the requested timeline",
   ],

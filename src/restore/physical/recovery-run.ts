@@ -42,7 +42,7 @@ export interface RecoveryResult {
   notes: string[];
   /** Whether the cluster has data checksums on. */
   dataChecksums: boolean;
-  /** The timeline the server runs on now (after promotion a new one). */
+  /** The timeline the server runs on now (after promotion a new one, read from pg_control). */
   currentTimeline: number;
   /** Why recovery stopped, from the new timeline's history ("before transaction 812 at …"). */
   stopReason?: string;
@@ -66,7 +66,12 @@ export async function runRecovery(
     const where = reachedWords(facts);
     const extra = judged.defect ? plan.explainStop?.(facts) : undefined;
     const target = plan.target ? ` (target: ${describeTarget(plan.target)})` : " (crash recovery)";
-    const msg = `${judged.what}${target}: ${facts.fatal ?? fallback ?? "no message"}${where ? `; last reachable point: ${where}` : judged.defect ? "; nothing could be replayed" : ""}${extra ? `; ${extra}` : ""}`;
+    // `select: all` replays to the next backup's start: not getting there breaks the backup chain
+    const chain =
+      judged.defect && plan.target?.kind === "lsn" && plan.target.nextBackup
+        ? `the WAL chain to the next backup (${plan.target.nextBackup}) is broken: `
+        : "";
+    const msg = `${chain}${judged.what}${target}: ${facts.fatal ?? fallback ?? "no message"}${where ? `; last reachable point: ${where}` : judged.defect ? "; nothing could be replayed" : ""}${extra ? `; ${extra}` : ""}`;
     throw judged.defect
       ? new BackupDefectError(msg)
       : new VerifierError(`${msg} | ${lastLines(await sandbox.logTail(20), 4)}`);
@@ -182,6 +187,9 @@ export async function runRecovery(
     }
   }
   reached.timeline ??= facts.newTimeline ? facts.newTimeline - 1 : currentTimeline;
+  // the promoted timeline is the sandbox's own, recorded apart from the one replay ended on
+  const promoted = plan.target ? await promotedTimeline(sql, currentTimeline) : undefined;
+  if (promoted !== undefined) reached.promotedTimeline = promoted;
   const lsn = info.lsn ?? facts.redoDoneAt;
   if (lsn) reached.lsn = lsn;
   const ts = info.ts ?? facts.lastTransactionAt;
@@ -198,8 +206,15 @@ export async function runRecovery(
       );
     }
   }
-  if (stopReason) notes.push(`recovery stopped: ${stopReason}; promoted to timeline ${currentTimeline}`);
-  else if (!plan.target)
+  if (plan.target)
+    notes.push(
+      `${stopReason ? `recovery stopped: ${stopReason}; ` : ""}replay ended on timeline ${reached.timeline}` +
+        `${reached.lsn ? ` at ${reached.lsn}` : ""}` +
+        (promoted !== undefined && promoted !== reached.timeline
+          ? `; the sandbox was then promoted to timeline ${promoted} (its own, per pg_control)`
+          : ""),
+    );
+  else
     notes.push(
       `crash recovery${facts.redoDoneAt ? ` replayed up to ${facts.redoDoneAt}` : " found nothing to replay"}`,
     );
@@ -209,9 +224,19 @@ export async function runRecovery(
     databases: info.dbs ?? [],
     notes,
     dataChecksums: info.checksums === "on",
-    currentTimeline,
+    currentTimeline: promoted ?? currentTimeline,
     ...(stopReason ? { stopReason } : {}),
   };
+}
+
+/**
+ * The timeline the promoted server runs on, as its control file records it: a CHECKPOINT
+ * first, because the end-of-recovery checkpoint runs in the background after promotion.
+ */
+async function promotedTimeline(sql: ReturnType<typeof socketSql>, fallback: number): Promise<number> {
+  await sql.query("CHECKPOINT", { timeoutMs: 300_000 });
+  const tli = Number(await sql.query("select timeline_id from pg_control_checkpoint()"));
+  return Number.isInteger(tli) && tli > 0 ? tli : fallback;
 }
 
 /** Makes sure the sandbox's own login (postgres + its password) works. */

@@ -1,10 +1,12 @@
 /**
  * Point-in-time drill plans: `latest` replays the newest base backup to the end of the
- * archive; `random:N@WINDOW` picks N target times inside the recovery window, each restored
- * from the newest base backup consistent before it.
+ * archive; `all` replays every base backup through the archive to the next one's start (the
+ * newest to the archive's end); `random:N@WINDOW` picks N target times inside the recovery
+ * window, each restored from the newest base backup consistent before it.
  */
 import type { Backup, DrillPlan } from "../../model.js";
 import { parseDuration } from "../../util/duration.js";
+import { parseLsn } from "../../wal/wal-names.js";
 
 /** STOP TIME is printed in whole seconds: a backup counts as consistent one second after it. */
 const STOP_TIME_RESOLUTION_MS = 1000;
@@ -58,6 +60,7 @@ export function planPhysical(
   random: () => number = Math.random,
 ): DrillPlan[] | undefined {
   const series = restorable(backups);
+  if (rule === "all") return planAll(backups, series);
   if (rule === "latest") {
     const plans: DrillPlan[] = [];
     for (const list of series.values()) {
@@ -104,4 +107,47 @@ export function planPhysical(
       plans.push({ backup: oldest, target: { kind: "immediate" }, reason: `${rule}: oldest backup` });
   }
   return plans;
+}
+
+/**
+ * `all`: each base backup is replayed through the archive up to the start of the next backup of
+ * its series (on that backup's timeline), the newest to the end of the archive, so the WAL
+ * between backups is proven too. Backups that cannot start a replay keep a plain plan (they
+ * fail or restore on their own).
+ */
+function planAll(backups: readonly Backup[], series: Map<string, Backup[]>): DrillPlan[] {
+  const chained = new Map<Backup, DrillPlan>();
+  for (const list of series.values()) {
+    list.forEach((backup, i) => {
+      if (!backup.labels.walArchive) {
+        chained.set(backup, { backup, target: { kind: "immediate" }, reason: "all" });
+        return;
+      }
+      const next = nextStart(backup, list.slice(i + 1));
+      chained.set(
+        backup,
+        next?.walRange
+          ? {
+              backup,
+              target: {
+                kind: "lsn",
+                lsn: next.walRange.startLsn,
+                timeline: next.walRange.timeline,
+                nextBackup: next.id,
+              },
+              reason: `all: through the archive to the start of ${next.id}`,
+            }
+          : { backup, target: { kind: "latest" }, reason: "all: through the archive to its end" },
+      );
+    });
+  }
+  return [...backups].sort(byCreated).map((backup) => chained.get(backup) ?? { backup, reason: "all" });
+}
+
+/** The first later backup whose start lies after `backup`'s end (overlapping backups are skipped). */
+function nextStart(backup: Backup, later: readonly Backup[]): Backup | undefined {
+  const end = backup.walRange?.stopLsn ?? backup.walRange?.startLsn;
+  if (!end) return undefined;
+  const from = parseLsn(end);
+  return later.find((b) => b.walRange && parseLsn(b.walRange.startLsn) > from);
 }

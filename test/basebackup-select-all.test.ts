@@ -1,0 +1,221 @@
+/**
+ * `select: all` on a basebackup source with a WAL archive: each base backup is replayed through
+ * the archive to the next backup's start (the newest to the archive's end), so the WAL between
+ * backups is proven, and a gap in it fails the earlier backup naming the missing segment. Real
+ * pg_basebackup output and real WAL (fixtures/build-basebackups.sh), real sandboxes; also the
+ * timeline a drill records beside the one its sandbox was promoted to.
+ */
+import { rmSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { selectPlans } from "../src/audit/select.js";
+import type { HistoryRecord } from "../src/history/history-record.js";
+import type { Backup, RunResult } from "../src/model.js";
+import { withClient } from "../src/runtimes/sql.js";
+import { BackupDefectError } from "../src/util/errors.js";
+import {
+  BASEBACKUPS,
+  buildBasebackups,
+  drill,
+  type Expected,
+  leftovers,
+  listFixture,
+  sourceConfig,
+} from "./physical-fixture.js";
+import { attest, localSandboxes, workspace } from "./support/cli.js";
+
+let expected: Expected;
+const dirs: string[] = [];
+const runs: string[] = [];
+
+beforeAll(() => {
+  expected = buildBasebackups();
+});
+
+afterAll(() => {
+  for (const id of runs) expect(localSandboxes(id), `sandboxes of run ${id}`).toEqual([]);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  expect(leftovers()).toEqual({ dirs: [], processes: [] });
+});
+
+const byId = (backups: Backup[], id: string) => {
+  const b = backups.find((x) => x.id === id);
+  if (!b) throw new Error(`no backup ${id} in ${backups.map((x) => x.id).join(", ")}`);
+  return b;
+};
+const startOf = (id: string) => expected.backups.find((b) => b.dir === id)!.startLsn;
+
+/**
+ * The marker rows committed before each backup's start, in the order build-basebackups.sh
+ * writes them (marker, switch_wal, pg_basebackup): what a replay to that start must hold.
+ */
+const BEFORE = {
+  "b2-tar-gz": ["m01-before-b1", "m02-after-b1", "m03"],
+  "b3-tar-lz4": ["m01-before-b1", "m02-after-b1", "m03", "m04-after-b2", "m05"],
+  "b4-tar-zst": [
+    "m01-before-b1",
+    "m02-after-b1",
+    "m03",
+    "m04-after-b2",
+    "m05",
+    "m06-after-b3",
+    "m07-last-before-fork",
+    "m08-after-fork",
+  ],
+} as const;
+
+describe("planning `all` on a basebackup source", () => {
+  it("targets each backup at the next one's start on its timeline, the newest at the archive's end", async () => {
+    const { source, backups } = await listFixture(sourceConfig("base", "wal"));
+    const plans = source.plan("all", backups, new Date());
+    expect(plans?.map((p) => [p.backup.id, p.target])).toEqual([
+      ["b1-plain", { kind: "lsn", lsn: startOf("b2-tar-gz"), timeline: 1, nextBackup: "b2-tar-gz" }],
+      ["b2-tar-gz", { kind: "lsn", lsn: startOf("b3-tar-lz4"), timeline: 1, nextBackup: "b3-tar-lz4" }],
+      ["b3-tar-lz4", { kind: "lsn", lsn: startOf("b4-tar-zst"), timeline: 1, nextBackup: "b4-tar-zst" }],
+      ["b4-tar-zst", { kind: "latest" }],
+    ]);
+    expect(plans![0]!.reason).toBe("all: through the archive to the start of b2-tar-gz");
+  });
+
+  it("all-new keeps those targets for the backups not verified yet", async () => {
+    const { source, backups } = await listFixture(sourceConfig("base", "wal"));
+    const verified = { recordType: "drill", source: source.name, verdict: "pass" };
+    const history = ["b1-plain", "b3-tar-lz4"].map(
+      (backupId) => ({ ...verified, backupId }) as unknown as HistoryRecord,
+    );
+    const plans = selectPlans(source, backups, { rules: ["all-new"], now: new Date(), history });
+    expect(plans.map((p) => [p.backup.id, p.target?.kind, p.reason])).toEqual([
+      ["b2-tar-gz", "lsn", "all-new: through the archive to the start of b3-tar-lz4"],
+      ["b4-tar-zst", "latest", "all-new: through the archive to its end"],
+    ]);
+  });
+
+  it("without a WAL archive each backup is restored to its own consistency", async () => {
+    const { source, backups } = await listFixture(sourceConfig("base", undefined));
+    const plans = source.plan("all", backups, new Date());
+    expect(plans?.map((p) => p.target)).toEqual(backups.map(() => ({ kind: "immediate" })));
+  });
+});
+
+describe("drills of `all`", () => {
+  it("each good backup replays to exactly the next backup's start", async () => {
+    const cfg = sourceConfig("base", "wal");
+    const { source, backups } = await listFixture(cfg);
+    const plans = source.plan("all", backups, new Date())!;
+    for (const plan of plans.filter((p) => p.target?.kind === "lsn")) {
+      const next = plan.target?.kind === "lsn" ? plan.target.nextBackup! : "";
+      const r = await drill(cfg, plan);
+      expect(r.error, `${plan.backup.id}: ${r.error?.message}`).toBeUndefined();
+      // every row committed before the next backup started, none after: the WAL between was replayed
+      expect(r.markers, `${plan.backup.id} → ${next}`).toEqual(BEFORE[next as keyof typeof BEFORE]);
+      expect(r.outcome!.reached).toMatchObject({ timeline: 1, promotedTimeline: 2 });
+      expect(BigInt(`0x${r.outcome!.reached!.lsn!.replace("/", "")}`)).toBeGreaterThanOrEqual(
+        BigInt(`0x${startOf(next).replace("/", "")}`),
+      );
+      expect(r.progress).toContain(
+        `recovering to LSN ${startOf(next)} on timeline 1 (the start of the next backup, ${next})`,
+      );
+    }
+  });
+
+  it("a WAL gap between two backups fails the earlier one, naming the missing segment", async () => {
+    const cfg = sourceConfig("damaged/wal-gap/base", "damaged/wal-gap/wal");
+    const { source, backups } = await listFixture(cfg);
+    const removed = expected.damaged["wal-gap"]!.removed!;
+    const plans = source.plan("all", backups, new Date())!;
+    const b2 = plans.find((p) => p.backup.id === "b2-tar-gz")!;
+    const broken = await drill(cfg, b2);
+    expect(broken.error).toBeInstanceOf(BackupDefectError);
+    expect(broken.error!.message).toMatch(
+      /^the WAL chain to the next backup \(b3-tar-lz4\) is broken: WAL replay ended before the recovery target was reached/,
+    );
+    expect(broken.error!.message).toContain(`WAL segment ${removed} is missing from the archive`);
+    // the backup before it reaches its successor: the gap lies after b2's end
+    const b1 = await drill(cfg, plans.find((p) => p.backup.id === "b1-plain")!);
+    expect(b1.error?.message).toBeUndefined();
+    expect(b1.markers).toEqual(BEFORE["b2-tar-gz"]);
+  });
+});
+
+describe("the reached timeline", () => {
+  it("is the one replay ended on; the sandbox's promoted timeline is recorded apart, as pg_control says", async () => {
+    const cfg = sourceConfig("base", "wal");
+    const { backups } = await listFixture(cfg);
+    let control: number | undefined;
+    const r = await drill(
+      cfg,
+      { backup: byId(backups, "b4-tar-zst"), target: { kind: "latest" }, reason: "latest" },
+      async (sandbox) => {
+        control = await withClient(sandbox, "postgres", async (c) =>
+          Number((await c.query("select timeline_id from pg_control_checkpoint()")).rows[0].timeline_id),
+        );
+      },
+    );
+    expect(r.error?.message).toBeUndefined();
+    const reached = r.outcome!.reached!;
+    expect(control).toBe(2);
+    expect(reached).toMatchObject({ timeline: 1, promotedTimeline: control });
+    // the note says the same as the fields: no "timeline 1" beside an unexplained "timeline 2"
+    const note = r.outcome!.notes.find((n) => n.includes("replay ended on timeline"));
+    expect(note).toBe(
+      `recovery stopped: no recovery target specified; replay ended on timeline 1 at ${reached.lsn}; the sandbox was then promoted to timeline 2 (its own, per pg_control)`,
+    );
+  });
+
+  it("after following a timeline switch: replay ends on timeline 2, the sandbox runs on 3", async () => {
+    const cfg = sourceConfig("timeline/base", "timeline/wal");
+    const { backups } = await listFixture(cfg);
+    const r = await drill(cfg, {
+      backup: byId(backups, "b2-tar-gz"),
+      target: { kind: "latest" },
+      reason: "latest",
+    });
+    expect(r.error?.message).toBeUndefined();
+    expect(r.outcome!.reached).toMatchObject({ timeline: 2, promotedTimeline: 3 });
+    expect(r.outcome!.notes.join("\n")).toMatch(
+      /replay ended on timeline 2 at [0-9A-F]+\/[0-9A-F]+; the sandbox was then promoted to timeline 3/,
+    );
+  });
+});
+
+describe("attest audit with select: all", () => {
+  it("passes the intact chain, fails the backup before a WAL gap, records both timelines", async () => {
+    const stall = "wal_stall: { warning: 36500d, critical: 73000d }";
+    const ws = workspace(
+      (dir) => `sandbox: { runtime: local }
+sources:
+  - name: gap
+    type: basebackup
+    path: ${BASEBACKUPS}/damaged/wal-gap/base
+    wal_archive: ${BASEBACKUPS}/damaged/wal-gap/wal
+    ${stall}
+    select: all
+history: { csv: ${dir}/reports/history.csv }
+reports: { dir: ${dir}/reports }
+`,
+    );
+    dirs.push(ws.dir);
+    const r = await attest(["audit", "--config", ws.config, "--json", "--no-mail"]);
+    const doc = JSON.parse(r.stdout) as RunResult;
+    runs.push(doc.run.id);
+    expect(r.code, r.stderr.slice(-2000)).toBe(1);
+    const verdicts = Object.fromEntries(doc.drills.map((d) => [d.backup.id, d.verdict]));
+    expect(verdicts).toEqual({
+      "b1-plain": "pass",
+      "b2-tar-gz": "fail",
+      "b3-tar-lz4": "pass",
+      "b4-tar-zst": "pass",
+    });
+    const b2 = doc.drills.find((d) => d.backup.id === "b2-tar-gz")!;
+    expect(b2.target).toEqual({
+      kind: "lsn",
+      lsn: startOf("b3-tar-lz4"),
+      timeline: 1,
+      nextBackup: "b3-tar-lz4",
+    });
+    expect(b2.reason).toContain("the WAL chain to the next backup (b3-tar-lz4) is broken");
+    expect(b2.reason).toContain(`WAL segment ${expected.damaged["wal-gap"]!.removed} is missing`);
+    const b4 = doc.drills.find((d) => d.backup.id === "b4-tar-zst")!;
+    expect(b4.target).toEqual({ kind: "latest" });
+    expect(b4.reached).toMatchObject({ timeline: 1, promotedTimeline: 2 });
+  });
+});
