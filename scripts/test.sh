@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-deps.sh
 bash scripts/ensure-system.sh
+bash scripts/ensure-s3.sh
 bash docker/build-sandbox-image.sh 15
 echo "attest: build, lint, type-check" >&2
 npx tsc -p tsconfig.json
