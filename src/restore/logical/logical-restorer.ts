@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import type { Backup, DrillPlan } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { quoteIdent, quoteLiteral, withClient } from "../../runtimes/sql.js";
+import { seriesNote } from "../../sources/dump-dir/series-names.js";
 import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
 import { lastLines, ProcessError } from "../../util/process.js";
@@ -95,6 +96,8 @@ export class LogicalRestorer implements Restorer {
         c.query(`CREATE DATABASE ${quoteIdent(db)} TEMPLATE template0`),
       );
     if (!createsOwnDb && b.labels.createsPlpgsql) await dropPlpgsql(sandbox, db, notes);
+    const named = seriesNote(b);
+    if (named) notes.push(named);
 
     const stopProgress = this.#watchSize(sandbox, db, ctx);
     try {

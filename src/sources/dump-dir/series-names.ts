@@ -11,6 +11,19 @@ export const SERIES_FROM_FILE = "file name";
 /** Label value of a pg_dumpall file's series (the file's stem: one series per cluster dumped). */
 export const SERIES_FROM_CLUSTER_FILE = "cluster file name";
 
+/** Label prefix of a backup whose series another dump of the same file stem named. */
+export const SERIES_FROM_DUMP = "dump of the same name: ";
+
+/** What the drill record says about the restored database's name, when no header gave it. */
+export function seriesNote(b: Backup): string | undefined {
+  const from = b.labels.seriesFrom;
+  if (from === SERIES_FROM_FILE)
+    return `restored as database ${JSON.stringify(b.series)}, named after the file: this plain dump was made without -C and does not name its database`;
+  if (from?.startsWith(SERIES_FROM_DUMP))
+    return `restored as database ${JSON.stringify(b.series)}, the database ${from.slice(SERIES_FROM_DUMP.length)} of the same file name was dumped from: this plain dump was made without -C and does not name its own`;
+  return undefined;
+}
+
 /** The stem of a backup's file name (date stamps and extensions removed). */
 function stemOf(b: Backup): string {
   const parts = b.id.split("/");
@@ -36,7 +49,7 @@ export function settleSeriesNames(backups: Backup[]): void {
       if (dbs?.size !== 1) continue;
       const [db, from] = [...dbs][0]!;
       b.series = db;
-      b.labels.seriesFrom = `${from} (a dump of the same name that names its database)`;
+      b.labels.seriesFrom = `${SERIES_FROM_DUMP}${from}`;
     } else if (b.labels.seriesFrom === SERIES_FROM_CLUSTER_FILE && databases.has(b.series)) {
       b.series = `${b.series} (cluster)`;
     }

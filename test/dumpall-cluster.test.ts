@@ -1,0 +1,201 @@
+/**
+ * Full pg_dumpall files, series named after the dumped database, and pg_dump 8.x's plpgsql,
+ * drilled by the real CLI in every runtime (fixtures/build-dumpall.sh: real pg_dumpall and
+ * pg_dump output of databases named `shop.prod` and `my "odd" db ü`; fixtures/samples/: a
+ * plain dump in pg_dump 8.4's exact statements).
+ */
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT } from "./support/cli.js";
+import { drillSuite, selectedRuntimes } from "./support/runtimes.js";
+
+const OUT = join(ROOT, "fixtures", "generated", "dumpall");
+const SAMPLE = join(ROOT, "fixtures", "samples", "pg84-library.sql");
+const CLUSTER = join(OUT, "cluster", "prod-cluster_20261120T0300.sql");
+const ODD = 'my "odd" db ü';
+/** Edited copies of the genuine files, each a way the restore must still stop. */
+const edited = mkdtempSync(join(tmpdir(), "attest-dumpall-"));
+
+/** `text` with `extra` put on the line after the first line that is exactly `after`. */
+function insertAfter(text: string, after: string, extra: string): string {
+  const at = text.indexOf(`\n${after}\n`);
+  if (at < 0) throw new Error(`no line ${after}`);
+  const end = at + after.length + 2;
+  return `${text.slice(0, end)}${extra}\n${text.slice(end)}`;
+}
+
+beforeAll(() => {
+  execFileSync("bash", [join(ROOT, "fixtures", "build-dumpall.sh"), OUT], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  chmodSync(edited, 0o755);
+  const sample = readFileSync(SAMPLE, "utf8");
+  writeFileSync(
+    join(edited, "pg84_other_exists.sql"),
+    insertAfter(sample, "CREATE PROCEDURAL LANGUAGE plpgsql;", "CREATE SCHEMA public;"),
+  );
+  const noTable = sample.replace(/\nCREATE TABLE books \([^;]*\);\n/, "\n");
+  if (noTable === sample) throw new Error("no CREATE TABLE books in the sample");
+  writeFileSync(join(edited, "pg84_no_table.sql"), noTable);
+  writeFileSync(
+    join(edited, "cluster_other_role_error.sql"),
+    insertAfter(readFileSync(CLUSTER, "utf8"), "CREATE ROLE postgres;", "ALTER ROLE nobody_here WITH LOGIN;"),
+  );
+}, 120_000);
+
+afterAll(() => rmSync(edited, { recursive: true, force: true }));
+
+describe.each(selectedRuntimes())("pg_dumpall files and dump series in the %s runtime", (runtime) => {
+  const { config, run } = drillSuite(runtime);
+  const audit = (cfg: string) => run(["audit", "--config", cfg]);
+
+  it("drills a full pg_dumpall file, plain and gzipped, as one backup of the cluster: its roles and every database by its own name", async () => {
+    const ws = config(`
+sources:
+  - name: cluster
+    type: dump-dir
+    path: ${OUT}/cluster
+    select: all
+    checks:
+      queries:
+        - { name: orders, database: shop.prod, sql: "select count(*) from public.orders", expect: "= 1200" }
+        - { name: odd names, database: '${ODD}', sql: 'select string_agg(name, ''/'' order by id) from "Straße"."Kunden.Liste"', expect: "= José Müller/Zoë Ångström/Œdipe" }
+        - { name: roles, database: postgres, sql: "select string_agg(rolname, ',' order by rolname) from pg_roles where rolname !~ '^pg_'", expect: "= Report Reader,postgres,shop_owner" }
+        - { name: grant, database: shop.prod, sql: "select has_table_privilege('Report Reader', 'public.orders', 'SELECT')::text", expect: "= true" }`);
+    const { code, doc, stderr } = await audit(ws.config);
+    expect(doc.drills.map((d) => d.backup.id).sort()).toEqual([
+      "prod-cluster_20261120T0300.sql",
+      "prod-cluster_20261120T0300.sql.gz",
+    ]);
+    for (const d of doc.drills) {
+      expect(d.verdict, `${d.backup.id}: ${d.reason} ${stderr.slice(-800)}`).toBe("pass");
+      expect(d.series).toBe("prod-cluster");
+      expect(d.checks.filter((c) => c.name.startsWith("query:")).map((c) => c.status)).toEqual([
+        "pass",
+        "pass",
+        "pass",
+        "pass",
+      ]);
+      const amcheck = d.checks.find((c) => c.name === "amcheck");
+      expect(amcheck?.status).toBe("pass");
+      expect(amcheck?.detail).toContain(`clean in ${ODD}, postgres, shop.prod`);
+      expect(d.notes).toContain(
+        'psql printed an error "already exists" loading the roles section; forgiven by name: role postgres exists in every fresh sandbox (its bootstrap superuser or a built-in role)',
+      );
+    }
+    expect(code).toBe(0);
+  });
+
+  it("fails a pg_dumpall file cut inside a database or just before its cluster footer", async () => {
+    const ws = config(`
+sources:
+  - name: cut
+    type: dump-dir
+    path: ${OUT}/cutoff
+    select: all`);
+    const { code, doc } = await audit(ws.config);
+    const byId = Object.fromEntries(doc.drills.map((d) => [d.backup.id, d]));
+    expect(Object.keys(byId).sort()).toEqual(["prod-cluster_cut_copy.sql", "prod-cluster_cut_footer.sql"]);
+    for (const d of doc.drills) expect(d.verdict, `${d.backup.id}: ${d.reason}`).toBe("fail");
+    expect(byId["prod-cluster_cut_copy.sql"]!.reason).toMatch(
+      /^dump is cut off: no completion footer \(cut inside the data of the COPY at line \d+: "COPY "Straße"\."Kunden\.Liste"/,
+    );
+    expect(byId["prod-cluster_cut_footer.sql"]!.reason).toMatch(
+      /^dump is cut off: no completion footer \(last statement at line \d+: "GRANT SELECT ON TABLE public\.orders TO "Report Reader""\)$/,
+    );
+    expect(code).toBe(1);
+  });
+
+  it("makes one series of a database's archives and plain dumps, restored under the database's own name; a plain dump that names no database is named after its file and says so", async () => {
+    const ws = config(`
+sources:
+  - name: series
+    type: dump-dir
+    path: ${OUT}/series
+    select: all
+    checks:
+      queries:
+        - { name: odd names, database: '${ODD}', sql: 'select count(*) from "Straße"."Kunden.Liste"', expect: "= 3" }
+        - { name: lonely, database: lonely, sql: "select count(*) from public.orders", expect: "= 1200" }`);
+    const { code, doc, stderr } = await audit(ws.config);
+    const byId = Object.fromEntries(doc.drills.map((d) => [d.backup.id, d]));
+    expect(Object.fromEntries(doc.drills.map((d) => [d.backup.id, d.series]))).toEqual({
+      "lonely_20261120T0300.sql": "lonely",
+      "weird-create_20261120T0300.sql": ODD,
+      "weird_20261120T0300.dir": ODD,
+      "weird_20261120T0300.dump": ODD,
+      "weird_20261120T0300.sql": ODD,
+    });
+    for (const d of doc.drills) {
+      expect(d.verdict, `${d.backup.id}: ${d.reason} ${stderr.slice(-800)}`).toBe("pass");
+      // each query runs where its database was restored, and only there
+      expect(
+        d.checks.filter((c) => c.name.startsWith("query:") && c.status === "pass"),
+        d.backup.id,
+      ).toHaveLength(1);
+    }
+    expect(byId["weird_20261120T0300.sql"]!.notes).toContain(
+      `restored as database ${JSON.stringify(ODD)}, the database weird_20261120T0300.dir of the same file name was dumped from: this plain dump was made without -C and does not name its own`,
+    );
+    expect(byId["lonely_20261120T0300.sql"]!.notes).toContain(
+      'restored as database "lonely", named after the file: this plain dump was made without -C and does not name its database',
+    );
+    expect(byId["weird_20261120T0300.dump"]!.notes.join(" ")).not.toMatch(/named after the file/);
+    expect(code).toBe(0);
+  });
+
+  it("passes a pg_dump 8.x plain dump whose CREATE PROCEDURAL LANGUAGE plpgsql meets a database without plpgsql, with a note", async () => {
+    const ws = config(`
+sources:
+  - name: old
+    type: dump-dir
+    path: ${ROOT}/fixtures/samples
+    include: ["pg84-library.sql"]
+    checks:
+      queries:
+        - { name: books, database: pg84-library, sql: "select string_agg(title_upper(title) || '/' || author, '|' order by id) from public.books where published is not null", expect: "= DIE BLECHTROMMEL/Günter Grass|CIEN AÑOS DE SOLEDAD/Gabriel García Márquez|L'ÉTRANGER/Albert Camus" }
+        - { name: backslash, database: pg84-library, sql: "select title = E'Back\\\\\\\\slash and tab\\\\there' from public.books where id = 4", expect: "= true" }`);
+    const { code, doc, stderr } = await audit(ws.config);
+    expect(doc.drills).toHaveLength(1);
+    const d = doc.drills[0]!;
+    expect(d.verdict, `${d.reason} ${stderr.slice(-800)}`).toBe("pass");
+    expect(d.checks.filter((c) => c.name.startsWith("query:")).map((c) => [c.status, c.detail])).toEqual([
+      ["pass", expect.any(String)],
+      ["pass", expect.any(String)],
+    ]);
+    expect(d.notes.join("\n")).toMatch(
+      /the dump creates plpgsql itself \(CREATE PROCEDURAL LANGUAGE plpgsql, as pg_dump 8\.x writes; .*"already exists".*\): plpgsql was dropped from the fresh database first/,
+    );
+    expect(code).toBe(0);
+  });
+
+  it("still stops at any other error: another 'already exists', a missing table, another error in a pg_dumpall roles section", async () => {
+    const ws = config(`
+sources:
+  - name: edited
+    type: dump-dir
+    path: ${edited}
+    select: all`);
+    const { code, doc } = await audit(ws.config);
+    const byId = Object.fromEntries(doc.drills.map((d) => [d.backup.id, d]));
+    expect(Object.keys(byId).sort()).toEqual([
+      "cluster_other_role_error.sql",
+      "pg84_no_table.sql",
+      "pg84_other_exists.sql",
+    ]);
+    for (const d of doc.drills) expect(d.verdict, `${d.backup.id}: ${d.reason}`).toBe("fail");
+    expect(byId["pg84_other_exists.sql"]!.reason).toMatch(
+      /^psql failed: .*ERROR: {2}schema "public" already exists/,
+    );
+    expect(byId["pg84_no_table.sql"]!.reason).toMatch(
+      /^psql failed: .*ERROR: {2}relation "public\.books" does not exist/,
+    );
+    expect(byId["cluster_other_role_error.sql"]!.reason).toMatch(
+      /^psql failed: .*ERROR: {2}role "nobody_here" does not exist/,
+    );
+    expect(code).toBe(1);
+  });
+});
