@@ -7,7 +7,7 @@
 import type { CheckContext } from "../checks/check.js";
 import { runChecks } from "../checks/registry.js";
 import type { SourceConfig } from "../config/schema.js";
-import type { CheckResult, DrillPlan, DrillResult, Inventory, Timings } from "../model.js";
+import type { CheckResult, DrillPlan, DrillResult, DrillTimings, Inventory } from "../model.js";
 import { restorerFor } from "../restore/registry.js";
 import type { RestoreOutcome, Restorer } from "../restore/restorer.js";
 import type { Runtime, Sandbox } from "../runtimes/runtime.js";
@@ -57,10 +57,14 @@ interface DrillState {
   readonly started: Date;
   readonly startedMs: number;
   readonly cleanups: Cleanups;
-  readonly timings: Timings;
+  readonly timings: DrillTimings;
   readonly notes: string[];
   readonly prepareRecord: PrepareRecord;
   phase: DrillPhase;
+  /** When the current phase began (progress lines show the phase's own time, not the drill's). */
+  phaseStartedMs: number;
+  /** What the current phase is doing, repeated by the ticker. */
+  activity: string;
   major: number;
   restorer?: Restorer;
   prepared?: PreparedBackup;
@@ -109,25 +113,36 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
     started: new Date(startedMs),
     startedMs,
     cleanups: new Cleanups(),
-    timings: { provisionMs: 0, restoreMs: 0, recoveryMs: 0, checksMs: 0, teardownMs: 0, totalMs: 0 },
+    timings: {
+      preflightMs: 0,
+      provisionMs: 0,
+      restoreMs: 0,
+      recoveryMs: 0,
+      checksMs: 0,
+      teardownMs: 0,
+      totalMs: 0,
+    },
     notes: [],
     prepareRecord: { phases: {}, resources: [] },
     phase: "preflight",
+    phaseStartedMs: startedMs,
+    activity: "",
     major: b.pgMajor ?? 0,
     checks: [],
-    progress: (text) =>
-      logger.progress(key, `${st.phase} ${formatDuration(Date.now() - startedMs)} · ${text}`),
+    progress: (text) => {
+      st.activity = text;
+      logger.progress(key, progressLine(st));
+    },
     deadline: () => Math.max(1000, deps.timeoutMs - (Date.now() - startedMs)),
   };
-  const ticker = setInterval(
-    () => logger.progress(key, `${st.phase} ${formatDuration(Date.now() - startedMs)}`),
-    1000,
-  );
+  const ticker = setInterval(() => logger.progress(key, progressLine(st)), 1000);
   ticker.unref();
   // waits on the drill's own signal: a stop point holds until a signal or the deadline stops it
   const stopPoint = deps.stopPoint ?? stopPointFromEnv(stopper.signal);
   const enter = async (phase: DrillPhase) => {
     st.phase = phase;
+    st.phaseStartedMs = Date.now();
+    st.activity = "";
     await stopPoint?.(phase);
     if (st.signal.aborted) throw abortReason(st.signal);
   };
@@ -141,7 +156,8 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
   let end: DrillEnd;
   try {
     await enter("preflight");
-    await timed(st, "provisionMs", () => preflight(st));
+    // the preflight (a plain dump's hostile-content scan can take long) is no part of provisioning
+    await timed(st, "preflightMs", () => preflight(st));
     if (deps.sourceAdapter?.prepare) {
       await enter("prepare");
       await timed(st, "provisionMs", () => prepare(st, deps.sourceAdapter!));
@@ -182,18 +198,31 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
 }
 
 /** Runs a step and adds its duration to a timing, also when it throws. */
-async function timed(st: DrillState, field: keyof Timings, step: () => Promise<void>): Promise<void> {
+async function timed(st: DrillState, field: keyof DrillTimings, step: () => Promise<void>): Promise<void> {
   const t0 = Date.now();
   try {
     await step();
   } finally {
-    st.timings[field] += Date.now() - t0;
+    st.timings[field] = (st.timings[field] ?? 0) + Date.now() - t0;
   }
+}
+
+/** "preflight 4s · scanning dump": the phase, how long it has run, and what it is doing. */
+function progressLine(st: DrillState): string {
+  const line = `${st.phase} ${formatDuration(Date.now() - st.phaseStartedMs)}`;
+  return st.activity ? `${line} · ${st.activity}` : line;
 }
 
 /** Picks the restorer and the PostgreSQL major; lets the restorer refuse early. */
 async function preflight(st: DrillState): Promise<void> {
   const b = st.plan.backup;
+  st.progress(
+    b.family !== "logical"
+      ? "checking the backup"
+      : b.format.startsWith("plain")
+        ? "scanning dump"
+        : "reading the archive's table of contents",
+  );
   st.restorer = restorerFor(b, st.deps.source);
   const dumpMajor = Number(/^(\d+)/.exec(b.labels.dumpVersion ?? "")?.[1] ?? 0);
   // an archive written by a newer pg_dump needs a pg_restore at least that new
