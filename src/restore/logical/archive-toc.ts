@@ -36,14 +36,24 @@ const MAX_TOC_BYTES = 512 * 1024 * 1024;
 
 class NeedMore extends Error {}
 
-/** What the reader keeps of every TOC entry. */
-interface TocEntry {
+/** What the reader keeps of every TOC entry (strings hold the archive's bytes, one char each: latin1). */
+export interface TocEntry {
   dumpId: number;
   desc: string;
   tag: string;
   copyStmt?: string | undefined;
   namespace?: string | undefined;
   tablespace?: string | undefined;
+  /** The SQL pg_restore runs for the entry. */
+  defn?: string | undefined;
+  /** The entry's owner (pg_restore makes it the owner of entries that have a drop statement). */
+  owner?: string | undefined;
+  /** Whether the entry has a drop statement (data entries have none). */
+  droppable?: boolean;
+  /** Directory and tar archives: the file or member holding the entry's data. */
+  file?: string | undefined;
+  /** Custom archives: whether the entry has data, and where it starts when pg_dump recorded it. */
+  data?: { state: "none" | "unknown-offset" | "at"; offset: number } | undefined;
 }
 
 /** Parses header + TOC from `buf`; throws NeedMore when `buf` ends inside them. */
@@ -64,24 +74,28 @@ function parse(buf: Buffer): TocEntry[] {
     const tag = r.str() ?? "";
     const desc = r.str() ?? "";
     if (r.ver(1, 11)) r.int(); // section
-    r.str(); // defn
-    r.str(); // dropStmt
+    const defn = r.str();
+    const droppable = Boolean(r.str()); // dropStmt
     const copyStmt = r.ver(1, 3) ? r.str() : undefined;
     const namespace = r.ver(1, 6) ? r.str() : undefined;
     const tablespace = r.ver(1, 10) ? r.str() : undefined;
     if (r.ver(1, 14)) r.str(); // tableam
     if (r.ver(1, 16)) r.int(); // relkind
-    r.str(); // owner
+    const owner = r.str();
     if (r.ver(1, 9)) r.str(); // withOids
     if (r.ver(1, 5)) while (r.str() !== undefined); // dependencies, NULL-terminated
+    let file: string | undefined;
+    let data: TocEntry["data"];
     if (header.format === "custom") {
-      // the data offset: a flag byte then offSize bytes
-      r.byte();
-      r.skip(r.offSize);
+      // the data offset: a flag byte (1 not recorded, 2 recorded, 3 no data) then offSize bytes
+      const flag = r.byte();
+      let offset = 0;
+      for (let k = 0; k < r.offSize; k++) offset += r.byte() * 2 ** (8 * k);
+      data = { state: flag === 3 ? "none" : flag === 2 ? "at" : "unknown-offset", offset };
     } else {
-      r.str(); // directory and tar: the entry's data file name
+      file = r.str(); // directory and tar: the entry's data file name
     }
-    out.push({ dumpId, desc, tag, copyStmt, namespace, tablespace });
+    out.push({ dumpId, desc, tag, copyStmt, namespace, tablespace, defn, owner, droppable, file, data });
   }
   return out;
 }
@@ -137,8 +151,8 @@ export function readTocCopyEntries(path: string, format: string): TocCopyEntry[]
   );
 }
 
-/** Every entry of an archive's TOC, as far as this reader keeps it. */
-function readToc(path: string, format: string): TocEntry[] {
+/** Every entry of an archive's TOC, as far as this reader keeps it; throws when it cannot read it. */
+export function readToc(path: string, format: string): TocEntry[] {
   const loc = tocLocation(path, format);
   let len = Math.min(loc.size, 1 << 20);
   for (;;) {

@@ -8,6 +8,7 @@ import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
 import { lastLines, ProcessError } from "../../util/process.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
+import { archiveRoles } from "./archive-roles.js";
 import { readTocTablespaces, tocProblem } from "./archive-toc.js";
 import { forgivenErrors, PsqlErrorJudge, readSection, sectionForPsql, skipBytes } from "./cluster-globals.js";
 import { createGuardStream, scanProblem } from "./guard-stream.js";
@@ -249,6 +250,9 @@ export class LogicalRestorer implements Restorer {
   }
 
   async #archiveRoles(sandbox: Sandbox, b: Backup, ctx: RestoreContext): Promise<Set<string>> {
+    // the TOC holds the SQL pg_restore would print: read there, no confined process needed
+    const fromToc = archiveRoles(b.location, b.format, b.id);
+    if (fromToc) return fromToc;
     const scanner = new SqlScanner();
     try {
       await sandbox.exec("pg_restore", ["--schema-only", "-f", "-", sandbox.inputPath(b.location)], {
