@@ -5,7 +5,10 @@
  * pg_basebackup output and real WAL (fixtures/build-basebackups.sh), real sandboxes; also the
  * timeline a drill records beside the one its sandbox was promoted to.
  */
-import { rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectPlans } from "../src/audit/select.js";
 import type { HistoryRecord } from "../src/history/history-record.js";
@@ -133,6 +136,37 @@ describe("drills of `all`", () => {
     const b1 = await drill(cfg, plans.find((p) => p.backup.id === "b1-plain")!);
     expect(b1.error?.message).toBeUndefined();
     expect(b1.markers).toEqual(BEFORE["b2-tar-gz"]);
+  });
+});
+
+describe("`all` across a timeline fork", () => {
+  it("replays to the next backup on its own timeline, not the newest one the archive holds", async () => {
+    // b3 and b4 beside an archive where a promoted standby forked timeline 2 off timeline 1
+    // between them: b4 was taken later on timeline 1, which recovery must keep following
+    const scratch = mkdtempSync(join(tmpdir(), "attest-select-all-"));
+    dirs.push(scratch);
+    chmodSync(scratch, 0o755);
+    mkdirSync(join(scratch, "base"), { mode: 0o755 });
+    for (const id of ["b3-tar-lz4", "b4-tar-zst"])
+      execFileSync("cp", ["-al", join(BASEBACKUPS, "base", id), join(scratch, "base", id)]);
+    const cfg = sourceConfig("timeline/base", "timeline/wal", { path: join(scratch, "base") });
+    const { source, backups } = await listFixture(cfg);
+    const plans = source.plan("all", backups, new Date())!;
+    const b3 = plans.find((p) => p.backup.id === "b3-tar-lz4")!;
+    expect(b3.target).toEqual({
+      kind: "lsn",
+      lsn: startOf("b4-tar-zst"),
+      timeline: 1,
+      nextBackup: "b4-tar-zst",
+    });
+    const r = await drill(cfg, b3);
+    expect(r.error?.message).toBeUndefined();
+    expect(r.markers).toEqual(BEFORE["b4-tar-zst"]);
+    expect(r.outcome!.reached).toMatchObject({ timeline: 1 });
+    // the newest timeline (2) ends before b4 started: following it could never get there
+    const { timeline: _, ...onNewest } = b3.target as { kind: "lsn"; lsn: string; timeline: number };
+    const wrong = await drill(cfg, { ...b3, target: onNewest });
+    expect(wrong.error?.message).toContain("WAL replay ended before the recovery target was reached");
   });
 });
 
