@@ -6,9 +6,9 @@
  * timeline a drill records beside the one its sandbox was promoted to.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectPlans } from "../src/audit/select.js";
 import type { HistoryRecord } from "../src/history/history-record.js";
@@ -251,5 +251,39 @@ reports: { dir: ${dir}/reports }
     const b4 = doc.drills.find((d) => d.backup.id === "b4-tar-zst")!;
     expect(b4.target).toEqual({ kind: "latest" });
     expect(b4.reached).toMatchObject({ timeline: 1, promotedTimeline: 2 });
+  });
+});
+
+describe("select: all on a pgBackRest repository (the same planner)", () => {
+  it("replays the full backup to the incremental's start and the incremental to the archive's end", async () => {
+    const pgbr = resolve("fixtures/generated/pgbackrest");
+    execFileSync("bash", [resolve("fixtures/build-pgbackrest.sh"), pgbr], {
+      stdio: ["ignore", "ignore", "inherit"],
+      timeout: 300_000,
+    });
+    const e = JSON.parse(readFileSync(join(pgbr, "expected.json"), "utf8")) as { full: string; incr: string };
+    const ws = workspace(
+      (dir) => `sandbox: { runtime: local }
+sources:
+  - name: pgbr
+    type: pgbackrest
+    stanza: demo
+    config_file: ${pgbr}/pgbackrest.conf
+    select: all
+history: { csv: ${dir}/reports/history.csv }
+reports: { dir: ${dir}/reports }
+`,
+    );
+    dirs.push(ws.dir);
+    const r = await attest(["audit", "--config", ws.config, "--json", "--no-mail"]);
+    const doc = JSON.parse(r.stdout) as RunResult;
+    runs.push(doc.run.id);
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    const full = doc.drills.find((d) => d.backup.id === e.full)!;
+    const incr = doc.drills.find((d) => d.backup.id === e.incr)!;
+    expect(full.verdict, full.reason).toBe("pass");
+    expect(full.target).toMatchObject({ kind: "lsn", timeline: 1, nextBackup: e.incr });
+    expect(incr.verdict, incr.reason).toBe("pass");
+    expect(incr.target).toEqual({ kind: "latest" });
   });
 });
