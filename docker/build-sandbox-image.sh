@@ -5,9 +5,12 @@
 #
 # MAJOR defaults to 15 (the only PostgreSQL major Debian bookworm ships). The image is
 # tagged attest/postgres:MAJOR. If that tag already exists the script exits 0 at once,
-# unless --force is given. Steps: debootstrap a minimal bookworm root containing
-# postgresql-MAJOR, shrink it, `docker import` it, verify the result under a temporary
-# tag, then move the final tag onto it. Progress goes to stderr.
+# unless --force is given (an existing image without the template cluster below gets it
+# added, no rebuild). Steps: debootstrap a minimal bookworm root containing
+# postgresql-MAJOR, shrink it, `docker import` it, add a template cluster (initdb run once
+# here; the docker runtime copies it into each sandbox instead of running initdb at every
+# start), verify the result under a temporary tag, then move the final tag onto it.
+# Progress goes to stderr.
 #
 # Environment overrides: ATTEST_DEBIAN_MIRROR (default: first URIs: line of
 # /etc/apt/sources.list.d/debian.sources), ATTEST_SUITE (default bookworm),
@@ -23,7 +26,7 @@ FORCE=0
 for arg in "$@"; do
   case "$arg" in
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     [0-9]|[0-9][0-9]) MAJOR=$arg ;;
     *) die "unknown argument '$arg' (usage: $PROG [MAJOR] [--force])" ;;
   esac
@@ -39,7 +42,38 @@ command -v docker >/dev/null 2>&1 || die "docker CLI not found (install docker.i
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 \
   || die "Docker engine does not answer at ${DOCKER_HOST:-unix:///var/run/docker.sock} (is dockerd running?)"
 
+# Where the template cluster lives in the image (src/runtimes/docker/docker-sandbox.ts LAYOUT.template).
+TEMPLATE=/usr/lib/attest/pgdata-template
+
+# add_template SRC DEST: DEST is SRC plus a cluster made by initdb at $TEMPLATE, with the options
+# the docker runtime's own initdb uses. Its superuser password is random and thrown away: the
+# sandbox server listens on its socket only (trust), so no password login exists at all.
+add_template() {
+  local src=$1 dest=$2 name="attest-template-$$" rc=0
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  docker run --name "$name" --pull never --network none --user root "$src" sh -c "set -e
+    install -d -m 0755 -o postgres -g postgres ${TEMPLATE%/*}
+    head -c 18 /dev/urandom | base64 >/tmp/pw && chown postgres /tmp/pw
+    su -s /bin/sh postgres -c 'initdb -D $TEMPLATE -U postgres --auth-local=trust --auth-host=scram-sha-256 --pwfile=/tmp/pw -E UTF8 --locale=C.UTF-8 --no-sync' >/dev/null
+    rm -f /tmp/pw
+    cat $TEMPLATE/PG_VERSION" >&2 || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    docker commit -c 'USER postgres' -c 'WORKDIR /sandbox' -c 'CMD ["postgres", "--version"]' \
+      -c "LABEL attest.pgdata.template=$TEMPLATE" "$name" "$dest" >/dev/null || rc=$?
+  fi
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  [ "$rc" -eq 0 ] || die "could not add the template cluster to $src"
+}
+
 if [ "$FORCE" -eq 0 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  if [ -z "$(docker image inspect -f '{{index .Config.Labels "attest.pgdata.template"}}' "$IMAGE")" ]; then
+    log "image $IMAGE has no template cluster: adding one (initdb once, no rebuild) ..."
+    OLDID=$(docker image inspect -f '{{.Id}}' "$IMAGE")
+    add_template "$IMAGE" "$IMAGE"
+    docker image rm "$OLDID" >/dev/null 2>&1 || true
+    log "added the template cluster to $IMAGE in $(( $(date +%s) - START )) s"
+    exit 0
+  fi
   log "image $IMAGE already exists ($(docker image inspect -f '{{.Id}}' "$IMAGE" | cut -c1-19)); use --force to rebuild"
   exit 0
 fi
@@ -152,6 +186,10 @@ tar --numeric-owner -C "$ROOT" -c . | docker import \
   -c 'CMD ["postgres", "--version"]' \
   -m "attest offline sandbox: ${SUITE} + postgresql-${MAJOR}" \
   - "$TMPTAG" >/dev/null
+log "adding the template cluster at $TEMPLATE ..."
+IMPORTED=$(docker image inspect -f '{{.Id}}' "$TMPTAG")
+add_template "$TMPTAG" "$TMPTAG"
+docker image rm "$IMPORTED" >/dev/null 2>&1 || true
 
 # ---- verify (confined as the docker runtime runs it: no network, no capabilities, read-only root) ----
 log "verifying the image ..."
@@ -164,6 +202,7 @@ for b in tar gzip lz4 zstd; do command -v "$b" >/dev/null || { echo "$b missing"
 for d in /sandbox /tmp; do
   t="$d/.attest-write-test"; : >"$t" || { echo "$d not writable by postgres"; exit 1; }; rm -f "$t"
 done
+[ "$(cat '"$TEMPLATE"'/PG_VERSION)" = '"$MAJOR"' ] || { echo "no template cluster of '"$MAJOR"' at '"$TEMPLATE"'"; exit 1; }
 postgres --version'
 if ! out=$(docker run --rm --network none --read-only --cap-drop ALL --security-opt no-new-privileges \
   --tmpfs /tmp:rw,nosuid,nodev,mode=1777 --tmpfs /sandbox:rw,nosuid,nodev,mode=0700,uid="$PGUID",gid="$PGGID" \

@@ -306,7 +306,9 @@ export class DockerRuntime implements ManagedRuntime {
   /**
    * One exec as the sandbox user: checks the server's major, makes the private directories,
    * writes the password files (the secret comes through stdin, never a command line) and, for
-   * an `init` sandbox, runs initdb.
+   * an `init` sandbox, copies the image's template cluster of this major or, without one, runs
+   * initdb. (The template's password is not this one: the server listens on its socket only,
+   * where the sandbox's own pg_hba trusts local connections, so no password is ever asked.)
    */
   async #setUp(sandbox: DockerSandbox, mode: SandboxSpec["mode"], password: string, signal?: AbortSignal) {
     const script = `v=$(postgres --version 2>&1)
@@ -316,6 +318,8 @@ mkdir -p ${LAYOUT.dataMount} || exit 1
 IFS= read -r pw || exit 1
 printf '*:*:*:postgres:%s\\n' "$pw" >${LAYOUT.pgpass} && printf '%s\\n' "$pw" >${LAYOUT.pwfile} || exit 1
 [ "$2" = init ] || exit 0
+t=${LAYOUT.template}
+[ "$(cat "$t/PG_VERSION" 2>/dev/null)" = "$1" ] && exec cp -a "$t" ${LAYOUT.data}
 exec initdb -D ${LAYOUT.data} -U postgres --auth-local=trust --auth-host=scram-sha-256 --pwfile=${LAYOUT.pwfile} -E UTF8 --locale=C.UTF-8 --no-sync >&2`;
     const what = mode === "init" ? "initdb" : "sandbox setup";
     const r = await sandbox.exec("sh", ["-c", script, "setup", String(sandbox.pgMajor), mode], {

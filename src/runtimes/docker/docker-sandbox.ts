@@ -32,6 +32,11 @@ export const LAYOUT = {
   inputs: "/inputs",
   /** Private read-only copies of inputs the sandbox user could not read. */
   copies: "/copies",
+  /**
+   * A cluster initialised when the image was built (docker/build-sandbox-image.sh): copied into
+   * `data` in a fraction of initdb's time; images without one get initdb.
+   */
+  template: "/usr/lib/attest/pgdata-template",
 } as const;
 
 /** The port the server listens on: its socket's name (.s.PGSQL.5432); no TCP listener. */
