@@ -9,9 +9,8 @@ import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { sendAlerts } from "./alerts/send-alerts.js";
 import { auditModel } from "./audit-model.js";
-import { createMailer, type Mailer } from "./mail/mailer.js";
+import type { Mailer } from "./mail/mailer.js";
 import { reportMail } from "./mail/report-mail.js";
-import { renderReport } from "./pdf/render-report.js";
 import type { ReportModel } from "./report-model.js";
 
 /** What delivery needs. */
@@ -74,6 +73,8 @@ export async function deliver(
     const file = reportPdfPath(config.reports.dir, run);
     try {
       mkdirSync(join(config.reports.dir, "pdf"), { recursive: true });
+      // pdfkit takes a noticeable part of a second to load: only a run that writes a PDF pays it
+      const { renderReport } = await import("./pdf/render-report.js");
       await renderReport(model, file);
       pdfFile = file;
       record({ channel: "pdf", ok: true, detail: file });
@@ -85,6 +86,8 @@ export async function deliver(
   let mailer: Mailer | undefined;
   if (config.mail && ctx.mail) {
     const mail = config.mail;
+    // nodemailer likewise: loaded only when mail is configured and wanted
+    const { createMailer } = await import("./mail/mailer.js");
     mailer = createMailer(mail, { reportsDir: config.reports.dir, configFile: config.file });
     try {
       const flushed = await mailer.flush();
