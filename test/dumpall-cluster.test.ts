@@ -64,6 +64,8 @@ sources:
         - { name: orders, database: shop.prod, sql: "select count(*) from public.orders", expect: "= 1200" }
         - { name: odd names, database: '${ODD}', sql: 'select string_agg(name, ''/'' order by id) from "Straße"."Kunden.Liste"', expect: "= José Müller/Zoë Ångström/Œdipe" }
         - { name: roles, database: postgres, sql: "select string_agg(rolname, ',' order by rolname) from pg_roles where rolname !~ '^pg_'", expect: "= Report Reader,postgres,shop_owner" }
+        - { name: tablespaces, database: shop.prod, sql: "select string_agg(c.relname || '@' || coalesce(t.spcname, '-'), ',' order by c.relname) from pg_class c left join pg_tablespace t on t.oid = c.reltablespace where c.relname in ('hot', 'orders')", expect: "= hot@fast disk,orders@-" }
+        - { name: cold, database: cold.archive, sql: "select count(*)::text || '@' || (select spcname from pg_tablespace t join pg_database d on d.dattablespace = t.oid where d.datname = current_database()) from public.years", expect: "= 36@cold" }
         - { name: grant, database: shop.prod, sql: "select has_table_privilege('Report Reader', 'public.orders', 'SELECT')::text", expect: "= true" }`);
     const { code, doc, stderr } = await audit(ws.config);
     expect(doc.drills.map((d) => d.backup.id).sort()).toEqual([
@@ -78,12 +80,18 @@ sources:
         "pass",
         "pass",
         "pass",
+        "pass",
+        "pass",
       ]);
       const amcheck = d.checks.find((c) => c.name === "amcheck");
       expect(amcheck?.status).toBe("pass");
-      expect(amcheck?.detail).toContain(`clean in ${ODD}, postgres, shop.prod`);
+      expect(amcheck?.detail).toContain(`clean in cold.archive, ${ODD}, postgres, shop.prod`);
+      // made inside the sandbox, never at the host paths the file names
       expect(d.notes).toContain(
-        'psql printed an error "already exists" loading the roles section; forgiven by name: role postgres exists in every fresh sandbox (its bootstrap superuser or a built-in role)',
+        "created tablespace(s) cold, fast disk inside the sandbox for the objects the dump places there",
+      );
+      expect(d.notes).toContain(
+        'errors psql printed loading the roles section, forgiven by name: role "postgres" already exists (the sandbox has it from the start: its bootstrap superuser or a built-in role); tablespace "fast disk" already exists (made inside the sandbox before the restore); tablespace "cold" already exists (made inside the sandbox before the restore)',
       );
     }
     expect(code).toBe(0);

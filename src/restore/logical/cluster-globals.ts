@@ -71,6 +71,29 @@ export function sectionForPsql(section: Buffer, file: string, key: string | unde
   return Buffer.concat(parts);
 }
 
+/** The roles section of a pg_dumpall file, read and not yet run. */
+export interface ClusterSection {
+  bytes: Buffer;
+  /** Tablespaces it creates (at host paths the sandbox must never use). */
+  tablespaces: Set<string>;
+}
+
+/** Reads the first `length` bytes of a pg_dumpall file as its roles section. */
+export async function readClusterSection(
+  path: string,
+  compression: PlainCompression,
+  length: number,
+  opts: PlainReadOptions,
+): Promise<ClusterSection> {
+  const bytes = await readSection(path, compression, length, opts);
+  const tablespaces = new Set<string>();
+  for (const m of bytes.toString("utf8").matchAll(/^CREATE TABLESPACE ("(?:[^"]|"")+"|[^\s"]+) /gm)) {
+    const raw = m[1]!;
+    tablespaces.add(raw.startsWith('"') ? raw.slice(1, -1).replace(/""/g, '"') : raw);
+  }
+  return { bytes, tablespaces };
+}
+
 /** Drops the first `count` bytes of a stream (the part already run). */
 export function skipBytes(count: number): Transform {
   let left = count;
@@ -99,11 +122,11 @@ export function forgivenErrors(roles: readonly string[], tablespaces: readonly s
   return [
     ...roles.map((r) => ({
       message: `role "${r}" already exists`,
-      why: `role ${r} exists in every fresh sandbox (its bootstrap superuser or a built-in role)`,
+      why: "the sandbox has it from the start: its bootstrap superuser or a built-in role",
     })),
     ...tablespaces.map((t) => ({
       message: `tablespace "${t}" already exists`,
-      why: `tablespace ${t} was made inside the sandbox before the restore`,
+      why: "made inside the sandbox before the restore",
     })),
   ];
 }
@@ -127,16 +150,16 @@ export class PsqlErrorJudge {
     const m = /^psql:[^\n]*?:\d+: ERROR: {2}(.*)$/.exec(text);
     if (!m) return;
     const hit = this.#forgiven.find((f) => f.message === m[1]);
-    if (hit && !this.#unexpected) this.#seen.set(hit.why, (this.#seen.get(hit.why) ?? 0) + 1);
+    const key = hit && `${hit.message} (${hit.why})`;
+    if (key && !this.#unexpected) this.#seen.set(key, (this.#seen.get(key) ?? 0) + 1);
     else this.#unexpected ??= [text];
   }
 
-  /** What was forgiven, for the drill record. */
+  /** What was forgiven, for the drill record (one line). */
   notes(): string[] {
-    return [...this.#seen].map(
-      ([why, n]) =>
-        `psql printed ${n === 1 ? "an error" : `${n} errors`} "already exists" loading the roles section; forgiven by name: ${why}`,
-    );
+    if (!this.#seen.size) return [];
+    const items = [...this.#seen].map(([key, n]) => `${key}${n > 1 ? ` (${n} times)` : ""}`);
+    return [`errors psql printed loading the roles section, forgiven by name: ${items.join("; ")}`];
   }
 
   /** Throws as psql with ON_ERROR_STOP would have failed, when an error was not forgiven. */

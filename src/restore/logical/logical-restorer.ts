@@ -10,7 +10,14 @@ import { lastLines, ProcessError } from "../../util/process.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
 import { archiveRoles } from "./archive-roles.js";
 import { readTocTablespaces, tocProblem } from "./archive-toc.js";
-import { forgivenErrors, PsqlErrorJudge, readSection, sectionForPsql, skipBytes } from "./cluster-globals.js";
+import {
+  type ClusterSection,
+  forgivenErrors,
+  PsqlErrorJudge,
+  readClusterSection,
+  sectionForPsql,
+  skipBytes,
+} from "./cluster-globals.js";
 import { createGuardStream, scanProblem } from "./guard-stream.js";
 import { openPlain, type PlainReadOptions, plainCompression, prescanPlain } from "./plain-source.js";
 import { SqlScanner } from "./sql-scanner.js";
@@ -34,6 +41,8 @@ export class LogicalRestorer implements Restorer {
   readonly sandboxMode = "init" as const;
   readonly #opts: LogicalRestorerOptions;
   #scan: SqlScanner | undefined;
+  /** The roles section of a pg_dumpall file being restored. */
+  #section: ClusterSection | undefined;
 
   constructor(opts: LogicalRestorerOptions) {
     this.#opts = opts;
@@ -81,9 +90,12 @@ export class LogicalRestorer implements Restorer {
       : ARCHIVE_FORMATS.has(b.format)
         ? tocTablespaces(b)
         : new Set<string>();
-    await this.#createTablespaces(sandbox, tablespaces, notes);
-    // a full pg_dumpall file carries the cluster's roles: it creates them itself
+    // a full pg_dumpall file carries the cluster's roles (it creates them itself) and tablespaces,
+    // which its roles section would make at host paths: made inside the sandbox first instead
     const cluster = b.labels.kind === "cluster";
+    this.#section = cluster ? await this.#clusterSection(b, ctx) : undefined;
+    const own = this.#section?.tablespaces ?? [];
+    await this.#createTablespaces(sandbox, new Set([...tablespaces, ...own]), notes);
     if (this.#opts.globals && cluster)
       notes.push("the globals file was not restored: the pg_dumpall file carries the cluster's own roles");
     else if (this.#opts.globals) await this.#restoreGlobals(sandbox, ctx, notes);
@@ -158,7 +170,7 @@ export class LogicalRestorer implements Restorer {
         ? "plain dump scanned for psql meta-commands and run with psql in restricted mode (lifted only for each \\connect line pg_dump writes)"
         : "plain dump scanned for psql meta-commands (this psql has no restricted mode)",
     );
-    const skip = b.labels.kind === "cluster" ? await this.#clusterRoles(sandbox, b, key, ctx, notes) : 0;
+    const skip = this.#section ? await this.#clusterRoles(sandbox, b, this.#section, key, ctx, notes) : 0;
     const guard = createGuardStream({
       file: b.id,
       ...this.#readOptions(),
@@ -180,22 +192,27 @@ export class LogicalRestorer implements Restorer {
     });
   }
 
+  /** The roles section of a pg_dumpall file: all before its first \connect (none without one). */
+  async #clusterSection(b: Backup, ctx: RestoreContext): Promise<ClusterSection | undefined> {
+    const split = this.#scan?.metaCommands.find((m) => m.command === "connect" || m.command === "c")?.start;
+    if (!split) return undefined;
+    const read = { ...this.#readOptions(), ...(ctx.signal ? { signal: ctx.signal } : {}) };
+    return readClusterSection(b.location, plainCompression(b.format) ?? "none", split, read);
+  }
+
   /**
-   * Runs the roles section of a pg_dumpall file (all before its first \connect), forgiving by
-   * name only the errors of roles and tablespaces the sandbox already has; returns its length.
+   * Runs the roles section of a pg_dumpall file, forgiving by name only the errors of roles and
+   * tablespaces the sandbox already has; returns its length.
    */
   async #clusterRoles(
     sandbox: Sandbox,
     b: Backup,
+    cluster: ClusterSection,
     key: string | undefined,
     ctx: RestoreContext,
     notes: string[],
   ): Promise<number> {
-    const split = this.#scan?.metaCommands.find((m) => m.command === "connect" || m.command === "c")?.start;
-    if (!split) return 0;
-    const read = { ...this.#readOptions(), ...(ctx.signal ? { signal: ctx.signal } : {}) };
-    const bytes = await readSection(b.location, plainCompression(b.format) ?? "none", split, read);
-    const section = sectionForPsql(bytes, b.id, key);
+    const section = sectionForPsql(cluster.bytes, b.id, key);
     const [roles, tablespaces] = await withClient(sandbox, "postgres", async (c) => [
       (await c.query<{ n: string }>("select rolname as n from pg_catalog.pg_roles")).rows.map((r) => r.n),
       (await c.query<{ n: string }>("select spcname as n from pg_catalog.pg_tablespace")).rows.map(
@@ -213,7 +230,7 @@ export class LogicalRestorer implements Restorer {
       "the roles section of the pg_dumpall file (before its first \\connect) ran in a psql of its own that goes on after an error; only errors named in the notes were forgiven",
       ...judge.notes(),
     );
-    return split;
+    return cluster.bytes.length;
   }
 
   async #restoreGlobals(sandbox: Sandbox, ctx: RestoreContext, notes: string[]): Promise<void> {
