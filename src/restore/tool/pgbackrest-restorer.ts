@@ -5,6 +5,7 @@
  */
 import { posix } from "node:path";
 import type { Backup, DrillPlan, Reached, RecoveryTarget } from "../../model.js";
+import { openSandboxStore } from "../../runtimes/local/store-relay.js";
 import type { Sandbox, StartOptions } from "../../runtimes/runtime.js";
 import { withClient } from "../../runtimes/sql.js";
 import {
@@ -12,7 +13,9 @@ import {
   QUIET_ARGS,
   repoArgs,
   repoPathOf,
+  repoStoreOf,
 } from "../../sources/pgbackrest/pgbackrest-args.js";
+import { pgbackrestSettingsEnv } from "../../sources/pgbackrest/pgbackrest-confined.js";
 import { BackupDefectError, VerifierError } from "../../util/errors.js";
 import { lastLines } from "../../util/process.js";
 import { parseLsn, segmentName, segmentOfLsn } from "../../wal/wal-names.js";
@@ -49,7 +52,8 @@ export class PgbackrestRestorer implements Restorer {
 
   inputs(_plan: DrillPlan): string[] {
     const repo = repoPathOf(this.#opts);
-    return [this.#opts.config_file, repo].filter((p): p is string => Boolean(p));
+    const trust = repoStoreOf(this.#opts)?.trustFiles ?? [];
+    return [this.#opts.config_file, repo, ...trust].filter((p): p is string => Boolean(p));
   }
 
   async preflight(plan: DrillPlan): Promise<void> {
@@ -57,11 +61,14 @@ export class PgbackrestRestorer implements Restorer {
     if (b.labels.problem) throw new BackupDefectError(`${b.id}: ${b.labels.problem}`);
   }
 
-  /** restore_command for the restored cluster: archive-get from the same repository, read-only. */
-  restoreCommand(dataDir: string): string {
+  /**
+   * restore_command for the restored cluster: archive-get from the same repository, read-only;
+   * `via` is the store forwarder an object-store repository is reached through.
+   */
+  restoreCommand(dataDir: string, repo: readonly string[] = repoArgs(this.#opts), via?: string): string {
     // double quotes, not single: pgbackrest writes --recovery-option values between single quotes unescaped
     // archive-get checks the WAL against pg_control of pg1-path (system id, version)
-    const args = ["pgbackrest", ...repoArgs(this.#opts), ...QUIET_ARGS, `--pg1-path=${dataDir}`]
+    const args = [...(via ? [via] : []), "pgbackrest", ...repo, ...QUIET_ARGS, `--pg1-path=${dataDir}`]
       .map(shellWord)
       .join(" ");
     // PostgreSQL replaces %f/%p and reads %% as one %
@@ -73,14 +80,36 @@ export class PgbackrestRestorer implements Restorer {
     await this.preflight(ctx.plan);
     if (sandbox.runtime !== "local")
       throw new VerifierError("pgbackrest restores need sandbox.runtime: local");
-    await this.#checkAccess(sandbox);
+    // the sandbox sees an unreadable configuration (an S3 repository's keys, 0600) as its private
+    // copy; a posix repository it cannot read stays a refusal (a copy of a whole repository is no answer)
+    const repo: PgbackrestRepo = {
+      ...this.#opts,
+      ...(this.#opts.config_file ? { config_file: sandbox.inputPath(this.#opts.config_file) } : {}),
+    };
+    await this.#checkAccess(sandbox, repo);
     const target: RecoveryTarget = ctx.plan.target ?? { kind: "latest" };
     const notes: string[] = [];
-    const restoreCommand = this.restoreCommand(sandbox.dataDir);
+    // an S3 repository: network to its store only, for pgbackrest restore and archive-get alike
+    const store = repoStoreOf(this.#opts);
+    await using access = store
+      ? await openSandboxStore(posix.dirname(sandbox.dataDir), store.endpoint, pgbackrestSettingsEnv())
+      : undefined;
+    if (access && store)
+      notes.push(
+        `the repository's object store ${store.endpoint.host}:${store.endpoint.port} was the only network pgbackrest had (store relay)`,
+      );
+    // a CA file the sandbox sees as a private copy: named on the command line, which beats the config file
+    const n = this.#opts.repo;
+    const inRepo = [
+      ...repoArgs(repo),
+      ...(store?.caFile ? [`--repo${n}-storage-ca-file=${sandbox.inputPath(store.caFile)}`] : []),
+      ...(store?.caPath ? [`--repo${n}-storage-ca-path=${sandbox.inputPath(store.caPath)}`] : []),
+    ];
+    const restoreCommand = this.restoreCommand(sandbox.dataDir, inRepo, access?.script);
     const lockDir = posix.join(posix.dirname(sandbox.dataDir), "pgbackrest-lock");
     const tsDir = posix.join(await writableBeside(sandbox), "pgbackrest-tablespaces");
     const args = [
-      ...repoArgs(this.#opts),
+      ...inRepo,
       ...QUIET_ARGS,
       `--lock-path=${lockDir}`,
       `--pg1-path=${sandbox.dataDir}`,
@@ -97,12 +126,16 @@ export class PgbackrestRestorer implements Restorer {
     ];
     ctx.progress(`pgbackrest restore --set=${backup.id}`);
     const started = Date.now();
-    const r = await sandbox.exec("pgbackrest", args, {
-      timeoutMs: Math.max(10_000, ctx.timeoutMs - 60_000),
-      allowFailure: true,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-      env: { LANG: "C.UTF-8" },
-    });
+    const r = await sandbox.exec(
+      access ? access.script : "pgbackrest",
+      access ? ["pgbackrest", ...args] : args,
+      {
+        timeoutMs: Math.max(10_000, ctx.timeoutMs - 60_000),
+        allowFailure: true,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        env: { LANG: "C.UTF-8" },
+      },
+    );
     if (r.code !== 0 || r.timedOut) {
       const tail = lastLines(`${r.stderrTail}\n${r.stdout}`, 3) || `exit code ${r.code}`;
       if (r.timedOut) throw new VerifierError(`pgbackrest restore of ${backup.id} timed out: ${tail}`);
@@ -151,12 +184,12 @@ export class PgbackrestRestorer implements Restorer {
   }
 
   /** The sandbox user must read the repository; say so plainly when it cannot. */
-  async #checkAccess(sandbox: Sandbox): Promise<void> {
-    const repo = repoPathOf(this.#opts);
+  async #checkAccess(sandbox: Sandbox, inside: PgbackrestRepo): Promise<void> {
+    const repo = repoPathOf(inside);
     const probes = [
-      ...(this.#opts.config_file ? [this.#opts.config_file] : []),
-      ...(repo ? [posix.join(repo, "backup", this.#opts.stanza, "backup.info")] : []),
-      ...(repo ? [posix.join(repo, "archive", this.#opts.stanza, "archive.info")] : []),
+      ...(inside.config_file ? [inside.config_file] : []),
+      ...(repo ? [posix.join(repo, "backup", inside.stanza, "backup.info")] : []),
+      ...(repo ? [posix.join(repo, "archive", inside.stanza, "archive.info")] : []),
     ];
     for (const p of probes) {
       const r = await sandboxSh(sandbox, 'test -r "$1"', [p], { allowFailure: true, timeoutMs: 10_000 });

@@ -8,11 +8,11 @@
  */
 
 import { lookup } from "node:dns/promises";
-import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createConnection, createServer, isIP, type Socket } from "node:net";
 import { join } from "node:path";
 import { coerceError } from "../../util/errors.js";
-import type { OsUser } from "../../util/os-user.js";
+import { isRoot, type OsUser } from "../../util/os-user.js";
 
 /** Where a store is reached: the endpoint URL's host and port. */
 export interface StoreEndpoint {
@@ -64,7 +64,13 @@ export async function startStoreRelay(opts: StoreRelayOptions): Promise<StoreRel
   let count = 0;
   const server = createServer({ allowHalfOpen: true }, (inner) => {
     count++;
-    const outer = createConnection({ host: address, port: endpoint.port, allowHalfOpen: true });
+    // no Nagle: S3 clients send small requests and wait for each answer (40 ms stalls otherwise)
+    const outer = createConnection({
+      host: address,
+      port: endpoint.port,
+      allowHalfOpen: true,
+      noDelay: true,
+    });
     live.add(inner);
     live.add(outer);
     const end = () => {
@@ -118,7 +124,7 @@ export async function startStoreRelay(opts: StoreRelayOptions): Promise<StoreRel
 export const FORWARD_SCRIPT = [
   "host=$1 port=$2 sock=$3; shift 3",
   'case "$host" in *:*) listen="TCP6-LISTEN:$port,bind=[$host]"; table=/proc/net/tcp6 ;; *) listen="TCP4-LISTEN:$port,bind=$host"; table=/proc/net/tcp ;; esac',
-  'socat "$listen,fork,reuseaddr" "UNIX-CONNECT:$sock" 2>/dev/null &',
+  'socat "$listen,fork,reuseaddr,nodelay" "UNIX-CONNECT:$sock" 2>/dev/null &',
   "relay=$!",
   'hex=$(printf "%04X" "$port")',
   "n=0",
@@ -160,13 +166,35 @@ export function listenHost(endpoint: StoreEndpoint): string {
 
 /**
  * Writes the forwarder as an executable script (for a restore_command, which the server runs
- * through sh and which cannot carry the script inline): `PATH HOST PORT SOCKET PROGRAM ARGS…`.
+ * through sh and which cannot carry the script inline): `PATH PROGRAM ARGS…`. With `envFile`,
+ * the program alone gets the variables that file sets (its credentials), not the server.
  * The caller's directory keeps it out of the sandbox user's reach (root-owned, not writable).
  */
-export function writeForwardScript(path: string, relay: Pick<StoreRelay, "endpoint" | "socketPath">): void {
-  const text = `#!/bin/sh\n# written by attest: runs a program with the object store reachable, and nothing else\nset -- ${shellQuote(listenHost(relay.endpoint))} ${relay.endpoint.port} ${shellQuote(relay.socketPath)} "$@"\n${FORWARD_SCRIPT}\n`;
-  writeFileSync(path, text, { mode: 0o755 });
+export function writeForwardScript(
+  path: string,
+  relay: Pick<StoreRelay, "endpoint" | "socketPath">,
+  envFile?: string,
+): void {
+  const lines = [
+    "#!/bin/sh",
+    "# written by attest: runs a program with the object store reachable, and nothing else",
+    ...(envFile ? [`. ${shellQuote(envFile)}`] : []),
+    `set -- ${shellQuote(listenHost(relay.endpoint))} ${relay.endpoint.port} ${shellQuote(relay.socketPath)} "$@"`,
+    FORWARD_SCRIPT,
+    "",
+  ];
+  writeFileSync(path, lines.join("\n"), { mode: 0o755 });
   chmodSync(path, 0o755);
+}
+
+/** Writes `export K='V'` lines readable by `owner` alone (the tool's credentials for the forwarder). */
+export function writeEnvFile(path: string, env: Record<string, string>, owner: OsUser | undefined): void {
+  const text = Object.entries(env)
+    .map(([k, v]) => `export ${k}=${shellQuote(v)}\n`)
+    .join("");
+  writeFileSync(path, text, { mode: 0o600 });
+  if (owner) chownSync(path, owner.uid, owner.gid);
+  chmodSync(path, 0o600);
 }
 
 /** A private directory for the relay's socket and the tool's store files (0711: enterable, not listable). */
@@ -182,4 +210,45 @@ export function makeStoreDir(path: string): string {
 
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The store made reachable for the processes of one local sandbox. */
+export interface SandboxStore extends AsyncDisposable {
+  readonly relay: StoreRelay;
+  /** An executable inside the sandbox: `script PROGRAM ARGS…` runs the program with the store reachable and its env set. */
+  readonly script: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store to a local sandbox's processes: `<sandbox dir>/store/` (Attest's, 0711) holds
+ * the relay's socket, the forwarder script and the tool's environment file (the sandbox
+ * account's, 0600). Everything goes with close() and, at the latest, with the sandbox directory.
+ */
+export async function openSandboxStore(
+  sandboxDir: string,
+  endpoint: StoreEndpoint,
+  env: Record<string, string>,
+): Promise<SandboxStore> {
+  const home = statSync(join(sandboxDir, "home"));
+  const owner = isRoot()
+    ? { name: "sandbox", uid: home.uid, gid: home.gid, home: "/nonexistent" }
+    : undefined;
+  const dir = join(sandboxDir, "store");
+  makeStoreDir(dir);
+  try {
+    const relay = await startStoreRelay({ endpoint, dir, owner });
+    const envFile = join(dir, "env");
+    writeEnvFile(envFile, env, owner);
+    const script = join(dir, "with-store");
+    writeForwardScript(script, relay, envFile);
+    const close = async () => {
+      await relay.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
+    return { relay, script, close, [Symbol.asyncDispose]: close };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 }

@@ -1,6 +1,8 @@
 /** How Attest calls pgBackRest: which repository, no log files, no writes outside the sandbox. */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
+import type { StoreEndpoint } from "../../runtimes/local/store-relay.js";
+import { VerifierError } from "../../util/errors.js";
 
 /** The repository part of a pgbackrest source's configuration. */
 export interface PgbackrestRepo {
@@ -27,15 +29,17 @@ export function repoArgs(r: PgbackrestRepo): string[] {
 export const QUIET_ARGS = ["--log-level-file=off", "--log-level-console=off", "--log-level-stderr=error"];
 
 /**
- * The repository's path: `repo_path`, or repo<N>-path from the config file ([global] or the
- * stanza's section, the latter winning). Undefined when neither names it.
+ * A repository option (`s3-endpoint` for repo<N>-s3-endpoint) as pgBackRest resolves it:
+ * PGBACKREST_REPO<N>_… from the environment, else the config file's [global] or the stanza's
+ * section (the last one in the file wins). Undefined when neither names it.
  */
-export function repoPathOf(r: PgbackrestRepo): string | undefined {
-  if (r.repo_path) return r.repo_path;
+export function repoOption(r: PgbackrestRepo, name: string): string | undefined {
+  const key = `repo${r.repo}-${name}`;
+  const env = process.env[`PGBACKREST_${key.toUpperCase().replace(/-/g, "_")}`];
+  if (env !== undefined && env !== "") return env;
   if (!r.config_file) return undefined;
   let section = "";
   let found: string | undefined;
-  const key = `repo${r.repo}-path`;
   for (const raw of readFileSync(r.config_file, "utf8").split("\n")) {
     const line = raw.trim();
     const s = /^\[(.+)\]$/.exec(line);
@@ -49,6 +53,60 @@ export function repoPathOf(r: PgbackrestRepo): string | undefined {
       found = kv[2]!.trim();
   }
   return found;
+}
+
+/** The repository's type (repo<N>-type): posix unless it says otherwise. */
+export function repoTypeOf(r: PgbackrestRepo): string {
+  return r.repo_path ? "posix" : (repoOption(r, "type") ?? "posix");
+}
+
+/**
+ * The path of a posix repository: `repo_path`, or repo<N>-path from the config file.
+ * Undefined for an object-store repository, whose repo<N>-path is a key prefix, not a host path.
+ */
+export function repoPathOf(r: PgbackrestRepo): string | undefined {
+  if (r.repo_path) return r.repo_path;
+  if (repoTypeOf(r) !== "posix") return undefined;
+  return repoOption(r, "path");
+}
+
+/** Where an S3 repository is reached, and the host files pgBackRest reads to trust it. */
+export interface RepoStore {
+  endpoint: StoreEndpoint;
+  /** CA file or directory the TLS connection is verified with (read-only inside the sandbox). */
+  trustFiles: string[];
+  /** repo<N>-storage-ca-file, as configured. */
+  caFile?: string;
+  /** repo<N>-storage-ca-path, as configured. */
+  caPath?: string;
+}
+
+/**
+ * The store of an object-store repository (repo<N>-type=s3): the host it connects to
+ * (repo<N>-storage-host, else the s3 endpoint) and port (repo<N>-storage-port, 443);
+ * undefined for a posix repository. Other object stores are refused: Attest relays only S3.
+ */
+export function repoStoreOf(r: PgbackrestRepo): RepoStore | undefined {
+  const type = repoTypeOf(r);
+  if (type === "posix") return undefined;
+  if (type !== "s3")
+    throw new VerifierError(
+      `pgbackrest repo${r.repo}-type=${type}: Attest reaches posix and s3 repositories only`,
+    );
+  // the pre-2.33 names are still accepted by pgBackRest 2.45
+  const opt = (name: string, old: string) => repoOption(r, `storage-${name}`) ?? repoOption(r, `s3-${old}`);
+  const host = opt("host", "host") ?? repoOption(r, "s3-endpoint");
+  if (!host) throw new VerifierError(`pgbackrest repo${r.repo}-type=s3 without repo${r.repo}-s3-endpoint`);
+  const port = Number(opt("port", "port") ?? 443);
+  const caFile = opt("ca-file", "ca-file");
+  const caPath = opt("ca-path", "ca-path");
+  const trustFiles = [caFile, caPath].filter((p): p is string => Boolean(p && isAbsolute(p)));
+  return {
+    endpoint: { host: host.replace(/^\[(.*)\]$/, "$1"), port },
+    trustFiles,
+    ...(caFile ? { caFile } : {}),
+    ...(caPath ? { caPath } : {}),
+  };
 }
 
 /** Where a backup set lives in a posix repository. */

@@ -1,14 +1,16 @@
 /** The `pgbackrest` source: the backups of one stanza, as `pgbackrest info` lists them. */
+import { posix } from "node:path";
 import type { Backup, DrillPlan, Finding } from "../../model.js";
 import { describeError } from "../../util/errors.js";
-import { lastLines, MINIMAL_ENV, ProcessError, runProcess } from "../../util/process.js";
+import { lastLines, ProcessError } from "../../util/process.js";
 import { planPhysical } from "../basebackup/pitr-plan.js";
 import type { Source, SourceContext } from "../source.js";
-import { backupSetPath, QUIET_ARGS, repoArgs, repoPathOf } from "./pgbackrest-args.js";
+import { backupSetPath, repoOption, repoPathOf, repoStoreOf } from "./pgbackrest-args.js";
 import type { PgbackrestSourceConfig } from "./pgbackrest-config.js";
+import { runPgbackrestConfined } from "./pgbackrest-confined.js";
 import { parseInfo, type StanzaInfo } from "./pgbackrest-info.js";
 import { verifyFindings } from "./pgbackrest-verify.js";
-import { archivedSegments, findGaps } from "./pgbackrest-wal.js";
+import { archivedSegmentsOf, findGaps } from "./pgbackrest-wal.js";
 
 /** Replaceable parts, for tests. */
 export interface PgbackrestSourceDeps {
@@ -17,7 +19,7 @@ export interface PgbackrestSourceDeps {
 
 const INFO_TIMEOUT_MS = 60_000;
 
-/** Lists a stanza's backups with `pgbackrest info` (run as this process's user: root or the repo's owner). */
+/** Lists a stanza's backups with `pgbackrest info`, confined (posix or S3 repositories). */
 export class PgbackrestSource implements Source {
   readonly type = "pgbackrest";
   readonly name: string;
@@ -31,11 +33,16 @@ export class PgbackrestSource implements Source {
     this.#random = deps.random ?? Math.random;
   }
 
-  async #pgbackrest(command: string, extra: string[], timeoutMs: number, ctx: SourceContext) {
-    return runProcess("pgbackrest", [...repoArgs(this.#cfg), ...QUIET_ARGS, ...extra, command], {
+  async #pgbackrest(
+    command: string,
+    extra: string[],
+    timeoutMs: number,
+    ctx: SourceContext,
+    operands: string[] = [],
+  ) {
+    return runPgbackrestConfined(this.#cfg, [...extra, command, ...operands], {
       timeoutMs,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-      env: pgbackrestEnv(),
+      signal: ctx.signal,
     });
   }
 
@@ -47,11 +54,17 @@ export class PgbackrestSource implements Source {
     });
     const repoPath = repoPathOf(this.#cfg);
     const stanza = this.#cfg.stanza;
+    const bucket = repoStoreOf(this.#cfg) ? repoOption(this.#cfg, "s3-bucket") : undefined;
+    const prefix = repoOption(this.#cfg, "path") ?? "/var/lib/pgbackrest";
     this.#info = parseInfo(r.stdout, {
       source: this.name,
       stanza,
       locate: (label) =>
-        repoPath ? backupSetPath(repoPath, stanza, label) : `pgbackrest://${stanza}/${label}`,
+        repoPath
+          ? backupSetPath(repoPath, stanza, label)
+          : bucket
+            ? `s3://${bucket}${posix.join("/", prefix, "backup", stanza, label)}`
+            : `pgbackrest://${stanza}/${label}`,
     });
     return this.#info.backups;
   }
@@ -71,16 +84,20 @@ export class PgbackrestSource implements Source {
           message: `${b.id}: ${b.labels.problem}`,
         });
     }
-    const repoPath = repoPathOf(this.#cfg);
-    if (repoPath && info) {
+    if (info && info.archives.length > 0) {
       // gaps only matter from the oldest backup's start on (expire removes older WAL on purpose)
       const oldestStart = backups
         .map((b) => b.walRange?.startWal)
         .filter((w): w is string => Boolean(w))
         .sort()[0];
-      for (const a of info.archives) {
-        try {
-          for (const g of findGaps(a.id, archivedSegments(repoPath, this.#cfg.stanza, a.id), oldestStart)) {
+      try {
+        // repo-ls reads a posix repository and an object store alike
+        const r = await this.#pgbackrest("repo-ls", ["--recurse", "--output=json"], INFO_TIMEOUT_MS, ctx, [
+          `archive/${this.#cfg.stanza}`,
+        ]);
+        const listed = archivedSegmentsOf(r.stdout);
+        for (const a of info.archives) {
+          for (const g of findGaps(a.id, listed.get(a.id) ?? [], oldestStart)) {
             findings.push({
               ...base,
               kind: "wal_gap",
@@ -88,12 +105,14 @@ export class PgbackrestSource implements Source {
               message: `WAL archive ${a.id} of stanza ${this.#cfg.stanza} has a gap: segments after ${g.after} are missing, it continues at ${g.resumesAt}; recovery cannot pass ${g.after}`,
             });
           }
-        } catch (err) {
-          ctx.logger.debug("could not list the repository's WAL archive", {
-            source: this.name,
-            error: describeError(err),
-          });
         }
+      } catch (err) {
+        findings.push({
+          ...base,
+          kind: "wal_listing_unavailable",
+          severity: "warning",
+          message: `the WAL archive of stanza ${this.#cfg.stanza} could not be listed (pgbackrest repo-ls), so gaps between archive min and max were not looked for: ${lastLines(describeError(err), 2)}`,
+        });
       }
     }
     if (this.#cfg.verify && backups.length > 0) findings.push(...(await this.#verify(ctx)));
@@ -126,12 +145,4 @@ export class PgbackrestSource implements Source {
   plan(rule: string, backups: readonly Backup[], now: Date): DrillPlan[] | undefined {
     return planPhysical(rule, backups, now, this.#random);
   }
-}
-
-/** pgBackRest's own settings from the environment (PGBACKREST_*), and nothing else of Attest's. */
-export function pgbackrestEnv(): Record<string, string> {
-  const env: Record<string, string> = { PATH: MINIMAL_ENV.PATH!, LANG: "C.UTF-8" };
-  for (const [k, v] of Object.entries(process.env))
-    if (k.startsWith("PGBACKREST_") && v !== undefined) env[k] = v;
-  return env;
 }

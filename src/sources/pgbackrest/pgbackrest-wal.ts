@@ -1,10 +1,8 @@
 /**
- * Gaps in a posix repository's WAL archive, from the file names alone
+ * Gaps in a repository's WAL archive, from the file names alone
  * (archive/<stanza>/<id>/<16 hex>/<24 hex>-<sha1>[.ext]). pgbackrest info gives only min/max
  * and pgbackrest verify (2.45) does not report missing segments between them.
  */
-import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 
 /** One stretch of missing segments: after `after`, the archive continues at `resumesAt`. */
 export interface ArchiveGap {
@@ -15,19 +13,24 @@ export interface ArchiveGap {
 
 const SEGMENT = /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})-[0-9a-f]{40}/;
 
-/** Segment names (24 hex) of one archive id, sorted. */
-export function archivedSegments(repoPath: string, stanza: string, archiveId: string): string[] {
-  const dir = join(repoPath, "archive", stanza, archiveId);
-  if (!existsSync(dir)) return [];
-  const names = new Set<string>();
-  for (const sub of readdirSync(dir)) {
-    if (!/^[0-9A-F]{16}$/.test(sub)) continue;
-    for (const f of readdirSync(join(dir, sub))) {
-      const m = SEGMENT.exec(f);
-      if (m) names.add(`${m[1]}${m[2]}${m[3]}`);
-    }
+/**
+ * Segment names (24 hex) per archive id, sorted, from `pgbackrest repo-ls --recurse
+ * --output=json archive/<stanza>` (keys `<id>/<16 hex>/<24 hex>-<sha1>[.ext]`).
+ */
+export function archivedSegmentsOf(repoLsJson: string): Map<string, string[]> {
+  const doc = JSON.parse(repoLsJson) as Record<string, { type?: string }>;
+  const byId = new Map<string, Set<string>>();
+  for (const [key, entry] of Object.entries(doc)) {
+    if (entry.type !== "file") continue;
+    const parts = key.split("/");
+    if (parts.length !== 3 || !/^[0-9A-F]{16}$/.test(parts[1]!)) continue;
+    const m = SEGMENT.exec(parts[2]!);
+    if (!m) continue;
+    const set = byId.get(parts[0]!) ?? new Set<string>();
+    byId.set(parts[0]!, set);
+    set.add(`${m[1]}${m[2]}${m[3]}`);
   }
-  return [...names].sort();
+  return new Map([...byId].map(([id, set]) => [id, [...set].sort()]));
 }
 
 /**
