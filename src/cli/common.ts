@@ -1,4 +1,6 @@
 /** What every command shares: config loading, logger, printing, exit codes, signals. */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { ConfigError, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import type { RunResult } from "../model.js";
@@ -11,10 +13,58 @@ import { redact } from "../util/redact.js";
 /** Exit codes shared by the commands. */
 export { EXIT, exitCodeOf } from "../audit/run-status.js";
 
-/** Loads the config named by --config; a config error exits 2 with one line. */
+/** The environment variable that names the configuration when --config is not given. */
+export const CONFIG_ENV = "ATTEST_CONFIG";
+/** The system-wide configuration, last in the default chain. */
+export const SYSTEM_CONFIG = "/etc/attest/attest.yml";
+/**
+ * For tests only: replaces SYSTEM_CONFIG, so the chain can be exercised without writing /etc.
+ * Not a user setting (use --config or ATTEST_CONFIG).
+ */
+export const SYSTEM_CONFIG_TEST_ENV = "ATTEST_TEST_SYSTEM_CONFIG";
+
+/** Where --config defaults to, in order: $ATTEST_CONFIG, ./attest.yml, /etc/attest/attest.yml. */
+export function defaultConfigCandidates(
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): Array<{ label: string; path: string | undefined }> {
+  return [
+    { label: `$${CONFIG_ENV}`, path: env[CONFIG_ENV] || undefined },
+    { label: "./attest.yml", path: resolve(cwd, "attest.yml") },
+    { label: SYSTEM_CONFIG, path: env[SYSTEM_CONFIG_TEST_ENV] || SYSTEM_CONFIG },
+  ];
+}
+
+/**
+ * The configuration file a command reads: --config when given, else the first of the default
+ * chain that exists. None: a usage error naming all three (exit 2).
+ */
+export function resolveConfigPath(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): string {
+  if (file) return file;
+  const candidates = defaultConfigCandidates(env, cwd);
+  const found = candidates.find((c) => c.path !== undefined && existsSync(c.path));
+  const skipped = candidates[0]!.path;
+  // a variable that names a missing file is most likely a mistake: say which file is used instead
+  if (found && skipped !== undefined && found.path !== skipped)
+    process.stderr.write(
+      `attest: $${CONFIG_ENV} names ${skipped}, which does not exist; using ${found.path}\n`,
+    );
+  if (found?.path) return found.path;
+  const tried = candidates.map((c) =>
+    c.path === undefined
+      ? `${c.label} is not set`
+      : `${c.label}${c.path === c.label ? "" : ` (${c.path})`} does not exist`,
+  );
+  throw new UsageError(`no configuration: --config not given; ${tried.join("; ")}`);
+}
+
+/** Loads the config named by --config or the default chain; a config error exits 2 with one line. */
 export function configFrom(file: string | undefined): Config {
-  if (!file) throw new UsageError("--config FILE is required");
-  return loadConfig(file);
+  return loadConfig(resolveConfigPath(file));
 }
 
 /** A logger for a command; JSON lines when --json or no TTY. */

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** The `attest` command line. Parsing and printing only; the work lives in the stages. */
 import { Command, CommanderError } from "commander";
+import { registerCompletion } from "./completion.js";
+import { applyCliConventions } from "./help.js";
 
 type Register = (program: Command, setExit: (code: number) => void) => void;
 
@@ -38,6 +40,9 @@ const wanted = process.argv[2] ?? "";
 const only = COMMANDS[ALIASES[wanted] ?? wanted];
 // --help, no command or an unknown one: every command is listed
 for (const load of only ? [only] : Object.values(COMMANDS)) (await load())(program, setExit);
+// `completion` is small and needs every command loaded (it is not in COMMANDS, so they are)
+registerCompletion(program, setExit);
+applyCliConventions(program);
 
 try {
   await program.parseAsync(process.argv);
