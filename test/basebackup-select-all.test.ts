@@ -14,6 +14,7 @@ import { selectPlans } from "../src/audit/select.js";
 import type { HistoryRecord } from "../src/history/history-record.js";
 import type { Backup, RunResult } from "../src/model.js";
 import { withClient } from "../src/runtimes/sql.js";
+import { planPhysical } from "../src/sources/basebackup/pitr-plan.js";
 import { BackupDefectError } from "../src/util/errors.js";
 import {
   BASEBACKUPS,
@@ -90,6 +91,47 @@ describe("planning `all` on a basebackup source", () => {
       ["b2-tar-gz", "lsn", "all-new: through the archive to the start of b3-tar-lz4"],
       ["b4-tar-zst", "latest", "all-new: through the archive to its end"],
     ]);
+  });
+
+  it("skips a later backup on a sibling timeline: its successor must descend from it", () => {
+    // a: timeline 1 up to 0/3000000; b: timeline 2, forked off 1 at 0/2000000 (before a ended);
+    // c: timeline 3, forked off 1 at 0/4000000 (after a ended); d: timeline 1 again, later still
+    const backup = (id: string, tli: number, start: string, stop: string, at: string): Backup => ({
+      source: "s",
+      id,
+      series: "cluster",
+      family: "physical",
+      format: "base-plain",
+      createdAt: at,
+      createdAtOrigin: "label",
+      sizeBytes: 1,
+      location: `/nowhere/${id}`,
+      walRange: { timeline: tli, startLsn: start, stopLsn: stop },
+      labels: { walArchive: "/nowhere/wal" },
+    });
+    const backups = [
+      backup("a", 1, "0/2800028", "0/3000000", "2026-01-01T00:00:00.000Z"),
+      backup("b", 2, "0/3800028", "0/3900000", "2026-01-02T00:00:00.000Z"),
+      backup("c", 3, "0/4800028", "0/4900000", "2026-01-03T00:00:00.000Z"),
+      backup("d", 1, "0/5800028", "0/5900000", "2026-01-04T00:00:00.000Z"),
+    ];
+    const histories = new Map([
+      [2, [{ tli: 1, switchpoint: 0x2000000n, reason: "fork before a's end" }]],
+      [3, [{ tli: 1, switchpoint: 0x4000000n, reason: "fork after a's end" }]],
+    ]);
+    const targets = planPhysical("all", backups, new Date(), Math.random, { histories })!.map((p) => [
+      p.backup.id,
+      p.target?.kind === "lsn" ? p.target.nextBackup : p.target?.kind,
+    ]);
+    // a goes to c (timeline 3 passes through 1 after a), b has no successor on its branch
+    expect(targets).toEqual([
+      ["a", "c"],
+      ["b", "latest"],
+      ["c", "latest"],
+      ["d", "latest"],
+    ]);
+    // without history files the planner cannot tell branches apart: recovery will say
+    expect(planPhysical("all", backups, new Date())![0]!.target).toMatchObject({ nextBackup: "b" });
   });
 
   it("without a WAL archive each backup is restored to its own consistency", async () => {

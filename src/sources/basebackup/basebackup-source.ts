@@ -27,6 +27,8 @@ export class BasebackupSource implements Source {
   readonly #cfg: BasebackupSourceConfig;
   readonly #random: () => number;
   #findings: Finding[] = [];
+  /** Timeline histories of the archive as last listed (the planner follows them). */
+  #histories: WalArchive["histories"] | undefined;
 
   constructor(cfg: BasebackupSourceConfig, deps: BasebackupSourceDeps = {}) {
     this.#cfg = cfg;
@@ -42,6 +44,7 @@ export class BasebackupSource implements Source {
   async list(ctx: SourceContext): Promise<Backup[]> {
     this.#findings = [];
     const archive = await this.#archive();
+    this.#histories = archive?.histories;
     const found: Backup[] = [];
     const dirs = readdirSync(this.#cfg.path, { withFileTypes: true })
       .filter((e) => e.isDirectory())
@@ -158,6 +161,8 @@ export class BasebackupSource implements Source {
   }
 
   plan(rule: string, backups: readonly Backup[], now: Date): DrillPlan[] | undefined {
-    return planPhysical(rule, backups, now, this.#random);
+    return planPhysical(rule, backups, now, this.#random, {
+      ...(this.#histories ? { histories: this.#histories } : {}),
+    });
   }
 }

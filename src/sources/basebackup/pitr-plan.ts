@@ -6,6 +6,7 @@
  */
 import type { Backup, DrillPlan } from "../../model.js";
 import { parseDuration } from "../../util/duration.js";
+import type { HistoryEntry } from "../../wal/timeline-history.js";
 import { parseLsn } from "../../wal/wal-names.js";
 
 /** STOP TIME is printed in whole seconds: a backup counts as consistent one second after it. */
@@ -52,15 +53,22 @@ export function backupBefore(series: readonly Backup[], time: number): Backup | 
   return found;
 }
 
+/** What the planner knows about the archive beyond the backups. */
+export interface PlanContext {
+  /** Parsed history file of each timeline the archive holds one for. */
+  histories?: ReadonlyMap<number, readonly HistoryEntry[]>;
+}
+
 /** Plans drills for `rule`; undefined when the rule has no physical meaning (generic selection applies). */
 export function planPhysical(
   rule: string,
   backups: readonly Backup[],
   now: Date,
   random: () => number = Math.random,
+  context: PlanContext = {},
 ): DrillPlan[] | undefined {
   const series = restorable(backups);
-  if (rule === "all") return planAll(backups, series);
+  if (rule === "all") return planAll(backups, series, context);
   if (rule === "latest") {
     const plans: DrillPlan[] = [];
     for (const list of series.values()) {
@@ -115,7 +123,11 @@ export function planPhysical(
  * between backups is proven too. Backups that cannot start a replay keep a plain plan (they
  * fail or restore on their own).
  */
-function planAll(backups: readonly Backup[], series: Map<string, Backup[]>): DrillPlan[] {
+function planAll(
+  backups: readonly Backup[],
+  series: Map<string, Backup[]>,
+  context: PlanContext,
+): DrillPlan[] {
   const chained = new Map<Backup, DrillPlan>();
   for (const list of series.values()) {
     list.forEach((backup, i) => {
@@ -123,7 +135,7 @@ function planAll(backups: readonly Backup[], series: Map<string, Backup[]>): Dri
         chained.set(backup, { backup, target: { kind: "immediate" }, reason: "all" });
         return;
       }
-      const next = nextStart(backup, list.slice(i + 1));
+      const next = nextStart(backup, list.slice(i + 1), context);
       chained.set(
         backup,
         next?.walRange
@@ -144,10 +156,38 @@ function planAll(backups: readonly Backup[], series: Map<string, Backup[]>): Dri
   return [...backups].sort(byCreated).map((backup) => chained.get(backup) ?? { backup, reason: "all" });
 }
 
-/** The first later backup whose start lies after `backup`'s end (overlapping backups are skipped). */
-function nextStart(backup: Backup, later: readonly Backup[]): Backup | undefined {
-  const end = backup.walRange?.stopLsn ?? backup.walRange?.startLsn;
-  if (!end) return undefined;
+/**
+ * The first later backup whose start lies after `backup`'s end (overlapping backups are
+ * skipped) on a timeline that descends from `backup`'s (a sibling branch is no successor).
+ */
+function nextStart(backup: Backup, later: readonly Backup[], context: PlanContext): Backup | undefined {
+  const range = backup.walRange;
+  const end = range?.stopLsn ?? range?.startLsn;
+  if (!range || !end) return undefined;
   const from = parseLsn(end);
-  return later.find((b) => b.walRange && parseLsn(b.walRange.startLsn) > from);
+  return later.find(
+    (b) =>
+      b.walRange &&
+      parseLsn(b.walRange.startLsn) > from &&
+      descends(range.timeline, from, b.walRange.timeline, context.histories),
+  );
+}
+
+/**
+ * Whether timeline `to` passes through timeline `from` at or after `fromLsn`. Without the
+ * history file of `to` the answer is left to recovery, which fails saying the file is missing.
+ */
+export function descends(
+  from: number,
+  fromLsn: bigint,
+  to: number,
+  histories: PlanContext["histories"],
+): boolean {
+  if (from === to) return true;
+  // an ancestor always has a smaller id than its descendants (timeline 1 has none)
+  if (to < from) return false;
+  const history = histories?.get(to);
+  if (!history) return true;
+  const entry = history.find((h) => h.tli === from);
+  return entry !== undefined && entry.switchpoint >= fromLsn;
 }
