@@ -8,6 +8,8 @@ import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
 import { lastLines, ProcessError } from "../../util/process.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
+import { archiveDataProblem } from "./archive-completeness.js";
+import { restoreArchive } from "./archive-restore.js";
 import { archiveRoles } from "./archive-roles.js";
 import { readTocTablespaces, tocProblem } from "./archive-toc.js";
 import {
@@ -76,6 +78,9 @@ export class LogicalRestorer implements Restorer {
     // an archive's copy statements never appear in pg_restore --schema-only: read them from its TOC
     const toc = ARCHIVE_FORMATS.has(b.format) ? tocProblem(b.location, b.format, b.id) : undefined;
     if (toc) throw toc;
+    // every data entry's data must be in the archive: pg_restore misses some cuts
+    const data = ARCHIVE_FORMATS.has(b.format) ? archiveDataProblem(b.location, b.format, b.id) : undefined;
+    if (data) throw data;
   }
 
   async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
@@ -114,7 +119,7 @@ export class LogicalRestorer implements Restorer {
 
     const stopProgress = this.#watchSize(sandbox, db, ctx);
     try {
-      if (ARCHIVE_FORMATS.has(b.format)) await this.#pgRestore(sandbox, b, db, ctx);
+      if (ARCHIVE_FORMATS.has(b.format)) await this.#pgRestore(sandbox, b, db, ctx, notes);
       else await this.#psql(sandbox, b, createsOwnDb ? "postgres" : db, ctx, notes);
     } catch (err) {
       throw await classify(err, sandbox, plainCompression(b.format) ? "psql" : "pg_restore");
@@ -155,12 +160,14 @@ export class LogicalRestorer implements Restorer {
     );
   }
 
-  async #pgRestore(sandbox: Sandbox, b: Backup, db: string, ctx: RestoreContext): Promise<void> {
-    const args = ["--exit-on-error", "--no-password", "-d", db];
-    // tar archives cannot be restored in parallel
-    if (b.format !== "tar" && this.#opts.jobs > 1) args.push("-j", String(this.#opts.jobs));
-    args.push(sandbox.inputPath(b.location));
-    await sandbox.exec("pg_restore", args, { timeoutMs: ctx.timeoutMs, signal: ctx.signal });
+  async #pgRestore(
+    sandbox: Sandbox,
+    b: Backup,
+    db: string,
+    ctx: RestoreContext,
+    notes: string[] = [],
+  ): Promise<void> {
+    notes.push(await restoreArchive(sandbox, b, db, ctx, this.#opts.jobs));
   }
 
   async #psql(sandbox: Sandbox, b: Backup, db: string, ctx: RestoreContext, notes: string[]): Promise<void> {

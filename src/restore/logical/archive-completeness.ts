@@ -1,0 +1,229 @@
+/**
+ * Checks a pg_dump archive against its own table of contents: every data entry (TABLE DATA,
+ * BLOBS) must have all of its data in the archive before pg_restore runs, and pg_restore must
+ * report each one restored. pg_restore alone misses some cuts: it loads a directory dump's
+ * uncompressed data file cut at a line boundary without a word, restores a tar archive cut after
+ * its last data member, and spins forever on a tar archive cut inside a member it seeks.
+ */
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { BackupDefectError } from "../../util/errors.js";
+import { readToc, type TocEntry } from "./archive-toc.js";
+
+/** TOC entries that carry data pg_restore loads. */
+const DATA_DESCS = new Set(["TABLE DATA", "BLOBS"]);
+
+/** What a dump holds, from its TOC. */
+export type DumpContent = "full" | "schema-only" | "data-only";
+
+/** A data entry named for a reason: `TABLE DATA sales.orders` (TOC entry 3624). */
+export function describeEntry(e: TocEntry): string {
+  const what = e.desc === "TABLE DATA" ? `table ${e.namespace ? `${e.namespace}.` : ""}${e.tag}` : e.desc;
+  return `${what} (TOC entry ${e.dumpId})`;
+}
+
+/** The data entries of a TOC. */
+export function dataEntries(toc: readonly TocEntry[]): TocEntry[] {
+  return toc.filter((e) => DATA_DESCS.has(e.desc));
+}
+
+/**
+ * Whether a TOC is of a `--schema-only` dump (tables, no data entries), a `--data-only` dump
+ * (data entries, no table definitions) or a full one.
+ */
+export function dumpContent(toc: readonly TocEntry[]): DumpContent {
+  const hasTables = toc.some((e) => e.desc === "TABLE");
+  const hasData = toc.some((e) => DATA_DESCS.has(e.desc) || e.desc === "SEQUENCE SET");
+  if (hasData && !hasTables) return "data-only";
+  if (hasTables && !hasData) return "schema-only";
+  return "full";
+}
+
+/** The content of an archive, or undefined when its TOC cannot be read (pg_restore judges it). */
+export function archiveContent(path: string, format: string): DumpContent | undefined {
+  try {
+    return dumpContent(readToc(path, format));
+  } catch {
+    return undefined;
+  }
+}
+
+function readAt(file: string, offset: number, len: number): Buffer {
+  const fd = openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(len);
+    return buf.subarray(0, readSync(fd, buf, 0, len, offset));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** pg_dump ends every table's COPY data with the `\.` line (then blank lines). */
+function endsWithCopyTerminator(tail: Buffer): boolean {
+  return /(?:^|\n)\\\.\n*$/.test(tail.toString("latin1"));
+}
+
+/** A tar member: where its data starts, how long it says it is, whether all of it is there. */
+interface TarMember {
+  start: number;
+  size: number;
+  complete: boolean;
+}
+
+/** The members of a tar file and whether it ends with the end-of-archive block. */
+function tarMembers(path: string): { members: Map<string, TarMember>; ended: boolean } {
+  const fileSize = statSync(path).size;
+  const members = new Map<string, TarMember>();
+  let pos = 0;
+  while (pos + 512 <= fileSize) {
+    const head = readAt(path, pos, 512);
+    if (head.every((b) => b === 0)) return { members, ended: true };
+    const name = head.toString("latin1", 0, 100).replace(/\0.*$/s, "");
+    const size = Number.parseInt(head.toString("latin1", 124, 136).replace(/\0.*$/s, "").trim() || "0", 8);
+    if (!Number.isFinite(size) || size < 0) break;
+    const start = pos + 512;
+    members.set(name, { start, size, complete: start + size <= fileSize });
+    pos = start + Math.ceil(size / 512) * 512;
+  }
+  return { members, ended: false };
+}
+
+function defect(id: string, what: string): BackupDefectError {
+  return new BackupDefectError(`${id}: archive cut off or damaged: ${what} (checked against its TOC)`);
+}
+
+/** The first data entry of a directory dump whose data file is missing or visibly cut. */
+function directoryProblem(dir: string, entries: TocEntry[], id: string): BackupDefectError | undefined {
+  for (const e of entries) {
+    if (!e.file) return defect(id, `${describeEntry(e)} names no data file`);
+    const plain = join(dir, e.file);
+    const compressed = [".gz", ".lz4", ".zst"].map((x) => plain + x).find((p) => existsSync(p));
+    if (existsSync(plain)) {
+      if (e.desc !== "TABLE DATA") continue;
+      const size = statSync(plain).size;
+      const tail = readAt(plain, Math.max(0, size - 64), 64);
+      if (!endsWithCopyTerminator(tail))
+        return defect(
+          id,
+          `the data file ${e.file} of ${describeEntry(e)} ends without pg_dump's end-of-data line`,
+        );
+    } else if (compressed) {
+      // a compressed stream cut anywhere is refused by pg_restore; an empty file would read as no rows
+      if (statSync(compressed).size < 18)
+        return defect(id, `the data file ${e.file} of ${describeEntry(e)} is cut short`);
+    } else {
+      return defect(id, `the data file ${e.file} of ${describeEntry(e)} is missing`);
+    }
+  }
+  return undefined;
+}
+
+/** The first data entry of a tar archive whose member is missing or cut, or a tar cut after them. */
+function tarProblem(path: string, entries: TocEntry[], id: string): BackupDefectError | undefined {
+  const { members, ended } = tarMembers(path);
+  for (const e of entries) {
+    // a tar archive keeps its large objects under blobs.toc, whatever the TOC names
+    const name = e.desc === "BLOBS" ? "blobs.toc" : e.file;
+    const m = name ? members.get(name) : undefined;
+    if (!m) return defect(id, `the member ${name ?? "(none)"} holding ${describeEntry(e)} is missing`);
+    if (!m.complete) return defect(id, `the archive ends inside the member ${name} of ${describeEntry(e)}`);
+    if (e.desc === "TABLE DATA" && e.file?.endsWith(".dat")) {
+      const tail = readAt(path, m.start + Math.max(0, m.size - 64), Math.min(64, m.size));
+      if (!endsWithCopyTerminator(tail))
+        return defect(
+          id,
+          `the member ${e.file} of ${describeEntry(e)} ends without pg_dump's end-of-data line`,
+        );
+    }
+  }
+  if (!ended) return defect(id, "the tar archive ends without its end-of-archive blocks");
+  return undefined;
+}
+
+/**
+ * A custom archive cut short: data entries whose recorded offset lies past the file's end are
+ * missing, and the cut falls inside the data of the entry that starts last before it.
+ */
+function customProblem(path: string, entries: TocEntry[], id: string): BackupDefectError | undefined {
+  const size = statSync(path).size;
+  const placed = entries.filter((e) => e.data?.state === "at");
+  const past = placed.filter((e) => e.data!.offset >= size);
+  if (past.length === 0) return undefined;
+  const inside = placed
+    .filter((e) => e.data!.offset < size)
+    .sort((x, y) => y.data!.offset - x.data!.offset)[0];
+  const lost = past.slice(0, 3).map(describeEntry).join(", ") + (past.length > 3 ? ", …" : "");
+  return defect(
+    id,
+    `${inside ? `the file ends inside the data of ${describeEntry(inside)}; ` : ""}${past.length} data entr${past.length === 1 ? "y lies" : "ies lie"} wholly past its end: ${lost}`,
+  );
+}
+
+/**
+ * Why an archive's data is incomplete, judged from its TOC and the files or members it names;
+ * undefined when every data entry's data is there in full (or the TOC cannot be read: then
+ * pg_restore judges the archive, and `tocProblem` has said whether the TOC itself is cut).
+ */
+export function archiveDataProblem(path: string, format: string, id: string): BackupDefectError | undefined {
+  let entries: TocEntry[];
+  try {
+    entries = dataEntries(readToc(path, format));
+  } catch {
+    return undefined;
+  }
+  if (format === "directory") return directoryProblem(path, entries, id);
+  if (format === "tar") return tarProblem(path, entries, id);
+  if (format === "custom") return customProblem(path, entries, id);
+  return undefined;
+}
+
+/**
+ * Collects what `pg_restore --verbose` says it processed, to compare with the TOC once it has
+ * exited 0, and keeps its own tail of the lines that are not progress (errors, warnings, the
+ * server's messages) so the progress lines never crowd a failure's reason out.
+ */
+export class RestoredData {
+  readonly #tables = new Map<string, number>();
+  #blobs = 0;
+  readonly #problems: string[] = [];
+
+  /** Feeds one line of pg_restore's standard error. */
+  line(l: string): void {
+    const table = /^pg_restore: processing data for table "(.*)"$/.exec(l);
+    if (table) {
+      this.#tables.set(table[1]!, (this.#tables.get(table[1]!) ?? 0) + 1);
+      return;
+    }
+    if (/^pg_restore: processing BLOBS$/.test(l)) {
+      this.#blobs++;
+      return;
+    }
+    if (/^pg_restore: (?!error:|warning:|detail:|hint:)/.test(l)) return;
+    this.#problems.push(l);
+    if (this.#problems.length > 12) this.#problems.shift();
+  }
+
+  /** The lines of pg_restore's standard error that were not progress. */
+  get problemTail(): string {
+    return this.#problems.join("\n");
+  }
+
+  /** The data entries of `toc` pg_restore did not report processing. */
+  missing(toc: readonly TocEntry[]): TocEntry[] {
+    const tables = new Map(this.#tables);
+    let blobs = this.#blobs;
+    const out: TocEntry[] = [];
+    for (const e of dataEntries(toc)) {
+      if (e.desc === "BLOBS") {
+        if (blobs > 0) blobs--;
+        else out.push(e);
+        continue;
+      }
+      const key = `${e.namespace ?? ""}.${e.tag}`;
+      const n = tables.get(key) ?? 0;
+      if (n > 0) tables.set(key, n - 1);
+      else out.push(e);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Archives checked against their TOC (fixtures/build-archive-cuts.sh): real pg_dump archives of
+ * a small database, cut at several points, with a data file cut, emptied or deleted, and with a
+ * flipped byte in compressed table data. Every one drills to `fail`, never `pass`; the whole
+ * archives pass with every TOC data entry reported restored.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  archiveContent,
+  archiveDataProblem,
+  dataEntries,
+  RestoredData,
+} from "../src/restore/logical/archive-completeness.js";
+import { readToc } from "../src/restore/logical/archive-toc.js";
+import { ROOT } from "./support/cli.js";
+import { drillSuite, selectedRuntimes } from "./support/runtimes.js";
+
+const CUTS = join(ROOT, "fixtures", "generated", "archive-cuts");
+const PG_RESTORE = "/usr/lib/postgresql/15/bin/pg_restore";
+
+beforeAll(() => {
+  execFileSync("bash", [join(ROOT, "fixtures", "build-archive-cuts.sh"), CUTS], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+});
+
+const formatOf = (name: string) =>
+  name.endsWith(".dir") ? "directory" : name.endsWith(".tar") ? "tar" : "custom";
+
+/** What `pg_restore --verbose` says while writing an archive (or the entries of `list`) as SQL. */
+function verboseLines(archive: string, list?: string): string[] {
+  const r = spawnSync(PG_RESTORE, ["--verbose", "-f", "/dev/null", ...(list ? ["-L", list] : []), archive], {
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`pg_restore failed on ${archive}: ${r.stderr.slice(-500)}`);
+  return r.stderr.split("\n").filter(Boolean);
+}
+
+describe("archive TOC completeness", () => {
+  it("finds every data entry's data in the whole archives, and tells full, schema-only and data-only apart", () => {
+    for (const name of readdirSync(join(CUTS, "good"))) {
+      const path = join(CUTS, "good", name);
+      expect(archiveDataProblem(path, formatOf(name), name), name).toBeUndefined();
+      expect(archiveContent(path, formatOf(name)), name).toBe("full");
+    }
+    expect(archiveContent(join(CUTS, "pairs", "shop-schema_20261120T0300.dump"), "custom")).toBe(
+      "schema-only",
+    );
+    expect(archiveContent(join(CUTS, "pairs", "shop-data_20261120T0300.dump"), "custom")).toBe("data-only");
+  });
+
+  it("names the table whose data a cut or deleted file took, before pg_restore runs", () => {
+    const problem = (name: string) =>
+      archiveDataProblem(join(CUTS, "cut", name), formatOf(name), name)?.message;
+    expect(problem("z0_cut_line.dir")).toMatch(
+      /^z0_cut_line\.dir: archive cut off or damaged: the data file \d+\.dat of table public\.reviews \(TOC entry \d+\) ends without pg_dump's end-of-data line/,
+    );
+    expect(problem("z0_cut_text.dir")).toMatch(
+      /table public\.reviews .*ends without pg_dump's end-of-data line/,
+    );
+    expect(problem("z0_deleted.dir")).toMatch(
+      /the data file \d+\.dat of table public\.reviews .* is missing/,
+    );
+    expect(problem("dir_deleted.dir")).toMatch(
+      /the data file \d+\.dat of table public\.reviews .* is missing/,
+    );
+    expect(problem("dir_emptied.dir")).toMatch(/table public\.reviews .* is cut short/);
+    expect(problem("custom_cut300.dump")).toMatch(
+      /the file ends inside the data of table public\.\w+ \(TOC entry \d+\); \d+ data entr(y lies|ies lie) wholly past its end/,
+    );
+    expect(problem("tar_cut990.tar")).toMatch(
+      /the tar archive ends without its end-of-archive blocks|ends inside the member/,
+    );
+    expect(problem("tar_cut600.tar")).toMatch(/ends inside the member \d+\.dat of table public\.reviews/);
+  });
+
+  it("compares pg_restore's verbose report with the TOC: an entry it did not process is named", () => {
+    const archive = join(CUTS, "good", "shop_20261120T0300.dump");
+    const toc = readToc(archive, "custom");
+    const all = new RestoredData();
+    for (const l of verboseLines(archive)) all.line(l);
+    expect(all.missing(toc)).toEqual([]);
+    expect(
+      dataEntries(toc)
+        .map((e) => e.desc)
+        .sort(),
+    ).toEqual(["BLOBS", "TABLE DATA", "TABLE DATA", "TABLE DATA"]);
+
+    // a restore that skipped the reviews data (a list without its entry) is caught
+    const list = execFileSync(PG_RESTORE, ["--list", archive], { encoding: "utf8" })
+      .split("\n")
+      .map((l) => (/ TABLE DATA public reviews /.test(l) ? `;${l}` : l))
+      .join("\n");
+    const listFile = join(tmpdir(), `attest-list-${process.pid}.txt`);
+    writeFileSync(listFile, list);
+    const partial = new RestoredData();
+    for (const l of verboseLines(archive, listFile)) partial.line(l);
+    expect(partial.missing(toc).map((e) => `${e.namespace}.${e.tag}`)).toEqual(["public.reviews"]);
+  });
+});
+
+describe.each(selectedRuntimes())("archive cuts drilled in the %s runtime", (runtime) => {
+  const { config, run } = drillSuite(runtime);
+
+  it("fails every cut or damaged archive, at every cut point, and never passes one", async () => {
+    const ws = config(`
+sources:
+  - name: cut
+    type: dump-dir
+    path: ${CUTS}/cut
+    select: all`);
+    const { code, doc } = await run(["audit", "--config", ws.config]);
+    const expectedIds = readdirSync(join(CUTS, "cut")).sort();
+    expect(doc.drills.map((d) => d.backup.id).sort()).toEqual(expectedIds);
+    for (const d of doc.drills) expect(d.verdict, `${d.backup.id}: ${d.reason}`).toBe("fail");
+    const reason = (id: string) => doc.drills.find((d) => d.backup.id === id)!.reason ?? "";
+    expect(reason("z0_cut_line.dir")).toMatch(
+      /table public\.reviews .*ends without pg_dump's end-of-data line/,
+    );
+    expect(reason("custom_flipped.dump")).toMatch(/pg_restore failed: .*could not uncompress data/);
+    expect(reason("dir_flipped.dir")).toMatch(/pg_restore failed: .*(could not read from input file|data)/);
+    expect(code).toBe(1);
+  });
+
+  it("passes the whole archives, every format, saying every data entry of the TOC was restored", async () => {
+    const expected = JSON.parse(readFileSync(join(CUTS, "expected.json"), "utf8")) as {
+      tables: Record<string, number>;
+    };
+    const ws = config(`
+sources:
+  - name: good
+    type: dump-dir
+    path: ${CUTS}/good
+    select: all
+    checks:
+      queries:
+        - { name: reviews, database: shop, sql: "select count(*) from public.reviews", expect: "= ${expected.tables["public.reviews"]}" }`);
+    const { code, doc, stderr } = await run(["audit", "--config", ws.config]);
+    expect(doc.drills).toHaveLength(5);
+    for (const d of doc.drills) {
+      expect(d.verdict, `${d.backup.id}: ${d.reason} ${stderr.slice(-500)}`).toBe("pass");
+      expect(d.notes.join(" "), d.backup.id).toMatch(/all 4 data entries of the TOC restored/);
+    }
+    expect(code).toBe(0);
+  });
+});
