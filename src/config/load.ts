@@ -27,6 +27,7 @@ const PATH_KEYS = new Set([
   "dir",
   "config_file",
   "key_file",
+  "ca_file",
   "work_dir",
   "outbox",
   "bin_dir",

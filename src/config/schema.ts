@@ -9,6 +9,7 @@ import { basebackupSourceSchema } from "../sources/basebackup/basebackup-config.
 import { dumpDirSourceSchema } from "../sources/dump-dir/dump-dir-config.js";
 import { ociVolumeBackupsSourceSchema } from "../sources/oci-volume-backups/oci-volume-config.js";
 import { pgbackrestSourceSchema } from "../sources/pgbackrest/pgbackrest-config.js";
+import { storageMapSchema } from "../storage/storage-config.js";
 import { checksSchema, DEFAULT_POLICIES, durationSchema, policiesSchema } from "./common-schema.js";
 
 export type { ChecksConfig, PoliciesConfig } from "./common-schema.js";
@@ -88,6 +89,8 @@ export const configSchema = z
     sandbox: sandboxSchema.default(sandboxSchema.parse({})),
     policies: policiesSchema.prefault(DEFAULT_POLICIES),
     checks: checksSchema.optional(),
+    /** Named object stores (S3 buckets, local directories) that sources read backups from. */
+    storage: storageMapSchema.default({}),
     sources: z.array(sourceSchema).min(1, "at least one source is needed"),
     history: z
       .object({ csv: z.string().default("./reports/history.csv") })

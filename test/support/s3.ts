@@ -25,6 +25,9 @@ import { type S3ClusterInfo, type S3Credentials, startS3Cluster } from "./s3-clu
 
 export type { S3ClusterInfo, S3Credentials } from "./s3-cluster.js";
 
+// the SDK's notice about its own future Node versions is noise in every test's output
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 let cached: Promise<S3ClusterInfo> | undefined;
 
 /**
@@ -210,4 +213,51 @@ export function awsToolEnv(info: S3ClusterInfo, who: "writer" | "reader"): Recor
     AWS_CONFIG_FILE: "/dev/null",
     AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
   };
+}
+
+/** Uploads many objects as the writer, `concurrency` at a time (fast enough for thousands of small ones). */
+export async function putObjects(
+  bucket: string,
+  objects: ReadonlyArray<{ key: string; body: string | Uint8Array }>,
+  concurrency = 32,
+): Promise<void> {
+  const info = await s3Cluster();
+  const s3 = s3TestClient(info, "writer");
+  try {
+    let next = 0;
+    const worker = async () => {
+      while (next < objects.length) {
+        const o = objects[next++]!;
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: o.key, Body: o.body }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, objects.length) }, worker));
+  } finally {
+    s3.destroy();
+  }
+}
+
+/**
+ * Every object of a bucket as "key size etag lastModified", in key order, listed by the writer: two
+ * equal snapshots mean nothing was written, overwritten, deleted or added in between.
+ */
+export async function bucketSnapshot(bucket: string): Promise<string[]> {
+  const info = await s3Cluster();
+  const s3 = s3TestClient(info, "writer");
+  const out: string[] = [];
+  try {
+    let token: string | undefined;
+    do {
+      const page = await s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, ...(token ? { ContinuationToken: token } : {}) }),
+      );
+      for (const o of page.Contents ?? []) {
+        out.push(`${o.Key} ${o.Size} ${o.ETag} ${o.LastModified?.toISOString()}`);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  } finally {
+    s3.destroy();
+  }
+  return out;
 }
