@@ -275,6 +275,14 @@ describe("SqlScanner: bytes, encodings and bounds", () => {
     expect(s.encoding).toBe("SJIS");
   });
 
+  it("still sees a call after a 32 KiB lowrite() literal, and none inside it", () => {
+    const hex = "ab".repeat(16384);
+    const ok = scanBytes(Buffer.from(`SELECT pg_catalog.lowrite(0, '\\x${hex} evil(1)');\n`));
+    expect(ok.hazard).toBeUndefined();
+    const bad = scanBytes(Buffer.from(`SELECT pg_catalog.lowrite(0, '\\x${hex}'), evil(1);\n`));
+    expect(bad.hazard?.reason).toBe("a top-level statement calling evil()");
+  });
+
   it("stops at a line longer than the limit outside COPY data, without buffering it", () => {
     const s = new SqlScanner({ maxLineBytes: 1 << 20 });
     const block = Buffer.alloc(64 * 1024, 0x61);

@@ -59,6 +59,16 @@ const SLASH = 0x2f;
 const STAR = 0x2a;
 const DOT = 0x2e;
 const BLANK = 0x5f;
+/**
+ * The code of quoted contents (strings, quoted names, dollar quotes): one `_` for a whole run,
+ * so a 32 KiB lowrite() literal costs the statement regexes one character. Not a byte value.
+ */
+const QBLANK = -1;
+/** Bytes that end a run of ordinary code: what the lexer must look at one by one. */
+const SPECIAL = new Uint8Array(256);
+for (const b of [LF, DASH, SLASH, BACKSLASH, QUOTE, DQ, DOLLAR_SIGN, SEMI]) SPECIAL[b] = 1;
+/** Runs shorter than this are copied byte by byte (a subarray costs more than a short loop). */
+const SHORT_RUN = 48;
 
 /** Identifier bytes as PostgreSQL's lexer sees them (high bytes count as letters). */
 function identStart(b: number): boolean {
@@ -109,6 +119,10 @@ export class SqlScanner {
   /** The statement with the contents of strings and identifiers blanked. */
   readonly #code = new Uint8Array(STMT_CAP);
   #stmtLen = 0;
+  /** The code's own length: quoted runs are one byte there. */
+  #codeLen = 0;
+  /** The last code byte stands for quoted contents (the next quoted byte joins it). */
+  #codeQuoted = false;
   #stmtStarted = false;
   #stmtLine = 0;
   #line = 1;
@@ -339,7 +353,7 @@ export class SqlScanner {
           if (j >= n && !eof) return i;
           if (j < n && buf[j] === DOLLAR_SIGN) {
             this.#tag = Uint8Array.prototype.slice.call(buf, i, j + 1);
-            for (let k = i; k <= j; k++) this.#add(buf[k]!, BLANK, raw[k]!);
+            for (let k = i; k <= j; k++) this.#add(buf[k]!, QBLANK, raw[k]!);
             this.#state = DOLLAR;
             i = j + 1;
             continue;
@@ -352,6 +366,13 @@ export class SqlScanner {
         }
         this.#add(b, b, raw[i]!);
         i++;
+        // a run of ordinary code (names, numbers, commas): taken in one go, like string contents
+        let j = i;
+        while (j < n && SPECIAL[buf[j]!] === 0) j++;
+        if (j > i) {
+          this.#addPlain(raw, buf, i, j);
+          i = j;
+        }
         continue;
       }
       if (st === SQUOTE) {
@@ -374,20 +395,20 @@ export class SqlScanner {
         else if (b === QUOTE) {
           if (i + 1 >= n && !eof) return i;
           if (buf[i + 1] === QUOTE) {
-            this.#add(b, BLANK);
-            this.#add(b, BLANK);
+            this.#add(b, QBLANK);
+            this.#add(b, QBLANK);
             i += 2;
             continue;
           }
           this.#state = NORMAL;
         }
-        this.#add(b, BLANK, raw[i]!);
+        this.#add(b, QBLANK, raw[i]!);
         i++;
         continue;
       }
       if (st === DQUOTE) {
         if (b === DQ) this.#state = NORMAL;
-        this.#add(b, BLANK, raw[i]!);
+        this.#add(b, QBLANK, raw[i]!);
         i++;
         continue;
       }
@@ -398,7 +419,7 @@ export class SqlScanner {
           let match = i + tag.length <= n;
           for (let k = 1; match && k < tag.length; k++) match = buf[i + k] === tag[k];
           if (match) {
-            for (let k = 0; k < tag.length; k++) this.#add(tag[k]!, BLANK, raw[i + k]!);
+            for (let k = 0; k < tag.length; k++) this.#add(tag[k]!, QBLANK, raw[i + k]!);
             this.#state = NORMAL;
             // a closed dollar quote ends a token, like whitespace
             this.#prev = SP;
@@ -407,7 +428,7 @@ export class SqlScanner {
             continue;
           }
         }
-        this.#add(b, BLANK, raw[i]!);
+        this.#add(b, QBLANK, raw[i]!);
         i++;
         continue;
       }
@@ -463,25 +484,69 @@ export class SqlScanner {
 
   /** Adds quoted bytes (already inside a started statement) to the statement, blanked in the code. */
   #addQuoted(raw: Uint8Array, buf: Uint8Array, from: number, to: number): void {
-    const len = this.#stmtLen;
+    this.#copyRaw(raw, from, to);
+    this.#codeByte(QBLANK);
+    this.#prevPrev = to - from >= 2 ? buf[to - 2]! : this.#prev;
+    this.#prev = buf[to - 1]!;
+  }
+
+  /** Adds a run of ordinary code bytes (no newline, quote, comment start, `$`, `;` or backslash). */
+  #addPlain(raw: Uint8Array, buf: Uint8Array, from: number, to: number): void {
+    this.#copyRaw(raw, from, to);
+    const len = this.#codeLen;
     const take = Math.min(to - from, STMT_CAP - len);
+    if (take >= SHORT_RUN) this.#code.set(buf.subarray(from, from + take), len);
+    else for (let k = 0; k < take; k++) this.#code[len + k] = buf[from + k]!;
     if (take > 0) {
-      this.#stmt.set(raw.subarray(from, from + take), len);
-      this.#code.fill(BLANK, len, len + take);
-      this.#stmtLen = len + take;
+      this.#codeLen = len + take;
+      this.#codeQuoted = false;
+    }
+    if (!this.#stmtStarted) {
+      for (let k = from; k < to; k++) {
+        if (!isSpace(buf[k]!)) {
+          this.#stmtStarted = true;
+          this.#stmtLine = this.#line;
+          this.#content();
+          break;
+        }
+      }
     }
     this.#prevPrev = to - from >= 2 ? buf[to - 2]! : this.#prev;
     this.#prev = buf[to - 1]!;
   }
 
-  /** Adds one byte: `b` as the lexer reads it, `c` for the code, `raw` as the dump has it. */
+  /** Appends dump bytes to the statement text (up to its cap). */
+  #copyRaw(raw: Uint8Array, from: number, to: number): void {
+    const len = this.#stmtLen;
+    const take = Math.min(to - from, STMT_CAP - len);
+    if (take <= 0) return;
+    if (take >= SHORT_RUN) this.#stmt.set(raw.subarray(from, from + take), len);
+    else for (let k = 0; k < take; k++) this.#stmt[len + k] = raw[from + k]!;
+    this.#stmtLen = len + take;
+  }
+
+  /** Appends one byte to the code; QBLANK joins a run of quoted contents into one `_`. */
+  #codeByte(c: number): void {
+    if (c === QBLANK) {
+      if (this.#codeQuoted) return;
+      this.#codeQuoted = true;
+      c = BLANK;
+    } else this.#codeQuoted = false;
+    const len = this.#codeLen;
+    if (len < STMT_CAP) {
+      this.#code[len] = c;
+      this.#codeLen = len + 1;
+    }
+  }
+
+  /** Adds one byte: `b` as the lexer reads it, `c` for the code (or QBLANK), `raw` as the dump has it. */
   #add(b: number, c: number, raw = b): void {
     const len = this.#stmtLen;
     if (len < STMT_CAP) {
       this.#stmt[len] = raw;
-      this.#code[len] = c;
       this.#stmtLen = len + 1;
     }
+    this.#codeByte(c);
     if (!this.#stmtStarted && !isSpace(b)) {
       this.#stmtStarted = true;
       this.#stmtLine = this.#line;
@@ -569,12 +634,15 @@ export class SqlScanner {
 
   #endStatement(): void {
     const len = this.#stmtLen;
+    const codeLen = this.#codeLen;
     const started = this.#stmtStarted;
     this.#stmtLen = 0;
+    this.#codeLen = 0;
+    this.#codeQuoted = false;
     this.#stmtStarted = false;
     if (!started) return;
     const line = this.#stmtLine;
-    const kw = this.#keyword(len);
+    const kw = this.#keyword(codeLen);
     // reuses one small buffer: a big dump has millions of statements
     this.#last ??= { line, head: new Uint8Array(240), len: 0, encoding: "" };
     const last = this.#last;
@@ -586,7 +654,7 @@ export class SqlScanner {
     // role or setting, so it is not decoded at all
     if (kw === "INSERT") return;
     const stmt = decodeAs(this.#encoding, this.#stmt.subarray(0, len)).trim();
-    const code = Buffer.from(this.#code.buffer, 0, len).toString("latin1").trim();
+    const code = Buffer.from(this.#code.buffer, 0, codeLen).toString("latin1").trim();
     for (const h of statementHazards(stmt, code, line)) this.hazards.push(h);
     if (kw === "COPY" && /^COPY\b[\s\S]*\bFROM\s+stdin\b/i.test(code)) {
       this.#state = COPY_REST;
