@@ -311,7 +311,8 @@ export class LogicalRestorer implements Restorer {
     let stopped = false;
     const tick = async () => {
       while (!stopped) {
-        await new Promise((r) => setTimeout(r, 2000));
+        // unref: a pending tick must not keep Attest running once the drill is over
+        await new Promise((r) => setTimeout(r, 2000).unref());
         if (stopped) break;
         try {
           const size = await withClient(sandbox, "postgres", async (c) => {
