@@ -9,12 +9,13 @@
 #       default (network none, socket only, non-root, no capabilities, read-only root);
 #   (d) the by-hand baseline inside a container, unconfined: `docker run --rm --network host` of the same
 #       image with the dump bind-mounted read-only, running initdb, pg_ctl start, createdb,
-#       pg_restore -jJ --exit-on-error and pg_amcheck with the same throwaway settings — timed
+#       pg_restore -jJ --exit-on-error, the inventory's row counts (bench/native.sh) and
+#       pg_amcheck with the same throwaway settings — timed
 #       end to end, container creation and removal included.
 # Attest runs the same checks as the logical benchmark's (b): amcheck on; full_read, write and
 # inventory compare off. Then S samples (default 5) of the docker runtime's sandbox start
 # (bench/docker-startup.mjs: provision() of an init sandbox, then destroy()).
-# Prints medians, c/d (target ≤ 1.10), c/b, the sandbox start time (target < 2 s) and checks
+# Prints medians, c/d (target ≤ 1.05), c/b, the sandbox start time (target < 2 s) and checks
 # that no container is left. The image is never pulled (docker run --pull never; Attest with
 # pull: false): build it with docker/build-sandbox-image.sh. The dump is the logical
 # benchmark's (bench/dataset.sh, cached by size). Everything is removed on every exit path.
@@ -157,6 +158,7 @@ export PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=postgres PGPASSFILE="$D/pgpass" PG
 createdb -T template0 bench
 pg_restore -j "$JOBS" --exit-on-error --no-password -d bench /in/dump
 mark restored
+psql -X -At -v ON_ERROR_STOP=1 --no-password -d bench -c "$COUNTS" | psql -X -At -v ON_ERROR_STOP=1 --no-password -d bench -f - >/dev/null
 pg_amcheck --heapallindexed --install-missing --no-password --jobs 2 -d bench
 mark checked
 pg_ctl -D "$D/data" -m fast -w -t 60 stop >/dev/null
@@ -169,7 +171,7 @@ docker_native_run() { # round
   run_wait --out "$out.log" --err "$out.err" \
     docker run --rm --pull never --network host --user postgres --shm-size 1g \
     --label "$BENCH_DOCKER_LABEL" --name "attest-bench-$$-$round" \
-    -v "$DUMP:/in/dump:ro" -e "PORT=$port" -e "JOBS=$JOBS" -e "SETTINGS=$SETTINGS_TEXT" \
+    -v "$DUMP:/in/dump:ro" -e "PORT=$port" -e "JOBS=$JOBS" -e "SETTINGS=$SETTINGS_TEXT" -e "COUNTS=$INVENTORY_COUNTS" \
     -e "PATH=/usr/lib/postgresql/$MAJOR/bin:/usr/local/bin:/usr/bin:/bin" -e LANG=C.UTF-8 \
     "$IMAGE" sh -c "$CONTAINER_SCRIPT" || rc=$?
   t1=$(now_ms)

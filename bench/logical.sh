@@ -10,12 +10,12 @@
 #    and removed right after the dump.
 # 2. Alternates R rounds (default 3), rotating the order every round, of
 #    (a) native: as the postgres user, initdb with Attest's throwaway settings, start on a free
-#        loopback port, createdb, pg_restore -jJ --exit-on-error, pg_amcheck --heapallindexed,
-#        stop, rm — timed end to end;
+#        loopback port, createdb, pg_restore -jJ --exit-on-error, the row counts of Attest's
+#        inventory check (always on), pg_amcheck --heapallindexed, stop, rm — timed end to end;
 #    (b) `attest drill --json --no-mail` with the same checks (amcheck on; full_read, write and
 #        inventory compare off) — the headline;
 #    (c) `attest drill` with Attest's default checks (skip with --no-default-checks).
-# 3. Prints medians, b/a (target ≤ 1.10), Attest's own peak RSS (target < 150 MB), the dump
+# 3. Prints medians, b/a (target ≤ 1.05), Attest's own peak RSS (target < 150 MB), the dump
 #    size and per-phase medians from Attest's JSON timings; keeps a copy of the table and the
 #    raw rows under bench/.cache/results/.
 # Every cluster and temporary directory is removed on every exit path (trap).

@@ -1,7 +1,7 @@
 # The native by-hand logical restore on the host (sourced after lib.sh; used by logical.sh and
 # docker.sh): as the PostgreSQL user, initdb with Attest's throwaway settings, start on a free
-# loopback port, createdb, pg_restore -jJOBS --exit-on-error, pg_amcheck --heapallindexed,
-# stop, rm. Needs BIN, JOBS, DUMP, SERVER_SETTINGS (bench/pg-settings.mjs) and $BENCH_WORK/out.
+# loopback port, createdb, pg_restore -jJOBS --exit-on-error, the row counts of Attest's
+# inventory check (which always runs), pg_amcheck --heapallindexed, stop, rm. Needs BIN, JOBS, DUMP, SERVER_SETTINGS (bench/pg-settings.mjs) and $BENCH_WORK/out.
 # Sets R_WALL, R_PROVISION, R_RESTORE, R_CHECKS, R_TEARDOWN (ms).
 #   native_logical_run ROUND [TAG]
 
@@ -38,7 +38,11 @@ native_logical_run() {
   run_wait --err "$BENCH_WORK/out/$tag-$round.restore.log" \
     as_pg "${pgenv[@]}" -- "$BIN/pg_restore" -j "$JOBS" --exit-on-error --no-password -d bench "$DUMP" || die "native pg_restore failed: $(tail -n 5 "$BENCH_WORK/out/$tag-$round.restore.log")"
   t2=$(now_ms)
-  # checks: the same pg_amcheck invocation as Attest's amcheck check
+  # checks: what Attest's inventory check does by hand (it always runs: every table counted,
+  # FROM ONLY), then the same pg_amcheck invocation as Attest's amcheck check
+  as_pg "${pgenv[@]}" -- "$BIN/psql" -X -At -v ON_ERROR_STOP=1 --no-password -d bench -c "$INVENTORY_COUNTS" |
+    as_pg "${pgenv[@]}" -- "$BIN/psql" -X -At -v ON_ERROR_STOP=1 --no-password -d bench -f - >/dev/null ||
+    die "native row counts failed"
   run_wait --out "$BENCH_WORK/out/$tag-$round.amcheck.log" --err "$BENCH_WORK/out/$tag-$round.amcheck.err" \
     as_pg "${pgenv[@]}" -- "$BIN/pg_amcheck" --heapallindexed --install-missing --no-password --jobs 2 -d bench || rc=$?
   ((rc == 0)) || die "native pg_amcheck exited with $rc: $(tail -n 5 "$BENCH_WORK/out/$tag-$round.amcheck."{log,err})"
@@ -53,3 +57,13 @@ native_logical_run() {
   R_CHECKS=$((t3 - t2))
   R_TEARDOWN=$((t4 - t3))
 }
+
+# One `select count(*) from only <table>;` per table of the restored database: the statements
+# Attest's inventory check runs (src/checks/inventory.ts: every ordinary table and partition;
+# a partitioned parent has no rows of its own, a materialized view is not counted).
+# shellcheck disable=SC2034 # used by native_logical_run and docker.sh
+INVENTORY_COUNTS="select format('select count(*) from only %I.%I;', n.nspname, c.relname)
+  from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+  where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
+    and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'
+  order by 1"
