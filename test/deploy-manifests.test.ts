@@ -8,6 +8,8 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, posix } from "node:path";
+import { CronJob } from "kubernetes-models/batch/v1";
+import { ConfigMap, Namespace, PersistentVolumeClaim, ServiceAccount } from "kubernetes-models/v1";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { ROOT } from "./support/cli.js";
@@ -166,6 +168,29 @@ describe("Kubernetes manifests", () => {
   const podSpecs = ofKind("CronJob").map(
     (c) => at(c, "spec", "jobTemplate", "spec", "template", "spec") as Obj,
   );
+
+  it("validate against the Kubernetes API schemas (types, enums, required fields)", () => {
+    // each model's own input type; the parsed objects are checked at run time, which is the point
+    const models: Record<string, new (o: never) => { validate(): void }> = {
+      "v1/Namespace": Namespace,
+      "v1/ServiceAccount": ServiceAccount,
+      "v1/PersistentVolumeClaim": PersistentVolumeClaim,
+      "v1/ConfigMap": ConfigMap,
+      "batch/v1/CronJob": CronJob,
+    };
+    for (const o of objects) {
+      const Model = models[`${o.apiVersion}/${o.kind}`];
+      expect(Model, `${o.apiVersion} ${o.kind}`).toBeDefined();
+      expect(() => new Model!(o as never).validate(), `${o.kind} ${at(o, "metadata", "name")}`).not.toThrow();
+    }
+    // the check bites: a misspelt enum value and a uid as text are refused
+    const cron = structuredClone(ofKind("CronJob")[0]!);
+    const c = at(cron, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0) as Obj;
+    (c.securityContext as Obj).procMount = "Unmaskd";
+    expect(() => new CronJob(cron as never).validate()).toThrow(
+      /procMount must be equal to one of the allowed values/,
+    );
+  });
 
   it("put every object in one namespace labelled with the Pod Security level its pods meet", () => {
     expect(namespace).toBeDefined();
