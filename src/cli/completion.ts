@@ -56,11 +56,6 @@ function modelOf(cmd: Command, path: string): CommandModel[] {
   return [self, ...visible.flatMap((c) => modelOf(c, commandPath(c)))];
 }
 
-/** Every command of `program` as completion sees it. */
-export function completionModel(program: Command): CommandModel[] {
-  return modelOf(program, "");
-}
-
 const sq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /** The `case` arms shared by both shells: commands and value-taking options while scanning words. */
@@ -165,7 +160,7 @@ fi
 
 /** The completion script for `shell`, made from `program` as it is now. */
 export function completionScript(program: Command, shell: Shell): string {
-  const models = completionModel(program);
+  const models = modelOf(program, "");
   return shell === "bash" ? bashScript(models) : zshScript(models);
 }
 
