@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import type { Backup, DrillPlan } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { quoteIdent, quoteLiteral, withClient } from "../../runtimes/sql.js";
+import { needsSchema, needsSchemaReason, pairedSchema } from "../../sources/dump-dir/dump-pairs.js";
 import { seriesNote } from "../../sources/dump-dir/series-names.js";
 import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
@@ -20,6 +21,7 @@ import {
   sectionForPsql,
   skipBytes,
 } from "./cluster-globals.js";
+import { pairPreflight, restorePair } from "./dump-pair-restore.js";
 import { createGuardStream, scanProblem } from "./guard-stream.js";
 import { openPlain, type PlainReadOptions, plainCompression, prescanPlain } from "./plain-source.js";
 import { SqlScanner } from "./sql-scanner.js";
@@ -59,13 +61,21 @@ export class LogicalRestorer implements Restorer {
 
   /** Host paths the sandbox must read. */
   inputs(plan: DrillPlan): string[] {
-    return [plan.backup.location, ...(this.#opts.globals ? [this.#opts.globals] : [])];
+    const schema = pairedSchema(plan.backup);
+    return [
+      ...(schema ? [schema.location] : []),
+      plan.backup.location,
+      ...(this.#opts.globals ? [this.#opts.globals] : []),
+    ];
   }
 
   async preflight(plan: DrillPlan, signal?: AbortSignal): Promise<void> {
     const b = plan.backup;
     if (b.format === "unknown")
       throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
+    if (needsSchema(b)) throw new VerifierError(needsSchemaReason(b));
+    const pairProblem = pairPreflight(b);
+    if (pairProblem) throw pairProblem;
     const compression = plainCompression(b.format);
     this.#scan = compression
       ? await prescanPlain(b.location, compression, {
@@ -93,7 +103,7 @@ export class LogicalRestorer implements Restorer {
     const tablespaces = scan
       ? scan.tablespaces
       : ARCHIVE_FORMATS.has(b.format)
-        ? tocTablespaces(b)
+        ? tocTablespaces(pairedSchema(b) ?? b)
         : new Set<string>();
     // a full pg_dumpall file carries the cluster's roles (it creates them itself) and tablespaces,
     // which its roles section would make at host paths: made inside the sandbox first instead
@@ -105,6 +115,9 @@ export class LogicalRestorer implements Restorer {
       notes.push("the globals file was not restored: the pg_dumpall file carries the cluster's own roles");
     else if (this.#opts.globals) await this.#restoreGlobals(sandbox, ctx, notes);
     const roles = cluster ? new Set<string>() : (scan?.roles ?? (await this.#archiveRoles(sandbox, b, ctx)));
+    // a paired schema dump owns the objects its data dump fills
+    const schemaPart = pairedSchema(b);
+    if (schemaPart) for (const r of await this.#archiveRoles(sandbox, schemaPart, ctx)) roles.add(r);
     await this.#createMissingRoles(sandbox, roles, notes);
 
     const createsOwnDb = Boolean(scan?.has("connect"));
@@ -119,7 +132,8 @@ export class LogicalRestorer implements Restorer {
 
     const stopProgress = this.#watchSize(sandbox, db, ctx);
     try {
-      if (ARCHIVE_FORMATS.has(b.format)) await this.#pgRestore(sandbox, b, db, ctx, notes);
+      if (schemaPart) notes.push(...(await restorePair(sandbox, schemaPart, b, db, ctx, this.#opts.jobs)));
+      else if (ARCHIVE_FORMATS.has(b.format)) await this.#pgRestore(sandbox, b, db, ctx, notes);
       else await this.#psql(sandbox, b, createsOwnDb ? "postgres" : db, ctx, notes);
     } catch (err) {
       throw await classify(err, sandbox, plainCompression(b.format) ? "psql" : "pg_restore");

@@ -1,7 +1,7 @@
 /** Configuration of the `dump-dir` source. */
 import { existsSync, statSync } from "node:fs";
 import { z } from "zod";
-import { baseSourceShape } from "../../config/common-schema.js";
+import { baseSourceShape, durationSchema } from "../../config/common-schema.js";
 
 /** A size such as 64m, 2g or 1TiB, resolved to bytes. */
 const size = z
@@ -39,6 +39,23 @@ export const dumpDirSourceSchema = z
     max_line: size.default(256 * 1024 ** 2),
     /** The most a compressed plain dump may decompress to (a decompression bomb fails the drill). */
     max_decompressed: size.default(1024 ** 4),
+    /**
+     * Schema and data dumps taken apart (`pg_dump --schema-only` and `--data-only`) drilled as one
+     * backup: each data dump matching `data` is paired with the dump matching `schema` nearest to
+     * it in time, at most `within` apart; schema restored first (pre-data), then the data, then
+     * the schema's indexes and constraints (post-data).
+     */
+    pairs: z
+      .array(
+        z
+          .object({
+            schema: z.string().min(1),
+            data: z.string().min(1),
+            within: durationSchema.prefault("6h"),
+          })
+          .strict(),
+      )
+      .default([]),
   })
   .strict();
 

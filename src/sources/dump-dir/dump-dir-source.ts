@@ -3,10 +3,12 @@ import { readdirSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import picomatch from "picomatch";
 import type { Backup, Finding } from "../../model.js";
+import { archiveContent } from "../../restore/logical/archive-completeness.js";
 import type { Source, SourceContext } from "../source.js";
 import { majorOfVersion, seriesFromName, timestampFromName } from "./archive-header.js";
 import { type Detected, detectFormat, isDirectoryDump } from "./detect-format.js";
 import type { DumpDirSourceConfig } from "./dump-dir-config.js";
+import { pairDumps, unpairedFindings } from "./dump-pairs.js";
 import { SERIES_FROM_CLUSTER_FILE, SERIES_FROM_FILE, settleSeriesNames } from "./series-names.js";
 
 /** Extensions a dump file has when `include` is not configured. */
@@ -77,7 +79,10 @@ export class DumpDirSource implements Source {
     };
     await walk(this.#cfg.path, 0);
     settleSeriesNames(found);
-    return found.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    // a schema dump paired with a data dump is part of that backup, not one of its own
+    const listed = pairDumps(found, this.#cfg.pairs);
+    this.#findings.push(...unpairedFindings(listed));
+    return listed.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
   async inspect(): Promise<Finding[]> {
@@ -107,6 +112,9 @@ export class DumpDirSource implements Source {
     const dumpVersion = d.archive?.dumpVersion ?? d.plain?.dumpVersion;
     if (dumpVersion) labels.dumpVersion = dumpVersion;
     if (d.archive) labels.archiveVersion = d.archive.version;
+    // --schema-only / --data-only, from the TOC (a full dump gets no label)
+    const content = d.archive ? archiveContent(abs, d.format) : undefined;
+    if (content && content !== "full") labels.content = content;
 
     let createdAt: Date;
     let origin: Backup["createdAtOrigin"];
