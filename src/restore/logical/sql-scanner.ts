@@ -266,6 +266,15 @@ export class SqlScanner {
   #run(raw: Uint8Array, buf: Uint8Array, base: number, eof: boolean): number {
     const n = buf.length;
     let i = 0;
+    // where the next newline, quote and backslash of `buf` are: found natively, each looked up
+    // again only once passed, so long string contents cost one search per buffer, never one per string
+    let lfAt = -1;
+    let quoteAt = -1;
+    let bsAt = -1;
+    const next = (byte: number, from: number) => {
+      const k = buf.indexOf(byte, from);
+      return k < 0 ? n : k;
+    };
     while (i < n && !this.#stopped && !this.#remask) {
       const st = this.#state;
       if (st === COPY) {
@@ -378,11 +387,12 @@ export class SqlScanner {
       if (st === SQUOTE) {
         if (!this.#escapeNext) {
           // the bulk of an --inserts dump is string contents: take them in one go
-          const esc = this.#escapes;
-          let j = i;
-          for (; j < n; j++) {
-            const c = buf[j];
-            if (c === QUOTE || c === LF || (esc && c === BACKSLASH)) break;
+          if (lfAt < i) lfAt = next(LF, i);
+          if (quoteAt < i) quoteAt = next(QUOTE, i);
+          let j = Math.min(lfAt, quoteAt);
+          if (this.#escapes) {
+            if (bsAt < i) bsAt = next(BACKSLASH, i);
+            if (bsAt < j) j = bsAt;
           }
           if (j > i) {
             this.#addQuoted(raw, buf, i, j);
