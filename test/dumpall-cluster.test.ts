@@ -68,13 +68,13 @@ sources:
         - { name: cold, database: cold.archive, sql: "select count(*)::text || '@' || (select spcname from pg_tablespace t join pg_database d on d.dattablespace = t.oid where d.datname = current_database()) from public.years", expect: "= 36@cold" }
         - { name: grant, database: shop.prod, sql: "select has_table_privilege('Report Reader', 'public.orders', 'SELECT')::text", expect: "= true" }`);
     const { code, doc, stderr } = await audit(ws.config);
-    expect(doc.drills.map((d) => d.backup.id).sort()).toEqual([
-      "prod-cluster_20261120T0300.sql",
-      "prod-cluster_20261120T0300.sql.gz",
-    ]);
+    expect(Object.fromEntries(doc.drills.map((d) => [d.backup.id, d.series]))).toEqual({
+      "prod-clean_20261120T0300.sql": "prod-clean",
+      "prod-cluster_20261120T0300.sql": "prod-cluster",
+      "prod-cluster_20261120T0300.sql.gz": "prod-cluster",
+    });
     for (const d of doc.drills) {
       expect(d.verdict, `${d.backup.id}: ${d.reason} ${stderr.slice(-800)}`).toBe("pass");
-      expect(d.series).toBe("prod-cluster");
       expect(d.checks.filter((c) => c.name.startsWith("query:")).map((c) => c.status)).toEqual([
         "pass",
         "pass",
@@ -90,10 +90,20 @@ sources:
       expect(d.notes).toContain(
         "created tablespace(s) cold, fast disk inside the sandbox for the objects the dump places there",
       );
+      if (d.series === "prod-clean") continue;
       expect(d.notes).toContain(
         'errors psql printed loading the roles section, forgiven by name: role "postgres" already exists (the sandbox has it from the start: its bootstrap superuser or a built-in role); tablespace "fast disk" already exists (made inside the sandbox before the restore); tablespace "cold" already exists (made inside the sandbox before the restore)',
       );
     }
+    // --clean drops what it creates: each DROP forgiven at its own line, the sandbox's tablespaces kept
+    const clean = doc.drills.find((d) => d.series === "prod-clean")!.notes.join("\n");
+    expect(clean).toMatch(
+      /forgiven by name: database "cold\.archive" does not exist \(pg_dumpall --clean drops it before creating it; a fresh sandbox has none\);/,
+    );
+    expect(clean).toContain(
+      "current user cannot be dropped (pg_dumpall --clean drops it before creating it; it is the sandbox's own superuser)",
+    );
+    expect(clean).toContain("its DROP TABLESPACE of cold, fast disk (pg_dumpall --clean) was left out");
     expect(code).toBe(0);
   });
 

@@ -45,8 +45,16 @@ export async function readSection(
 /**
  * The roles section as psql gets it: judged whole by a fresh scanner; pg_dumpall's own
  * \restrict and \unrestrict lines dropped and, with `key`, psql put in restricted mode first.
+ * A `DROP TABLESPACE` line (pg_dumpall --clean) of a tablespace in `keep` is dropped too: made
+ * inside the sandbox for this restore, it must outlive the CREATE TABLESPACE of a host path.
+ * Dropped lines leave an empty line, so psql's line numbers still point into the section.
  */
-export function sectionForPsql(section: Buffer, file: string, key: string | undefined): Buffer {
+export function sectionForPsql(
+  section: Buffer,
+  file: string,
+  key: string | undefined,
+  keep: ReadonlySet<string> = new Set(),
+): { input: Buffer; kept: string[] } {
   const scanner = new SqlScanner();
   scanner.write(section);
   scanner.end();
@@ -57,18 +65,29 @@ export function sectionForPsql(section: Buffer, file: string, key: string | unde
     throw new BackupDefectError(
       `${file}: the roles section of the pg_dumpall file holds the meta-command \\${other.command} at line ${other.line}; pg_dumpall writes none there`,
     );
-  if (/\bCOPY\b/i.test(section.toString("latin1")))
+  const raw = section.toString("latin1");
+  if (/\bCOPY\b/i.test(raw))
     throw new BackupDefectError(
       `${file}: the roles section of the pg_dumpall file holds a COPY; pg_dumpall writes none there`,
     );
+  const cuts = scanner.metaCommands.map((m) => ({ start: m.start, end: m.end }));
+  const kept: string[] = [];
+  // latin1 keeps one character per byte: match offsets are byte offsets
+  for (const m of raw.matchAll(/^DROP TABLESPACE ("(?:[^"]|"")+"|[^\s";]+);\n/gm)) {
+    const name = Buffer.from(identifier(m[1]!), "latin1").toString("utf8");
+    if (!keep.has(name)) continue;
+    cuts.push({ start: m.index, end: m.index + m[0].length });
+    kept.push(name);
+  }
+  cuts.sort((a, b) => a.start - b.start);
   const parts: Buffer[] = key ? [Buffer.from(`\\restrict ${key}\n`)] : [];
   let cursor = 0;
-  for (const m of scanner.metaCommands) {
-    parts.push(section.subarray(cursor, m.start), Buffer.from("\n"));
-    cursor = m.end;
+  for (const c of cuts) {
+    parts.push(section.subarray(cursor, c.start), Buffer.from("\n"));
+    cursor = c.end;
   }
   parts.push(section.subarray(cursor));
-  return Buffer.concat(parts);
+  return { input: Buffer.concat(parts), kept };
 }
 
 /** The roles section of a pg_dumpall file, read and not yet run. */
@@ -115,30 +134,76 @@ export interface ForgivenError {
   /** The message after `ERROR:  `, exactly. */
   message: string;
   why: string;
+  /** The line psql must have been reading, exactly, when the error is only forgiven there. */
+  statement?: string;
 }
 
-/** The errors forgiven: CREATE ROLE of roles and CREATE TABLESPACE of tablespaces the sandbox has. */
-export function forgivenErrors(roles: readonly string[], tablespaces: readonly string[]): ForgivenError[] {
-  return [
-    ...roles.map((r) => ({
+/** What the sandbox has before the roles section runs. */
+export interface SandboxGlobals {
+  roles: readonly string[];
+  tablespaces: readonly string[];
+  databases: readonly string[];
+  currentUser: string;
+}
+
+/** An identifier as pg_dumpall writes it: bare, or double-quoted with "" for a quote. */
+function identifier(raw: string): string {
+  return raw.startsWith('"') ? raw.slice(1, -1).replace(/""/g, '"') : raw;
+}
+
+/**
+ * The errors forgiven: CREATE ROLE of roles and CREATE TABLESPACE of tablespaces the sandbox
+ * has; and what `pg_dumpall --clean` drops before creating, each at its own DROP line: a
+ * database or role a fresh sandbox does not have, and the sandbox's own superuser.
+ */
+export function forgivenErrors(have: SandboxGlobals, section: string): ForgivenError[] {
+  const out: ForgivenError[] = [
+    ...have.roles.map((r) => ({
       message: `role "${r}" already exists`,
       why: "the sandbox has it from the start: its bootstrap superuser or a built-in role",
     })),
-    ...tablespaces.map((t) => ({
+    ...have.tablespaces.map((t) => ({
       message: `tablespace "${t}" already exists`,
       why: "made inside the sandbox before the restore",
     })),
   ];
+  const clean = "pg_dumpall --clean drops it before creating it";
+  for (const m of section.matchAll(/^DROP (DATABASE|ROLE) ("(?:[^"]|"")+"|[^\s";]+);$/gm)) {
+    const [statement, kind, raw] = [m[0], m[1]!, m[2]!];
+    const name = identifier(raw);
+    if (kind === "DATABASE" && !have.databases.includes(name))
+      out.push({
+        message: `database "${name}" does not exist`,
+        statement,
+        why: `${clean}; a fresh sandbox has none`,
+      });
+    else if (kind === "ROLE" && name === have.currentUser)
+      out.push({
+        message: "current user cannot be dropped",
+        statement,
+        why: `${clean}; it is the sandbox's own superuser`,
+      });
+    else if (kind === "ROLE" && !have.roles.includes(name))
+      out.push({
+        message: `role "${name}" does not exist`,
+        statement,
+        why: `${clean}; a fresh sandbox has none`,
+      });
+  }
+  return out;
 }
 
 /** Reads psql's standard error: forgiven errors are counted, the first other error is kept. */
 export class PsqlErrorJudge {
   readonly #forgiven: ForgivenError[];
+  readonly #lines: string[];
   readonly #seen = new Map<string, number>();
   #unexpected: string[] | undefined;
 
-  constructor(forgiven: ForgivenError[]) {
+  /** `input` is all psql reads (its error lines number the lines of it). */
+  constructor(forgiven: ForgivenError[], input: string) {
     this.#forgiven = forgiven;
+    this.#lines = input.split("\n");
   }
 
   /** One line of psql's standard error. */
@@ -147,9 +212,12 @@ export class PsqlErrorJudge {
       this.#unexpected.push(text);
       return;
     }
-    const m = /^psql:[^\n]*?:\d+: ERROR: {2}(.*)$/.exec(text);
+    const m = /^psql:[^\n]*?:(\d+): ERROR: {2}(.*)$/.exec(text);
     if (!m) return;
-    const hit = this.#forgiven.find((f) => f.message === m[1]);
+    const at = this.#lines[Number(m[1]) - 1];
+    const hit = this.#forgiven.find(
+      (f) => f.message === m[2] && (f.statement === undefined || f.statement === at),
+    );
     const key = hit && `${hit.message} (${hit.why})`;
     if (key && !this.#unexpected) this.#seen.set(key, (this.#seen.get(key) ?? 0) + 1);
     else this.#unexpected ??= [text];

@@ -233,14 +233,19 @@ export class LogicalRestorer implements Restorer {
     ctx: RestoreContext,
     notes: string[],
   ): Promise<number> {
-    const section = sectionForPsql(cluster.bytes, b.id, key);
-    const [roles, tablespaces] = await withClient(sandbox, "postgres", async (c) => [
-      (await c.query<{ n: string }>("select rolname as n from pg_catalog.pg_roles")).rows.map((r) => r.n),
-      (await c.query<{ n: string }>("select spcname as n from pg_catalog.pg_tablespace")).rows.map(
-        (r) => r.n,
-      ),
-    ]);
-    const judge = new PsqlErrorJudge(forgivenErrors(roles, tablespaces));
+    const have = await withClient(sandbox, "postgres", async (c) => {
+      const names = async (sql: string) => (await c.query<{ n: string }>(sql)).rows.map((r) => r.n);
+      return {
+        roles: await names("select rolname as n from pg_catalog.pg_roles"),
+        tablespaces: await names("select spcname as n from pg_catalog.pg_tablespace"),
+        databases: await names("select datname as n from pg_catalog.pg_database"),
+        currentUser: (await names("select current_user as n"))[0] ?? "",
+      };
+    });
+    const made = new Set(have.tablespaces.filter((t) => t !== "pg_default" && t !== "pg_global"));
+    const { input: section, kept } = sectionForPsql(cluster.bytes, b.id, key, made);
+    const text = section.toString("utf8");
+    const judge = new PsqlErrorJudge(forgivenErrors(have, text), text);
     await sandbox.exec(
       "psql",
       ["-X", "-q", "-v", "ON_ERROR_STOP=0", "--no-password", "-d", "postgres", "-f", "-"],
@@ -250,6 +255,11 @@ export class LogicalRestorer implements Restorer {
     notes.push(
       "the roles section of the pg_dumpall file (before its first \\connect) ran in a psql of its own that goes on after an error; only errors named in the notes were forgiven",
       ...judge.notes(),
+      ...(kept.length
+        ? [
+            `its DROP TABLESPACE of ${kept.join(", ")} (pg_dumpall --clean) was left out: made inside the sandbox, they stand in for the host paths its CREATE TABLESPACE names`,
+          ]
+        : []),
     );
     return cluster.bytes.length;
   }
