@@ -5,6 +5,7 @@ import { alertsSchema } from "../report/alerts/alerts-config.js";
 import { mailSchema } from "../report/mail/mail-config.js";
 import { planSchema, refineSchedule, serviceSchema } from "../scheduler/schedule-config.js";
 import { barmanSourceSchema } from "../sources/barman/barman-config.js";
+import { barmanCloudSourceSchema } from "../sources/barman-cloud/barman-cloud-config.js";
 import { basebackupSourceSchema } from "../sources/basebackup/basebackup-config.js";
 import { dumpDirSourceSchema } from "../sources/dump-dir/dump-dir-config.js";
 import { ociVolumeBackupsSourceSchema } from "../sources/oci-volume-backups/oci-volume-config.js";
@@ -21,6 +22,7 @@ export const sourceSchema = z.discriminatedUnion("type", [
   barmanSourceSchema,
   ociVolumeBackupsSourceSchema,
   pgbackrestSourceSchema,
+  barmanCloudSourceSchema,
 ]);
 
 /** One resolved source configuration. */

@@ -6,6 +6,7 @@ import { LogicalRestorer } from "./logical/logical-restorer.js";
 import { PhysicalRestorer } from "./physical/physical-restorer.js";
 import type { Restorer } from "./restorer.js";
 import { SnapshotRestorer } from "./snapshot/snapshot-restorer.js";
+import { BarmanCloudRestorer } from "./tool/barman-cloud-restorer.js";
 import { BarmanRestorer } from "./tool/barman-restorer.js";
 import { PgbackrestRestorer } from "./tool/pgbackrest-restorer.js";
 
@@ -56,6 +57,19 @@ export function restorerFor(backup: Backup, source: SourceConfig): Restorer {
   if (backup.family === "physical" && source.type === "pgbackrest") {
     const { stanza, repo_path, config_file, repo, superuser } = source;
     return new PgbackrestRestorer({ stanza, repo_path, config_file, repo, superuser });
+  }
+  if (backup.family === "physical" && source.type === "barman-cloud") {
+    const store = source.storage.config;
+    if (store?.type !== "s3")
+      throw new VerifierError(
+        `barman-cloud source ${source.name}: storage ${source.storage.name} is not an s3 store`,
+      );
+    return new BarmanCloudRestorer({
+      store,
+      path: source.path,
+      serverName: source.server_name,
+      superuser: source.superuser,
+    });
   }
   throw new VerifierError(`no restorer for ${backup.family} backups of source type ${source.type}`);
 }

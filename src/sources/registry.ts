@@ -1,6 +1,7 @@
 /** Builds the Source adapter for a source configuration. The only place that knows every adapter. */
 import type { SourceConfig } from "../config/schema.js";
 import { BarmanSource } from "./barman/barman-source.js";
+import { BarmanCloudSource } from "./barman-cloud/barman-cloud-source.js";
 import { BasebackupSource } from "./basebackup/basebackup-source.js";
 import { DumpDirSource } from "./dump-dir/dump-dir-source.js";
 import { OciVolumeBackupsSource } from "./oci-volume-backups/oci-volume-source.js";
@@ -20,5 +21,7 @@ export function createSource(config: SourceConfig): Source {
       return new OciVolumeBackupsSource(config);
     case "pgbackrest":
       return new PgbackrestSource(config);
+    case "barman-cloud":
+      return new BarmanCloudSource(config);
   }
 }

@@ -265,11 +265,16 @@ function typeArgs(target: RecoveryTarget): string[] {
 }
 
 /**
- * The sandbox, except that start() first appends pgBackRest's restore_command to
+ * The sandbox, except that start() first appends a tool's restore_command (pgbackrest archive-get,
+ * barman-cloud-wal-restore) to
  * postgresql.auto.conf: the shared recovery start writes a copying restore_command for a
  * plain WAL archive, and the last line of the file wins.
  */
-function withRestoreCommand(sandbox: Sandbox, command: string): Sandbox {
+export function withRestoreCommand(
+  sandbox: Sandbox,
+  command: string,
+  why = "WAL comes from the pgBackRest repository",
+): Sandbox {
   const autoConf = posix.join(sandbox.dataDir, "postgresql.auto.conf");
   return {
     id: sandbox.id,
@@ -283,10 +288,7 @@ function withRestoreCommand(sandbox: Sandbox, command: string): Sandbox {
       await writeSandboxFile(
         sandbox,
         autoConf,
-        settingsFileText(
-          { restore_command: command },
-          "added by attest: WAL comes from the pgBackRest repository",
-        ),
+        settingsFileText({ restore_command: command }, `added by attest: ${why}`),
         "append",
       );
       await sandbox.start(opts);

@@ -1,0 +1,236 @@
+/**
+ * Restores a barman-cloud backup (CloudNativePG) into an empty local sandbox with
+ * `barman-cloud-restore`, run as a process of the sandbox (confined, its own account), then
+ * archive recovery with `barman-cloud-wal-restore` as restore_command. Both reach the bucket
+ * through the store relay (network to the store's endpoint only); their keys reach them alone,
+ * from an environment file the forwarder reads, never the server's environment or Attest's.
+ */
+import { writeFileSync } from "node:fs";
+import { posix } from "node:path";
+import type { Backup, DrillPlan, Reached, RecoveryTarget } from "../../model.js";
+import { openSandboxStore, type StoreEndpoint } from "../../runtimes/local/store-relay.js";
+import type { Sandbox } from "../../runtimes/runtime.js";
+import { serverPrefix } from "../../sources/barman-cloud/barman-cloud-source.js";
+import type { S3StorageConfig } from "../../storage/s3/s3-config.js";
+import { BackupDefectError, VerifierError } from "../../util/errors.js";
+import { lastLines } from "../../util/process.js";
+import { DEFAULT_WAL_SEGMENT_SIZE, parseLsn, segmentName, segmentOfLsn } from "../../wal/wal-names.js";
+import { describeTarget } from "../physical/recovery-config.js";
+import { runRecovery } from "../physical/recovery-run.js";
+import { sandboxSh } from "../physical/sandbox-shell.js";
+import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
+import { withRestoreCommand } from "./pgbackrest-restorer.js";
+
+/** Options of the barman-cloud restorer. */
+export interface BarmanCloudRestorerOptions {
+  /** The bucket (an `s3` store) the backups are in. */
+  store: S3StorageConfig;
+  /** Key prefix of the backups (`path` of the source). */
+  path: string;
+  serverName: string;
+  /** Superuser of the backed-up cluster (to connect before the sandbox's own login exists). */
+  superuser: string;
+}
+
+/** What barman-cloud says when the store refused it or could not be reached: the verifier's problem. */
+const NOT_A_DEFECT =
+  /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|SSL|certificate|Could not connect|EndpointConnectionError|NetworkErrorExit|Bucket .* does not exist|ReadTimeout|is not empty/i;
+/** What says the backup's own objects are missing or broken. */
+const DEFECT =
+  /NoSuchKey|Not Found|404|does not exists?|unexpected end of data|invalid header|CRC|Compressed file ended|not a gzip file|truncated/i;
+
+/** Where the restore's tablespaces land inside the data directory (then per OID). */
+const TABLESPACES = "attest_barman_cloud_tablespaces";
+
+/** Restores barman-cloud backups (local runtime only: the tool and the relay run on this host). */
+export class BarmanCloudRestorer implements Restorer {
+  readonly name = "barman-cloud";
+  readonly sandboxMode = "empty" as const;
+  readonly #opts: BarmanCloudRestorerOptions;
+
+  constructor(opts: BarmanCloudRestorerOptions) {
+    this.#opts = Object.freeze({ ...opts });
+  }
+
+  /** The store's CA file (read-only): the only host file barman-cloud reads. */
+  inputs(_plan: DrillPlan): string[] {
+    return this.#opts.store.ca_file ? [this.#opts.store.ca_file] : [];
+  }
+
+  async preflight(plan: DrillPlan): Promise<void> {
+    const b = plan.backup;
+    if (b.labels.problem) throw new BackupDefectError(`${b.id}: ${b.labels.problem}`);
+  }
+
+  /** The bucket URL barman-cloud is given: `s3://bucket/path`. */
+  #sourceUrl(): string {
+    const path = this.#opts.path.replace(/\/+$/, "");
+    return `s3://${this.#opts.store.bucket}${path ? `/${path}` : ""}`;
+  }
+
+  /** The endpoint the relay connects to; only a loopback address works inside the sandbox yet. */
+  #endpoint(): { url: string; endpoint: StoreEndpoint } {
+    const { store } = this.#opts;
+    const url = store.endpoint ?? `https://s3.${store.region}.amazonaws.com`;
+    const u = new URL(url);
+    const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
+    if (!/^127\.\d+\.\d+\.\d+$/.test(host) && host !== "::1")
+      throw new VerifierError(
+        `barman-cloud drills reach the store through a relay on the sandbox's loopback; the endpoint ${url} is a host name, which the sandbox cannot resolve yet (give the endpoint as an address)`,
+      );
+    return { url, endpoint: { host, port: u.port ? Number(u.port) : u.protocol === "http:" ? 80 : 443 } };
+  }
+
+  /** The tool's environment: keys, region, CA, nothing of the host's AWS files. */
+  #toolEnv(sandbox: Sandbox, awsConfig: string): Record<string, string> {
+    const { store } = this.#opts;
+    if (!store.access_key_id || !store.secret_access_key)
+      throw new VerifierError(
+        "barman-cloud drills need the store's access_key_id and secret_access_key (the host's AWS credential chain is not handed into the sandbox)",
+      );
+    return {
+      AWS_ACCESS_KEY_ID: store.access_key_id,
+      AWS_SECRET_ACCESS_KEY: store.secret_access_key,
+      ...(store.session_token ? { AWS_SESSION_TOKEN: store.session_token } : {}),
+      AWS_DEFAULT_REGION: store.region,
+      ...(store.ca_file ? { AWS_CA_BUNDLE: sandbox.inputPath(store.ca_file) } : {}),
+      AWS_CONFIG_FILE: awsConfig,
+      AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+      AWS_EC2_METADATA_DISABLED: "true",
+    };
+  }
+
+  async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
+    const { backup } = ctx.plan;
+    await this.preflight(ctx.plan);
+    if (sandbox.runtime !== "local")
+      throw new VerifierError("barman-cloud restores need sandbox.runtime: local");
+    const target: RecoveryTarget = ctx.plan.target ?? { kind: "latest" };
+    const { url, endpoint } = this.#endpoint();
+    const sandboxDir = posix.dirname(sandbox.dataDir);
+    // boto3 picks the addressing style from its config file; path style for MinIO and Ceph RGW
+    const awsConfig = posix.join(sandboxDir, "store", "aws-config");
+    await using access = await openSandboxStore(sandboxDir, endpoint, this.#toolEnv(sandbox, awsConfig));
+    writeFileSync(
+      awsConfig,
+      `[default]\ns3 =\n    addressing_style = ${this.#opts.store.path_style ? "path" : "auto"}\n`,
+      { mode: 0o644 },
+    );
+    const notes = [
+      `the bucket's endpoint ${endpoint.host}:${endpoint.port} was the only network barman-cloud had (store relay)`,
+    ];
+    const source = this.#sourceUrl();
+    const tablespaces = (backup.labels.tablespaces ?? "")
+      .split(",")
+      .filter(Boolean)
+      .map((t) => {
+        const i = t.lastIndexOf(":");
+        return { name: t.slice(0, i), oid: t.slice(i + 1) };
+      });
+    const tsDir = posix.join(sandboxDir, "home", "barman-cloud-tablespaces");
+    for (const t of tablespaces)
+      if (/[:\n\r]/.test(t.name) || !/^\d+$/.test(t.oid))
+        throw new VerifierError(
+          `tablespace "${t.name}" of ${backup.id} cannot be relocated with --tablespace NAME:LOCATION; Attest does not let it be written to its original path`,
+        );
+    const args = [
+      "barman-cloud-restore",
+      "--endpoint-url",
+      url,
+      ...tablespaces.flatMap((t) => ["--tablespace", `${t.name}:${tsDir}/${t.oid}`]),
+      source,
+      this.#opts.serverName,
+      backup.id,
+      sandbox.dataDir,
+    ];
+    ctx.progress(`barman-cloud-restore ${backup.id}`);
+    const started = Date.now();
+    const r = await sandbox.exec(access.script, args, {
+      timeoutMs: Math.max(10_000, ctx.timeoutMs - 60_000),
+      allowFailure: true,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      env: { LANG: "C.UTF-8" },
+    });
+    if (r.code !== 0 || r.timedOut) {
+      const tail = lastLines(`${r.stderrTail}\n${r.stdout}`, 4) || `exit code ${r.code}`;
+      const msg = `barman-cloud-restore of ${backup.id} failed: ${tail}`;
+      if (r.timedOut || NOT_A_DEFECT.test(tail) || !DEFECT.test(tail)) throw new VerifierError(msg);
+      throw new BackupDefectError(msg);
+    }
+    notes.push(
+      `barman-cloud-restore fetched ${backup.id} from ${source} in ${Math.round((Date.now() - started) / 100) / 10} s`,
+    );
+    if (tablespaces.length) {
+      await sandboxSh(sandbox, 'mv -- "$1" "$2"', [tsDir, posix.join(sandbox.dataDir, TABLESPACES)]);
+      notes.push(
+        `tablespaces ${tablespaces.map((t) => `${t.name} (${t.oid})`).join(", ")} restored inside the sandbox, not at their original locations`,
+      );
+    }
+    // PostgreSQL replaces %f/%p; the forwarder gives the tool the store and its keys
+    const restoreCommand = [
+      access.script,
+      "barman-cloud-wal-restore",
+      "--endpoint-url",
+      url,
+      source,
+      this.#opts.serverName,
+    ]
+      .map(shellWord)
+      .join(" ")
+      .replace(/%/g, "%%");
+    ctx.progress(`recovering to ${describeTarget(target)}`);
+    const result = await runRecovery(
+      withRestoreCommand(sandbox, `${restoreCommand} %f %p`, "WAL comes from the barman-cloud bucket"),
+      ctx,
+      {
+        target,
+        // prepareDataDir needs an archive path; the restore_command appended at start replaces its copy
+        archiveDir: posix.join(sandboxDir, "store", "wals"),
+        superuser: this.#opts.superuser,
+        ...(backup.walRange ? { startLsn: backup.walRange.startLsn } : {}),
+        contain: { moved: [{ from: tsDir, to: TABLESPACES }] },
+        explainStop: (facts) =>
+          facts.lastRestored
+            ? `barman-cloud-wal-restore could not deliver the segment after ${facts.lastRestored} (missing from ${source}/${serverPrefix({ path: "", server_name: this.#opts.serverName })}wals/?)`
+            : "barman-cloud-wal-restore delivered no WAL at all",
+      },
+    );
+    if (target.kind === "latest") checkReachedArchiveEnd(backup, result.reached, source);
+    return {
+      databases: result.databases,
+      reached: result.reached,
+      recoveryMs: result.recoveryMs,
+      notes: [
+        ...notes,
+        "restore_command: barman-cloud-wal-restore from the same bucket (read-only keys suffice)",
+        ...result.notes,
+        ...(result.dataChecksums ? ["data checksums are on"] : ["data checksums are off"]),
+      ],
+    };
+  }
+}
+
+/**
+ * For target `latest`: replay must have reached the newest segment the bucket lists on its
+ * timeline (labels.walLast); PostgreSQL ends recovery quietly when the restore_command finds
+ * nothing, so a missing object shows only here. Names the segment that could not be delivered.
+ */
+function checkReachedArchiveEnd(backup: Backup, reached: Reached, source: string): void {
+  const last = backup.labels.walLast;
+  if (!last || !reached.lsn || reached.timeline === undefined) return;
+  const segSize = Number(backup.labels.walSegmentSize) || DEFAULT_WAL_SEGMENT_SIZE;
+  const seg = segmentOfLsn(parseLsn(reached.lsn) - 1n, segSize);
+  const at = segmentName(reached.timeline, seg, segSize);
+  // only comparable on one timeline: a later timeline's WAL is followed by recovery_target_timeline
+  if (at.slice(0, 8) !== last.slice(0, 8) || at >= last) return;
+  const next = segmentName(reached.timeline, seg + 1, segSize);
+  throw new BackupDefectError(
+    `the end of the WAL archive was not reached: replay ended at ${reached.lsn} in ${at}${reached.timestamp ? ` (last transaction at ${reached.timestamp})` : ""}, ` +
+      `but ${source} lists WAL up to ${last}; barman-cloud-wal-restore could not deliver ${next} (missing from the bucket?)`,
+  );
+}
+
+/** A word for sh: bare when safe, else single-quoted. */
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
