@@ -165,27 +165,39 @@ sources:
     expect(code).toBe(0);
   });
 
-  it("passes a pg_dump 8.x plain dump whose CREATE PROCEDURAL LANGUAGE plpgsql meets a database without plpgsql, with a note", async () => {
+  it("passes pg_dump 8.x plain dumps, with and without -C, whose CREATE PROCEDURAL LANGUAGE plpgsql meets a database without plpgsql, with a note", async () => {
+    const books = (db: string) =>
+      `{ name: books ${db}, database: ${db}, sql: "select string_agg(title_upper(title) || '/' || author, '|' order by id) from public.books where published is not null", expect: "= DIE BLECHTROMMEL/Günter Grass|CIEN AÑOS DE SOLEDAD/Gabriel García Márquez|L'ÉTRANGER/Albert Camus" }`;
     const ws = config(`
 sources:
   - name: old
     type: dump-dir
     path: ${ROOT}/fixtures/samples
-    include: ["pg84-library.sql"]
+    include: ["pg84-library*.sql"]
+    select: all
     checks:
       queries:
-        - { name: books, database: pg84-library, sql: "select string_agg(title_upper(title) || '/' || author, '|' order by id) from public.books where published is not null", expect: "= DIE BLECHTROMMEL/Günter Grass|CIEN AÑOS DE SOLEDAD/Gabriel García Márquez|L'ÉTRANGER/Albert Camus" }
+        - ${books("pg84-library")}
+        - ${books("library")}
         - { name: backslash, database: pg84-library, sql: "select title = E'Back\\\\\\\\slash and tab\\\\there' from public.books where id = 4", expect: "= true" }`);
     const { code, doc, stderr } = await audit(ws.config);
-    expect(doc.drills).toHaveLength(1);
-    const d = doc.drills[0]!;
-    expect(d.verdict, `${d.reason} ${stderr.slice(-800)}`).toBe("pass");
-    expect(d.checks.filter((c) => c.name.startsWith("query:")).map((c) => [c.status, c.detail])).toEqual([
-      ["pass", expect.any(String)],
-      ["pass", expect.any(String)],
-    ]);
-    expect(d.notes.join("\n")).toMatch(
-      /the dump creates plpgsql itself \(CREATE PROCEDURAL LANGUAGE plpgsql, as pg_dump 8\.x writes; .*"already exists".*\): plpgsql was dropped from the fresh database first/,
+    const byId = Object.fromEntries(doc.drills.map((d) => [d.backup.id, d]));
+    expect(Object.fromEntries(doc.drills.map((d) => [d.backup.id, d.series]))).toEqual({
+      "pg84-library-create.sql": "library",
+      "pg84-library.sql": "pg84-library",
+    });
+    for (const d of doc.drills)
+      expect(d.verdict, `${d.backup.id}: ${d.reason} ${stderr.slice(-800)}`).toBe("pass");
+    const ran = (id: string) =>
+      byId[id]!.checks.filter((c) => c.name.startsWith("query:") && c.status === "pass").map((c) => c.name);
+    expect(ran("pg84-library.sql")).toEqual(["query: books pg84-library", "query: backslash"]);
+    expect(ran("pg84-library-create.sql")).toEqual(["query: books library"]);
+    const note =
+      /the dump creates plpgsql itself \(CREATE PROCEDURAL LANGUAGE plpgsql, as pg_dump 8\.x writes; .*"already exists".*\): plpgsql was dropped from (.*) first/;
+    expect(byId["pg84-library.sql"]!.notes.join("\n")).toMatch(note);
+    expect(note.exec(byId["pg84-library.sql"]!.notes.join("\n"))![1]).toBe("the fresh database");
+    expect(note.exec(byId["pg84-library-create.sql"]!.notes.join("\n"))![1]).toBe(
+      "template0, which the dump's CREATE DATABASE copies,",
     );
     expect(code).toBe(0);
   });
