@@ -104,6 +104,7 @@ function helpOf(path: string): ReturnType<typeof run> {
   let r = helps.get(path);
   if (!r) {
     r = run([...path.split(" ").filter(Boolean), "--help"]);
+    expect(r.code, `attest ${path} --help: ${r.stderr}`).toBe(0);
     helps.set(path, r);
   }
   return r;
@@ -185,7 +186,7 @@ describe("help", () => {
   it("each command's help lists its exit codes and examples, and --config is optional", () => {
     for (const p of commandPaths()) {
       const r = helpOf(p);
-      expect(r.code, p).toBe(0);
+      expect(r.code, `${p}: ${r.stderr}`).toBe(0);
       expect(r.stdout, p).toMatch(
         /\nExit codes:\n(?: +\d+ {2}\S[^\n]*\n)+\nExamples:\n(?: {2}\$ [^\n]*\battest [^\n]+\n)+$/,
       );
