@@ -27,6 +27,7 @@ have_cmd openssl || need_pkgs+=(openssl)
 have_cmd systemd-analyze || need_pkgs+=(systemd)
 have_cmd flock || need_pkgs+=(util-linux)
 have_cmd bwrap || need_pkgs+=(bubblewrap)
+have_cmd zsh || need_pkgs+=(zsh) # the zsh completion script is checked by zsh itself
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "missing packages (${need_pkgs[*]}) and not root: install them with apt-get"
