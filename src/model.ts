@@ -29,6 +29,8 @@ export interface Backup {
   pgMajor?: number;
   /** Path or URI of the backup. */
   location: string;
+  /** Where the backup lives when a configured store (`storage:`) holds it: store name, key, ETag. */
+  stored?: { storage: string; key: string; etag?: string };
   walRange?: { timeline: number; startLsn: string; stopLsn?: string; startWal?: string; stopWal?: string };
   manifest?: string;
   labels: Record<string, string>;

@@ -46,7 +46,10 @@ function resolvePaths(value: unknown, base: string, key = ""): unknown {
   // only plain mappings: anything else a schema produced (a Date, a RegExp) is not a section
   if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = resolvePaths(v, base, k);
+    // a source that reads a store (`storage:`) has a key prefix as its path, not a host path
+    const inStore = "storage" in value && "type" in value;
+    for (const [k, v] of Object.entries(value))
+      out[k] = k === "path" && inStore ? v : resolvePaths(v, base, k);
     return out;
   }
   return value;

@@ -11,6 +11,7 @@ import { dumpDirSourceSchema } from "../sources/dump-dir/dump-dir-config.js";
 import { ociVolumeBackupsSourceSchema } from "../sources/oci-volume-backups/oci-volume-config.js";
 import { pgbackrestSourceSchema } from "../sources/pgbackrest/pgbackrest-config.js";
 import { storageMapSchema } from "../storage/storage-config.js";
+import { joinStoreRefs, unknownStoreIssues } from "../storage/store-ref.js";
 import { checksSchema, DEFAULT_POLICIES, durationSchema, policiesSchema } from "./common-schema.js";
 
 export type { ChecksConfig, PoliciesConfig } from "./common-schema.js";
@@ -118,6 +119,7 @@ export const configSchema = z
   .strict()
   .superRefine((cfg, ctx) => {
     refineSchedule(cfg, ctx);
+    for (const issue of unknownStoreIssues(cfg)) ctx.addIssue({ code: "custom", ...issue });
     const seen = new Set<string>();
     cfg.sources.forEach((s, i) => {
       if (seen.has(s.name))
@@ -135,7 +137,9 @@ export const configSchema = z
         message: "alert e-mails need a mail: section (transport, from)",
       });
     }
-  });
+  })
+  // a source's `storage: NAME` carries the named store's configuration from here on
+  .transform(joinStoreRefs);
 
 /** The resolved, frozen configuration. */
 export type Config = z.infer<typeof configSchema> & { readonly file: string };

@@ -3,6 +3,7 @@ import type { SourceConfig } from "../config/schema.js";
 import type { Backup } from "../model.js";
 import { VerifierError } from "../util/errors.js";
 import { LogicalRestorer } from "./logical/logical-restorer.js";
+import { StoredDumpRestorer } from "./logical/stored-dump-restorer.js";
 import { PhysicalRestorer } from "./physical/physical-restorer.js";
 import type { Restorer } from "./restorer.js";
 import { SnapshotRestorer } from "./snapshot/snapshot-restorer.js";
@@ -13,12 +14,14 @@ import { PgbackrestRestorer } from "./tool/pgbackrest-restorer.js";
 /** Returns the restorer for `backup` of `source`, or throws when none fits. */
 export function restorerFor(backup: Backup, source: SourceConfig): Restorer {
   if (backup.family === "logical" && source.type === "dump-dir") {
-    return new LogicalRestorer({
+    const logical = new LogicalRestorer({
       jobs: source.jobs,
       globals: source.globals,
       maxLineBytes: source.max_line,
       maxPlainBytes: source.max_decompressed,
     });
+    // a dump in a store is fetched into the sandbox first, then restored the same way
+    return backup.stored && source.storage ? new StoredDumpRestorer(source.storage, logical) : logical;
   }
   if (backup.family === "physical" && source.type === "basebackup") {
     return new PhysicalRestorer({

@@ -2,6 +2,7 @@
 import { existsSync, statSync } from "node:fs";
 import { z } from "zod";
 import { baseSourceShape, durationSchema } from "../../config/common-schema.js";
+import { storeRefSchema } from "../../storage/store-ref.js";
 
 /** A size such as 64m, 2g or 1TiB, resolved to bytes. */
 const size = z
@@ -22,7 +23,10 @@ export const dumpDirSourceSchema = z
   .object({
     ...baseSourceShape,
     type: z.literal("dump-dir"),
-    path: existingDir,
+    /** The directory; with `storage`, the key prefix in that store (e.g. dumps/app/). */
+    path: z.string().min(1),
+    /** Name of a store under the top-level `storage:` that holds the dumps. */
+    storage: storeRefSchema.optional(),
     /** Glob patterns (relative to path) a backup must match; default: the usual dump extensions. */
     include: z.array(z.string()).min(1).optional(),
     exclude: z.array(z.string()).default([]),
@@ -57,7 +61,12 @@ export const dumpDirSourceSchema = z
       )
       .default([]),
   })
-  .strict();
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const dir = cfg.storage ? undefined : existingDir.safeParse(cfg.path);
+    if (dir && !dir.success)
+      ctx.addIssue({ code: "custom", path: ["path"], message: "directory does not exist" });
+  });
 
 /** Resolved dump-dir source configuration. */
 export type DumpDirSourceConfig = z.infer<typeof dumpDirSourceSchema>;

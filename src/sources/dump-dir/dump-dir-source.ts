@@ -10,6 +10,7 @@ import { type Detected, detectFormat, isDirectoryDump } from "./detect-format.js
 import type { DumpDirSourceConfig } from "./dump-dir-config.js";
 import { pairDumps, unpairedFindings } from "./dump-pairs.js";
 import { SERIES_FROM_CLUSTER_FILE, SERIES_FROM_FILE, settleSeriesNames } from "./series-names.js";
+import { listStoredDumps } from "./storage-listing.js";
 
 /** Extensions a dump file has when `include` is not configured. */
 export const DEFAULT_INCLUDE = [
@@ -49,6 +50,12 @@ export class DumpDirSource implements Source {
   async list(ctx: SourceContext): Promise<Backup[]> {
     const found: Backup[] = [];
     this.#findings = [];
+    if (this.#cfg.storage) {
+      const filter = { include: this.#include, exclude: this.#exclude };
+      found.push(...(await listStoredDumps(this.#cfg, filter, ctx, this.#findings)));
+      settleSeriesNames(found);
+      return found.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    }
     const walk = async (dir: string, depth: number) => {
       for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
         a.name.localeCompare(b.name),

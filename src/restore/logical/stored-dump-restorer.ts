@@ -1,0 +1,125 @@
+/**
+ * A dump that lives in a store (an S3 bucket): streamed from the store into the sandbox's own
+ * directory by a process inside the sandbox, then restored as any dump on disk. Nothing of the
+ * backup is written anywhere else on the host.
+ */
+import { Transform } from "node:stream";
+import type { DrillPlan } from "../../model.js";
+import type { Sandbox } from "../../runtimes/runtime.js";
+import { createStorage } from "../../storage/create-storage.js";
+import type { Storage } from "../../storage/storage.js";
+import type { StoreRef } from "../../storage/store-ref.js";
+import { formatBytes } from "../../util/duration.js";
+import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
+import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
+
+/** Fetches a stored dump into the sandbox, then hands it to the restorer of dumps on disk. */
+export class StoredDumpRestorer implements Restorer {
+  readonly name: string;
+  readonly sandboxMode = "init" as const;
+  readonly #store: StoreRef;
+  readonly #inner: Restorer;
+
+  constructor(store: StoreRef, inner: Restorer) {
+    this.#store = store;
+    this.#inner = inner;
+    this.name = inner.name;
+  }
+
+  /** The dump is fetched inside the sandbox, so only the inner restorer's other inputs (globals). */
+  inputs(plan: DrillPlan): string[] {
+    return (this.#inner.inputs?.(plan) ?? []).filter((p) => p !== plan.backup.location);
+  }
+
+  async preflight(plan: DrillPlan): Promise<void> {
+    // the content checks need the bytes: they run once the dump is in the sandbox
+    const b = plan.backup;
+    if (b.format === "unknown")
+      throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
+  }
+
+  async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
+    const b = ctx.plan.backup;
+    if (!b.stored) throw new VerifierError(`${b.id}: no store named for a stored dump`);
+    if (!this.#store.config) throw new VerifierError(`store "${this.#store.name}" is not configured`);
+    // the fetched file's path inside the sandbox is read by host-side checks too: one runtime
+    // whose sandbox paths are host paths
+    if (sandbox.runtime !== "local")
+      throw new VerifierError(
+        `dumps in object storage are drilled in the local runtime only (not ${sandbox.runtime})`,
+      );
+    const storage = await createStorage(this.#store.name, this.#store.config);
+    try {
+      const started = Date.now();
+      const path = await fetchIntoSandbox(sandbox, storage, b.stored, b.sizeBytes, ctx);
+      const note = `fetched ${storage.describe(b.stored.key)} (${formatBytes(b.sizeBytes)}${b.stored.etag ? `, ETag ${b.stored.etag}` : ""}) into the sandbox's directory in ${Date.now() - started} ms`;
+      const plan: DrillPlan = { ...ctx.plan, backup: { ...b, location: path } };
+      await this.#inner.preflight?.(plan, ctx.signal);
+      const out = await this.#inner.restore(sandbox, { ...ctx, plan });
+      return { ...out, notes: [note, ...out.notes] };
+    } finally {
+      storage.close();
+    }
+  }
+}
+
+/** Streams the object to `$HOME/attest-fetched/<name>` inside the sandbox; returns that path. */
+async function fetchIntoSandbox(
+  sandbox: Sandbox,
+  storage: Storage,
+  stored: NonNullable<DrillPlan["backup"]["stored"]>,
+  expectedBytes: number,
+  ctx: RestoreContext,
+): Promise<string> {
+  const now = await storage.stat(stored.key, ctx.signal ? { signal: ctx.signal } : {});
+  if (!now) throw new VerifierError(`${storage.describe(stored.key)} is gone since it was listed`);
+  if (stored.etag && now.etag && now.etag !== stored.etag)
+    throw new VerifierError(`${storage.describe(stored.key)} changed since it was listed (ETag ${now.etag})`);
+  const name = (stored.key.split("/").pop() ?? "dump").replace(/[^A-Za-z0-9._-]/g, "_") || "dump";
+  const body = await storage.openRead(stored.key, ctx.signal ? { signal: ctx.signal } : {});
+  let bytes = 0;
+  let broken: Error | undefined;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      ctx.progress(`fetching ${formatBytes(bytes)} of ${formatBytes(expectedBytes)}`);
+      done(null, chunk);
+    },
+  });
+  body.on("error", (err) => {
+    // a store that failed mid-object must not look like a short dump (which is the backup's fault)
+    broken = coerceError(err);
+    counter.destroy(broken);
+  });
+  body.pipe(counter);
+  let out: string;
+  try {
+    const r = await sandbox.exec(
+      "sh",
+      [
+        "-c",
+        'umask 077 && mkdir -p "$HOME/attest-fetched" && cd "$HOME/attest-fetched" && cat > "$1" && pwd -P',
+        "sh",
+        name,
+      ],
+      { stdin: counter, timeoutMs: ctx.timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) },
+    );
+    out = r.stdout.trim();
+  } catch (err) {
+    throw new VerifierError(
+      `fetching ${storage.describe(stored.key)} into the sandbox failed: ${coerceError(broken ?? err).message}`,
+      {
+        cause: broken ?? err,
+      },
+    );
+  }
+  if (broken)
+    throw new VerifierError(`fetching ${storage.describe(stored.key)} broke off: ${broken.message}`, {
+      cause: broken,
+    });
+  if (bytes !== now.sizeBytes)
+    throw new VerifierError(
+      `fetched ${bytes} bytes of ${storage.describe(stored.key)}, which has ${now.sizeBytes}`,
+    );
+  return `${out}/${name}`;
+}

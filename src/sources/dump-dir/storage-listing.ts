@@ -1,0 +1,195 @@
+/**
+ * The dump-dir family over a store (`storage:` + `path:` as a key prefix): lists the objects under
+ * the prefix and tells each one's format and dump time from its first bytes, read as a byte range
+ * (the dump itself is not downloaded to be listed).
+ */
+import { constants, gunzipSync } from "node:zlib";
+import type { Backup, Finding } from "../../model.js";
+import { compressionOf } from "../../restore/logical/decompress.js";
+import { createStorage } from "../../storage/create-storage.js";
+import type { Storage, StoredObject } from "../../storage/storage.js";
+import type { SourceContext } from "../source.js";
+import {
+  majorOfVersion,
+  NotAnArchiveError,
+  parseArchiveHeader,
+  seriesFromName,
+  timestampFromName,
+} from "./archive-header.js";
+import type { Detected, DumpFormat } from "./detect-format.js";
+import type { DumpDirSourceConfig } from "./dump-dir-config.js";
+import { parsePlainHeader } from "./plain-header.js";
+import { SERIES_FROM_CLUSTER_FILE, SERIES_FROM_FILE } from "./series-names.js";
+
+/** How much of an object is read to tell what it is. */
+const HEAD_BYTES = 64 * 1024;
+
+function archive(buf: Buffer, format: DumpFormat, sizeBytes: number): Detected {
+  try {
+    return { format, archive: parseArchiveHeader(buf), sizeBytes };
+  } catch (err) {
+    const why = err instanceof NotAnArchiveError ? err.message : String(err);
+    return { format: "unknown", problem: `not a readable pg_dump ${format} archive (${why})`, sizeBytes };
+  }
+}
+
+/** What the first bytes of an object say it is (the on-disk rules of detect-format.ts, over a buffer). */
+export function detectFromHead(head: Buffer, sizeBytes: number): Detected {
+  if (sizeBytes === 0) return { format: "unknown", problem: "the object is empty", sizeBytes };
+  if (head.toString("latin1", 0, 5) === "PGDMP") return archive(head, "custom", sizeBytes);
+  if (head.length > 512 && head.toString("latin1", 257, 262) === "ustar") {
+    const first = head.toString("latin1", 0, 100).replace(/\0.*$/s, "");
+    if (first !== "toc.dat")
+      return {
+        format: "unknown",
+        problem: `a tar file whose first member is ${first}, not toc.dat`,
+        sizeBytes,
+      };
+    return archive(head.subarray(512), "tar", sizeBytes);
+  }
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    let inner: Buffer;
+    try {
+      // a head is a cut gzip stream: flush what it holds instead of asking for its end
+      inner = gunzipSync(head, { finishFlush: constants.Z_SYNC_FLUSH });
+    } catch (err) {
+      return { format: "unknown", problem: `a gzip object that cannot be read: ${String(err)}`, sizeBytes };
+    }
+    if (inner.toString("latin1", 0, 5) === "PGDMP")
+      return {
+        format: "unknown",
+        problem: "a gzip-compressed custom archive (decompress it, or dump with -Fc -Z)",
+        sizeBytes,
+      };
+    const plain = parsePlainHeader(inner);
+    if (plain) return { format: "plain-gzip", plain, sizeBytes };
+    return {
+      format: "unknown",
+      problem: "a gzip object that does not hold a pg_dump plain SQL dump",
+      sizeBytes,
+    };
+  }
+  // bzip2, xz, zstd, lz4 are decompressed only by confined tools, which read files: the format is
+  // known from the magic, the header is read when the drill has fetched the object
+  const compression = compressionOf(head);
+  if (compression) return { format: `plain-${compression}`, sizeBytes };
+  const plain = parsePlainHeader(head);
+  if (plain) return { format: "plain", plain, sizeBytes };
+  return {
+    format: "unknown",
+    problem: "not a pg_dump archive (no PGDMP signature) nor a plain SQL dump header",
+    sizeBytes,
+  };
+}
+
+/** Opens the source's store (the caller closes it). */
+export async function openSourceStore(cfg: DumpDirSourceConfig): Promise<Storage> {
+  const ref = cfg.storage;
+  if (!ref?.config)
+    throw new Error(`source ${cfg.name}: store "${ref?.name}" is not configured under storage:`);
+  return createStorage(ref.name, ref.config);
+}
+
+/** Matchers of the source's include / exclude patterns, relative to the prefix. */
+export interface KeyFilter {
+  include(rel: string): boolean;
+  exclude(rel: string): boolean;
+}
+
+/**
+ * Every dump under the source's prefix as a Backup (`location` is the object's URI, `stored`
+ * says which store and key); unreadable objects also become findings.
+ */
+export async function listStoredDumps(
+  cfg: DumpDirSourceConfig,
+  filter: KeyFilter,
+  ctx: SourceContext,
+  findings: Finding[],
+): Promise<Backup[]> {
+  const storage = await openSourceStore(cfg);
+  try {
+    const prefix = cfg.path === "/" ? "" : cfg.path;
+    const found: Backup[] = [];
+    for await (const o of storage.list(prefix, ctx.signal ? { signal: ctx.signal } : {})) {
+      const rel = o.key.slice(prefix.length).replace(/^\/+/, "");
+      if (!rel || rel.endsWith("/") || (!cfg.recursive && rel.includes("/"))) continue;
+      if (filter.exclude(rel) || !filter.include(rel)) continue;
+      const b = await storedBackup(cfg, storage, o, rel, ctx, findings);
+      if (b.labels.kind === "cluster" && !b.labels.clusterDatabases) continue;
+      found.push(b);
+    }
+    return found;
+  } finally {
+    storage.close();
+  }
+}
+
+async function storedBackup(
+  cfg: DumpDirSourceConfig,
+  storage: Storage,
+  o: StoredObject,
+  rel: string,
+  ctx: SourceContext,
+  findings: Finding[],
+): Promise<Backup> {
+  let d: Detected;
+  try {
+    d = detectFromHead(
+      await storage.readRange(o.key, 0, HEAD_BYTES, ctx.signal ? { signal: ctx.signal } : {}),
+      o.sizeBytes,
+    );
+  } catch (err) {
+    // the store refused or failed: Attest could not look, which is not the backup's fault
+    throw new Error(`cannot read the head of ${storage.describe(o.key)}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const name = rel.split("/").pop() ?? rel;
+  const dbname = d.archive?.dbname ?? d.plain?.dbname;
+  const series = dbname ?? seriesFromName(name);
+  const serverVersion = d.archive?.serverVersion ?? d.plain?.serverVersion;
+  const labels: Record<string, string> = {};
+  if (d.problem) labels.problem = d.problem;
+  if (!dbname && !d.problem)
+    labels.seriesFrom = d.plain?.kind === "cluster" ? SERIES_FROM_CLUSTER_FILE : SERIES_FROM_FILE;
+  if (d.plain?.createsPlpgsql) labels.createsPlpgsql = "yes";
+  if (d.plain?.kind === "cluster") labels.kind = "cluster";
+  if (d.plain?.databases) labels.clusterDatabases = "yes";
+  if (serverVersion) labels.serverVersion = serverVersion;
+  const dumpVersion = d.archive?.dumpVersion ?? d.plain?.dumpVersion;
+  if (dumpVersion) labels.dumpVersion = dumpVersion;
+  if (d.archive) labels.archiveVersion = d.archive.version;
+  const fromHeader = d.archive?.createdAt ?? d.plain?.startedAt;
+  const fromName = timestampFromName(rel);
+  // the object's LastModified is the upload's time, not the dump's: only when nothing better exists
+  const [createdAt, origin]: [Date, Backup["createdAtOrigin"]] = fromHeader
+    ? [fromHeader, "header"]
+    : fromName
+      ? [fromName, "name"]
+      : [o.lastModified, "mtime"];
+  if (d.problem) {
+    findings.push({
+      source: cfg.name,
+      series,
+      backupId: rel,
+      kind: "unreadable",
+      severity: "critical",
+      message: `${rel}: ${d.problem}`,
+    });
+  }
+  const major = majorOfVersion(serverVersion);
+  return {
+    source: cfg.name,
+    id: rel,
+    series,
+    family: "logical",
+    format: d.format,
+    createdAt: createdAt.toISOString(),
+    createdAtOrigin: origin,
+    sizeBytes: o.sizeBytes,
+    ...(major !== undefined ? { pgMajor: major } : {}),
+    location: storage.describe(o.key),
+    stored: { storage: storage.name, key: o.key, ...(o.etag ? { etag: o.etag } : {}) },
+    labels,
+  };
+}

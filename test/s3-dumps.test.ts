@@ -1,0 +1,143 @@
+/**
+ * pg_dump output in a bucket of a real S3 server (Ceph radosgw on loopback), drilled by the real
+ * CLI with the read-only account: the dump-dir family over a key prefix, format and dump time
+ * from the first bytes, the object fetched into the sandbox, the bucket untouched.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { attest, DUMPS } from "./support/cli.js";
+import { drillSuite } from "./support/runtimes.js";
+import {
+  bucketSnapshot,
+  createTestBucket,
+  deleteTestBucket,
+  putObjects,
+  type S3ClusterInfo,
+  s3Cluster,
+} from "./support/s3.js";
+
+const CRM = readFileSync(join(DUMPS, "good", "crm_20261120T0300.dump"));
+// the config's reference to the read-only key, resolved by the CLI from its environment
+const KEY_REF = '"$' + '{ATTEST_TEST_S3_KEY}"';
+const APP_GZ = readFileSync(join(DUMPS, "good", "app_20261120T0300.sql.gz"));
+
+describe("dumps in an S3 bucket (local runtime)", () => {
+  const { config, run } = drillSuite("local");
+  let info: S3ClusterInfo;
+  let bucket: string;
+  let before: string[];
+
+  const storeYaml = (accessKey?: string) => `
+storage:
+  lab:
+    type: s3
+    endpoint: ${info.httpsEndpoint}
+    region: ${info.region}
+    bucket: ${bucket}
+    path_style: true
+    access_key_id: ${accessKey ?? KEY_REF}
+    secret_access_key: "\${ATTEST_TEST_S3_SECRET}"
+    ca_file: ${info.caFile}`;
+
+  beforeAll(async () => {
+    info = await s3Cluster();
+    bucket = await createTestBucket("s3-dumps");
+    await putObjects(bucket, [
+      { key: "dumps/app/crm_20261120T0300.dump", body: CRM },
+      { key: "dumps/app/app_20261120T0300.sql.gz", body: APP_GZ },
+      { key: "dumps/app/README.txt", body: "not a dump, not included" },
+      // nothing in it or its name says when it was dumped: the upload's LastModified, said so
+      { key: "dumps/undated/latest.sql.gz", body: APP_GZ },
+      // the upload broke off half-way: the object exists, the dump does not
+      { key: "dumps/cut/crm_20261121T0300.dump", body: CRM.subarray(0, Math.floor(CRM.length / 2)) },
+    ]);
+    before = await bucketSnapshot(bucket);
+    // the child CLI reads the read-only account's keys through ${ENV} references
+    process.env.ATTEST_TEST_S3_KEY = info.reader.accessKeyId;
+    process.env.ATTEST_TEST_S3_SECRET = info.reader.secretAccessKey;
+  });
+
+  afterAll(async () => {
+    if (!bucket) return;
+    // Attest listed, read and fetched, and wrote, deleted or tagged nothing
+    expect(await bucketSnapshot(bucket)).toEqual(before);
+    await deleteTestBucket(bucket);
+  });
+
+  it("lists the dumps under a prefix with their format and dump time from the header", async () => {
+    const ws = config(`${storeYaml()}
+sources:
+  - { name: bucket-dumps, type: dump-dir, storage: lab, path: dumps/app/, select: all }`);
+    const r = await attest(["list", "--config", ws.config, "--json"]);
+    expect(r.code, r.stderr.slice(-1500)).toBe(0);
+    const doc = JSON.parse(r.stdout) as {
+      sources: Array<{
+        backups: Array<{
+          id: string;
+          format: string;
+          createdAt: string;
+          createdAtOrigin: string;
+          location: string;
+        }>;
+      }>;
+    };
+    const backups = doc.sources.flatMap((s) => s.backups);
+    expect(backups.map((b) => [b.id, b.format, b.createdAtOrigin]).sort()).toEqual([
+      // this plain dump was made without --verbose: no "Started on" line, so the name's time
+      ["app_20261120T0300.sql.gz", "plain-gzip", "name"],
+      ["crm_20261120T0300.dump", "custom", "header"],
+    ]);
+    expect(backups.map((b) => b.location).sort()).toEqual([
+      `s3://${bucket}/dumps/app/app_20261120T0300.sql.gz`,
+      `s3://${bucket}/dumps/app/crm_20261120T0300.dump`,
+    ]);
+    expect(r.stdout + r.stderr).not.toContain(info.reader.secretAccessKey);
+
+    const undated = config(`${storeYaml()}
+sources:
+  - { name: undated, type: dump-dir, storage: lab, path: dumps/undated/ }`);
+    const u = await attest(["list", "--config", undated.config, "--json"]);
+    const only = (JSON.parse(u.stdout) as typeof doc).sources[0]!.backups as Array<{
+      createdAtOrigin: string;
+      createdAt: string;
+    }>;
+    expect(only.map((b) => b.createdAtOrigin)).toEqual(["mtime"]);
+    expect(Math.abs(Date.parse(only[0]!.createdAt) - Date.now())).toBeLessThan(3_600_000);
+  });
+
+  it("restores each dump from the bucket into a confined sandbox and passes", async () => {
+    const ws = config(`${storeYaml()}
+sources:
+  - { name: bucket-dumps, type: dump-dir, storage: lab, path: dumps/app/, select: all }`);
+    const { code, doc, stdout, stderr } = await run(["audit", "--config", ws.config]);
+    expect(code, stderr.slice(-2000)).toBe(0);
+    expect(doc.status).toBe("pass");
+    expect(doc.drills).toHaveLength(2);
+    for (const d of doc.drills) {
+      expect(d.verdict, `${d.backup.id}: ${d.reason}`).toBe("pass");
+      expect(d.notes?.join("\n")).toMatch(/fetched s3:\/\/.* into the sandbox's directory/);
+    }
+    expect(stdout + stderr).not.toContain(info.reader.secretAccessKey);
+  });
+
+  it("fails a dump object cut short", async () => {
+    const ws = config(`${storeYaml()}
+sources:
+  - { name: bucket-cut, type: dump-dir, storage: lab, path: dumps/cut/, select: all }`);
+    const { code, doc, stderr } = await run(["audit", "--config", ws.config]);
+    expect(code, stderr.slice(-2000)).toBe(1);
+    expect(doc.drills).toHaveLength(1);
+    expect(doc.drills[0]?.verdict).toBe("fail");
+    expect(doc.drills[0]?.reason).toMatch(/crm_20261121T0300\.dump/);
+  });
+
+  it("says error, naming the S3 code, when the keys are wrong", async () => {
+    const ws = config(`${storeYaml("NOSUCHKEY00000000000")}
+sources:
+  - { name: bucket-dumps, type: dump-dir, storage: lab, path: dumps/app/ }`);
+    const { code, doc, stderr } = await run(["audit", "--config", ws.config]);
+    expect(code).not.toBe(0);
+    expect(JSON.stringify(doc) + stderr).toContain("InvalidAccessKeyId");
+  });
+});
