@@ -92,6 +92,31 @@ sources:
     expect(code).toBe(0);
   });
 
+  it("drills a configured pair of plain SQL dumps as one backup, schema then data through psql", async () => {
+    const ws = config(`
+sources:
+  - name: plainpairs
+    type: dump-dir
+    path: ${CUTS}/pairs
+    include: ["*.sql"]
+    pairs:
+      - { schema: "shop-schema_*.sql", data: "shop-data_*.sql", within: 1h }
+    select: all`);
+    const { code, doc, stderr } = await run(["audit", "--config", ws.config]);
+    expect(doc.drills.map((d) => d.backup.id)).toEqual(["shop-data_20261120T0300.sql"]);
+    const d = doc.drills[0]!;
+    expect(d.verdict, `${d.reason} ${stderr.slice(-800)}`).toBe("pass");
+    expect(d.notes.join(" ")).toMatch(
+      /restored as one backup: the schema-only dump shop-schema_20261120T0300\.sql/,
+    );
+    const ev = JSON.parse(readFileSync(join(ws.dir, "reports", d.evidence!), "utf8")) as {
+      inventory: { databases: Array<{ tables: Array<{ name: string; rows: number }> }> };
+    };
+    const rows = Object.fromEntries(ev.inventory.databases[0]!.tables.map((t) => [t.name, t.rows]));
+    expect(rows).toEqual(expected());
+    expect(code).toBe(0);
+  });
+
   it("lists an unpaired data-only dump as data-only and drills it as error: it needs its schema", async () => {
     const ws = config(`
 sources:

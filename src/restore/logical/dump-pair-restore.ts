@@ -2,6 +2,7 @@
  * Restores a schema/data pair of archives as one backup, the way a DBA loads them by hand but
  * with the data before the indexes and constraints: the schema dump's pre-data section, then the
  * data dump (checked against its TOC like any archive), then the schema dump's post-data section.
+ * (A pair of plain SQL dumps runs through psql one after the other, in the logical restorer.)
  */
 import type { Backup } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
@@ -22,9 +23,12 @@ const ARCHIVE_FORMATS = new Set(["custom", "directory", "tar"]);
 export function pairPreflight(b: Backup): Error | undefined {
   const schema = pairedSchema(b);
   if (!schema) return undefined;
-  if (!ARCHIVE_FORMATS.has(schema.format) || !ARCHIVE_FORMATS.has(b.format))
+  const archives = [schema, b].filter((p) => ARCHIVE_FORMATS.has(p.format)).length;
+  // two plain SQL files: each is scanned and restored by psql like any plain dump
+  if (archives === 0) return undefined;
+  if (archives === 1)
     return new VerifierError(
-      `${b.id}: paired with ${schema.id}, but Attest restores schema/data pairs of archives (custom, directory, tar) only, not ${schema.format} + ${b.format}`,
+      `${b.id}: paired with ${schema.id}, but a pair is two archives (custom, directory, tar) or two plain SQL dumps, not ${schema.format} + ${b.format}`,
     );
   for (const part of [schema, b]) {
     const problem =

@@ -45,6 +45,8 @@ export class LogicalRestorer implements Restorer {
   readonly sandboxMode = "init" as const;
   readonly #opts: LogicalRestorerOptions;
   #scan: SqlScanner | undefined;
+  /** The scan of a plain schema dump paired with the plain data dump under test. */
+  #schemaScan: SqlScanner | undefined;
   /** The roles section of a pg_dumpall file being restored. */
   #section: ClusterSection | undefined;
 
@@ -85,6 +87,19 @@ export class LogicalRestorer implements Restorer {
       : undefined;
     const problem = this.#scan && scanProblem(this.#scan, b.id, true);
     if (problem) throw problem;
+    // a plain schema dump paired with this one is scanned by the same rules
+    const schemaPart = pairedSchema(b);
+    const schemaCompression = schemaPart && plainCompression(schemaPart.format);
+    this.#schemaScan =
+      schemaPart && schemaCompression
+        ? await prescanPlain(schemaPart.location, schemaCompression, {
+            ...this.#readOptions(),
+            ...(signal ? { signal } : {}),
+          })
+        : undefined;
+    const schemaProblem =
+      schemaPart && this.#schemaScan && scanProblem(this.#schemaScan, schemaPart.id, true);
+    if (schemaProblem) throw schemaProblem;
     // an archive's copy statements never appear in pg_restore --schema-only: read them from its TOC
     const toc = ARCHIVE_FORMATS.has(b.format) ? tocProblem(b.location, b.format, b.id) : undefined;
     if (toc) throw toc;
@@ -110,14 +125,17 @@ export class LogicalRestorer implements Restorer {
     const cluster = b.labels.kind === "cluster";
     this.#section = cluster ? await this.#clusterSection(b, ctx) : undefined;
     const own = this.#section?.tablespaces ?? [];
-    await this.#createTablespaces(sandbox, new Set([...tablespaces, ...own]), notes);
+    const schemaSpaces = this.#schemaScan?.tablespaces ?? [];
+    await this.#createTablespaces(sandbox, new Set([...tablespaces, ...own, ...schemaSpaces]), notes);
     if (this.#opts.globals && cluster)
       notes.push("the globals file was not restored: the pg_dumpall file carries the cluster's own roles");
     else if (this.#opts.globals) await this.#restoreGlobals(sandbox, ctx, notes);
     const roles = cluster ? new Set<string>() : (scan?.roles ?? (await this.#archiveRoles(sandbox, b, ctx)));
     // a paired schema dump owns the objects its data dump fills
     const schemaPart = pairedSchema(b);
-    if (schemaPart) for (const r of await this.#archiveRoles(sandbox, schemaPart, ctx)) roles.add(r);
+    const schemaRoles =
+      this.#schemaScan?.roles ?? (schemaPart ? await this.#archiveRoles(sandbox, schemaPart, ctx) : []);
+    for (const r of schemaRoles) roles.add(r);
     await this.#createMissingRoles(sandbox, roles, notes);
 
     const createsOwnDb = Boolean(scan?.has("connect"));
@@ -134,7 +152,14 @@ export class LogicalRestorer implements Restorer {
 
     const stopProgress = this.#watchSize(sandbox, db, ctx);
     try {
-      if (schemaPart) notes.push(...(await restorePair(sandbox, schemaPart, b, db, ctx, this.#opts.jobs)));
+      if (schemaPart && this.#schemaScan) {
+        notes.push(
+          `restored as one backup: the schema-only dump ${schemaPart.id}, then the data-only dump ${b.id}`,
+        );
+        await this.#psql(sandbox, schemaPart, db, ctx, notes);
+        await this.#psql(sandbox, b, db, ctx, notes);
+      } else if (schemaPart)
+        notes.push(...(await restorePair(sandbox, schemaPart, b, db, ctx, this.#opts.jobs)));
       else if (ARCHIVE_FORMATS.has(b.format)) await this.#pgRestore(sandbox, b, db, ctx, notes);
       else await this.#psql(sandbox, b, createsOwnDb ? "postgres" : db, ctx, notes);
     } catch (err) {
