@@ -62,7 +62,8 @@ beforeAll(async () => {
     v.traits_people_hex!,
   );
   const ws = workspace(
-    (d) => `sandbox: { runtime: local }
+    // two drills at a time: most of a drill is provisioning and waiting on the sandbox's server
+    (d) => `sandbox: { runtime: local, concurrency: 2 }
 sources:
   - name: formats
     type: dump-dir

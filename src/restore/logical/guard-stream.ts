@@ -17,7 +17,7 @@ export function forbiddenError(m: MetaCommand, file: string): BackupDefectError 
 
 /**
  * What stops a dump from being run: a forbidden meta-command or hazardous SQL (a defect of
- * the dump), a C library or an encoding Attest declines (`error`), or — once the whole dump
+ * the dump), a C library Attest declines (`error`), or — once the whole dump
  * was scanned (`ended`) — a missing completion footer.
  */
 export function scanProblem(scanner: SqlScanner, file: string, ended = false): Error | undefined {
