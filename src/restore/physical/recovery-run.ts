@@ -188,7 +188,10 @@ export async function runRecovery(
   }
   reached.timeline ??= facts.newTimeline ? facts.newTimeline - 1 : currentTimeline;
   // the promoted timeline is the sandbox's own, recorded apart from the one replay ended on
-  const promoted = plan.target ? await promotedTimeline(sql, currentTimeline) : undefined;
+  if (plan.target) ctx.progress("promoted: waiting for the end-of-recovery checkpoint");
+  const promoted = plan.target
+    ? await promotedTimeline(sql, currentTimeline, Math.max(10_000, deadline - Date.now()))
+    : undefined;
   if (promoted !== undefined) reached.promotedTimeline = promoted;
   const lsn = info.lsn ?? facts.redoDoneAt;
   if (lsn) reached.lsn = lsn;
@@ -233,8 +236,12 @@ export async function runRecovery(
  * The timeline the promoted server runs on, as its control file records it: a CHECKPOINT
  * first, because the end-of-recovery checkpoint runs in the background after promotion.
  */
-async function promotedTimeline(sql: ReturnType<typeof socketSql>, fallback: number): Promise<number> {
-  await sql.query("CHECKPOINT", { timeoutMs: 300_000 });
+async function promotedTimeline(
+  sql: ReturnType<typeof socketSql>,
+  fallback: number,
+  timeoutMs: number,
+): Promise<number> {
+  await sql.query("CHECKPOINT", { timeoutMs });
   const tli = Number(await sql.query("select timeline_id from pg_control_checkpoint()"));
   return Number.isInteger(tli) && tli > 0 ? tli : fallback;
 }
