@@ -11,6 +11,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -334,7 +335,9 @@ export async function startS3Cluster(
     };
     await opts.warmUp?.(info);
     info.startedInMs = Date.now() - t0;
-    writeFileSync(join(dir, "cluster.json"), JSON.stringify(info, null, 2));
+    // written whole, then renamed: a worker waiting for it never reads half a file
+    writeFileSync(join(dir, "cluster.json.tmp"), JSON.stringify(info, null, 2));
+    renameSync(join(dir, "cluster.json.tmp"), join(dir, "cluster.json"));
     return info;
   } catch (err) {
     const tails = logTails(dir);

@@ -67,11 +67,11 @@ async function ensureCluster(): Promise<S3ClusterInfo> {
       throw err;
     }
   }
-  return retryUntil(
+  // a start failure is final: the waiters read it instead of waiting out the timeout
+  const outcome = await retryUntil(
     async () => {
-      if (existsSync(failedFile))
-        throw new Error(`the S3 cluster failed to start: ${readFileSync(failedFile, "utf8")}`);
-      return existsSync(infoFile) ? read() : undefined;
+      if (existsSync(failedFile)) return { failed: readFileSync(failedFile, "utf8") };
+      return existsSync(infoFile) ? { info: read() } : undefined;
     },
     {
       timeoutMs: 240_000,
@@ -79,10 +79,9 @@ async function ensureCluster(): Promise<S3ClusterInfo> {
       maxIntervalMs: 500,
       what: "another worker to start the S3 cluster",
     },
-  ).catch((err: unknown) => {
-    // a start failure is final: no need to wait out the timeout
-    throw coerceError(err);
-  });
+  );
+  if ("failed" in outcome) throw new Error(`the S3 cluster failed to start: ${outcome.failed}`);
+  return outcome.info;
 }
 
 /** An SDK client for one of the cluster's accounts, over https with the test CA (or plain http). */
