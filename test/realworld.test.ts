@@ -112,6 +112,18 @@ sources:
   - name: cluster
     type: dump-dir
     path: ${OUT}/cluster
+  - name: pair
+    type: dump-dir
+    path: ${OUT}/pair
+    select: all
+    pairs:
+      - { schema: "traits_schema_*.sql", data: "traits_data_*.sql" }
+      - { schema: "traits_schema_*.dump", data: "traits_data_*.dump" }
+    checks: { queries: [${people}] }
+  - name: unpaired
+    type: dump-dir
+    path: ${OUT}/pair
+    include: ["traits_data_*.dump"]
 history: { csv: ${d}/reports/history.csv }
 reports: { dir: ${d}/reports }
 `,
@@ -154,6 +166,8 @@ describe("real-world dumps", () => {
     ["names", STAMPED("MyShop_{S}.dump")],
     ["names", STAMPED('my "odd" db ü_{S}.sql')],
     ["tz", "nydb.sql"],
+    ["pair", STAMPED("traits_data_{S}.sql")],
+    ["pair", STAMPED("traits_data_{S}.dump")],
   ];
   const CUT = [
     "traits_cut10.sql",
@@ -174,6 +188,7 @@ describe("real-world dumps", () => {
         ...PASSING.map(([s, id]) => `${s}/${id}`),
         ...CUT.map((id) => `cutoff/${id}`),
         `cluster/${CLUSTER}`,
+        `unpaired/${STAMPED("traits_data_{S}.dump")}`,
       ].sort(),
     );
     expect(code, stderr.slice(-1500)).toBe(1);
@@ -186,7 +201,7 @@ describe("real-world dumps", () => {
       expect(d.checks.find((c) => c.name === name)?.status, `${id} ${name}`).toBe("pass");
     const queries = d.checks.filter((c) => c.name.startsWith("query:"));
     for (const q of queries) expect(q.status, `${id} ${q.name}: ${q.detail}`).toBe("pass");
-    const wanted = { formats: 1, inserts: 1, bulk: 3, latin1: 1, sjis: 1 }[source] ?? 0;
+    const wanted = { formats: 1, inserts: 1, bulk: 3, latin1: 1, sjis: 1, pair: 1 }[source] ?? 0;
     expect(queries, id).toHaveLength(wanted);
   });
 
@@ -265,6 +280,19 @@ describe("real-world dumps", () => {
       expect(rows, name).toEqual(expected.databases[name]!.tables);
     }
   });
+
+  it.each(["sql", "dump"])(
+    "restores a schema-only and a data-only .%s configured as a pair as one backup; alone, the data is error",
+    (ext) => {
+      const d = drill("pair", STAMPED(`traits_data_{S}.${ext}`));
+      expect(d.notes.join("\n")).toContain(
+        `restored as one backup: the schema-only dump ${STAMPED(`traits_schema_{S}.${ext}`)}, then the data-only dump ${STAMPED(`traits_data_{S}.${ext}`)}`,
+      );
+      const alone = drill("unpaired", STAMPED("traits_data_{S}.dump"));
+      expect(alone.verdict).toBe("error");
+      expect(alone.reason).toMatch(/data-only dump: needs its schema dump/);
+    },
+  );
 
   it.each(CUT)("fails the cut-off copy %s, naming the missing footer", (id) => {
     const d = drill("cutoff", id);
