@@ -162,6 +162,7 @@ describe("pgbackrest source on an S3 repository (repo1-type=s3, read-only keys)"
   let expected: Expected;
   let dir: string;
   let conf: string;
+  let confByName: string;
   const runs: string[] = [];
 
   beforeAll(async () => {
@@ -187,31 +188,40 @@ describe("pgbackrest source on an S3 repository (repo1-type=s3, read-only keys)"
     );
     expected = JSON.parse(readFileSync(join(dir, "built", "expected.json"), "utf8")) as Expected;
     // Attest's own pgbackrest.conf: the read-only account, owner-only like any file with keys
-    const ca = join(dir, "ca.crt");
-    copyFileSync(info.caFile, ca);
-    const { hostname, port } = new URL(info.httpsEndpoint);
-    conf = join(dir, "pgbackrest.conf");
+    copyFileSync(info.caFile, join(dir, "ca.crt"));
+    const { hostname } = new URL(info.httpsEndpoint);
+    // by address, and by name (the certificate names localhost too): the sandbox resolves it from
+    // the synthetic /etc/hosts the relay writes
+    conf = writeConf("pgbackrest.conf", hostname);
+    confByName = writeConf("pgbackrest-by-name.conf", "localhost");
+  });
+
+  /** An owner-only pgbackrest.conf for the read-only account, with the endpoint named `host`. */
+  const writeConf = (name: string, host: string) => {
+    const { port } = new URL(info.httpsEndpoint);
+    const file = join(dir, name);
     writeFileSync(
-      conf,
+      file,
       [
         "[global]",
         "repo1-type=s3",
         `repo1-path=/${expected.prefix}`,
-        `repo1-s3-endpoint=${hostname}`,
+        `repo1-s3-endpoint=${host}`,
         `repo1-storage-port=${port}`,
         `repo1-s3-bucket=${bucket}`,
         `repo1-s3-region=${info.region}`,
         "repo1-s3-uri-style=path",
         `repo1-s3-key=${info.reader.accessKeyId}`,
         `repo1-s3-key-secret=${info.reader.secretAccessKey}`,
-        `repo1-storage-ca-file=${ca}`,
+        `repo1-storage-ca-file=${join(dir, "ca.crt")}`,
         "",
         "[demo]",
         "",
       ].join("\n"),
       { mode: 0o600 },
     );
-  });
+    return file;
+  };
 
   afterAll(async () => {
     for (const id of runs) expect(localSandboxes(id), `sandboxes of run ${id}`).toEqual([]);
@@ -221,21 +231,21 @@ describe("pgbackrest source on an S3 repository (repo1-type=s3, read-only keys)"
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const config = (ws: string, extra = "") => `sources:
+  const config = (ws: string, file: string) => `sources:
   - name: pgbr-s3
     type: pgbackrest
     stanza: demo
-    config_file: ${conf}
+    config_file: ${file}
     checks:
       queries:
         - { name: markers, database: postgres, sql: "select string_agg(label, ',' order by id) from markers", expect: "= ${expected.markers.map((m) => m.label).join(",")}" }
-${extra}history: { csv: ${ws}/history.csv }
+history: { csv: ${ws}/history.csv }
 reports: { dir: ${ws}/reports }
 `;
 
   /** Runs attest ARGS against a fresh workspace and checks the bucket is the same afterwards. */
-  const run = async (args: string[]) => {
-    const ws = workspace((d) => config(d));
+  const run = async (args: string[], file = conf) => {
+    const ws = workspace((d) => config(d, file));
     try {
       const before = await bucketState(info, bucket);
       const r = await attest([...args, "--config", ws.config, "--json"]);
@@ -263,8 +273,8 @@ reports: { dir: ${ws}/reports }
     expect(src.findings).toEqual([]);
   });
 
-  it("drills the backup to the end of the archive, confined, with network to the store only", async () => {
-    const r = await run(["drill", "--source", "pgbr-s3"]);
+  it("drills the backup to the end of the archive, confined, with network to the store only (endpoint by name)", async () => {
+    const r = await run(["drill", "--source", "pgbr-s3"], confByName);
     const doc = parseRun(r);
     runs.push(doc.run.id);
     const d = doc.drills[0]!;

@@ -8,7 +8,7 @@
 import { writeFileSync } from "node:fs";
 import { posix } from "node:path";
 import type { Backup, DrillPlan, Reached, RecoveryTarget } from "../../model.js";
-import { openSandboxStore, type StoreEndpoint } from "../../runtimes/local/store-relay.js";
+import { endpointOf, openSandboxStore, type StoreEndpoint } from "../../runtimes/local/store-relay.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { serverPrefix } from "../../sources/barman-cloud/barman-cloud-source.js";
 import type { S3StorageConfig } from "../../storage/s3/s3-config.js";
@@ -68,17 +68,11 @@ export class BarmanCloudRestorer implements Restorer {
     return `s3://${this.#opts.store.bucket}${path ? `/${path}` : ""}`;
   }
 
-  /** The endpoint the relay connects to; only a loopback address works inside the sandbox yet. */
+  /** The endpoint URL the tool is given and the relay connects to (AWS's regional one when none is set). */
   #endpoint(): { url: string; endpoint: StoreEndpoint } {
     const { store } = this.#opts;
     const url = store.endpoint ?? `https://s3.${store.region}.amazonaws.com`;
-    const u = new URL(url);
-    const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
-    if (!/^127\.\d+\.\d+\.\d+$/.test(host) && host !== "::1")
-      throw new VerifierError(
-        `barman-cloud drills reach the store through a relay on the sandbox's loopback; the endpoint ${url} is a host name, which the sandbox cannot resolve yet (give the endpoint as an address)`,
-      );
-    return { url, endpoint: { host, port: u.port ? Number(u.port) : u.protocol === "http:" ? 80 : 443 } };
+    return { url, endpoint: endpointOf(url) };
   }
 
   /** The tool's environment: keys, region, CA, nothing of the host's AWS files. */
@@ -110,7 +104,10 @@ export class BarmanCloudRestorer implements Restorer {
     const sandboxDir = posix.dirname(sandbox.dataDir);
     // boto3 picks the addressing style from its config file; path style for MinIO and Ceph RGW
     const awsConfig = posix.join(sandboxDir, "store", "aws-config");
-    await using access = await openSandboxStore(sandboxDir, endpoint, this.#toolEnv(sandbox, awsConfig));
+    // a virtual-hosted bucket is reached as bucket.host
+    await using access = await openSandboxStore(sandboxDir, endpoint, this.#toolEnv(sandbox, awsConfig), [
+      `${this.#opts.store.bucket}.${endpoint.host}`,
+    ]);
     writeFileSync(
       awsConfig,
       `[default]\ns3 =\n    addressing_style = ${this.#opts.store.path_style ? "path" : "auto"}\n`,

@@ -92,7 +92,12 @@ export class PgbackrestRestorer implements Restorer {
     // an S3 repository: network to its store only, for pgbackrest restore and archive-get alike
     const store = repoStoreOf(this.#opts);
     await using access = store
-      ? await openSandboxStore(posix.dirname(sandbox.dataDir), store.endpoint, pgbackrestSettingsEnv())
+      ? await openSandboxStore(
+          posix.dirname(sandbox.dataDir),
+          store.endpoint,
+          pgbackrestSettingsEnv(),
+          store.names,
+        )
       : undefined;
     if (access && store)
       notes.push(

@@ -118,6 +118,10 @@ export function confinedArgv(
     "--ro-bind",
     `${spec.etcDir}/group`,
     "/etc/group",
+    // names of an object store's endpoint (store-relay.ts), when a drill reaches one
+    ...["hosts", "nsswitch.conf"].flatMap((f) =>
+      existsSync(`${spec.etcDir}/${f}`) ? ["--ro-bind", `${spec.etcDir}/${f}`, `/etc/${f}`] : [],
+    ),
     "--proc",
     "/proc",
     "--dev",

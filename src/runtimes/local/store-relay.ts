@@ -57,7 +57,11 @@ export interface StoreRelayOptions {
  */
 export async function startStoreRelay(opts: StoreRelayOptions): Promise<StoreRelay> {
   const { endpoint } = opts;
-  const address = isIP(endpoint.host) ? endpoint.host : (await lookup(endpoint.host)).address;
+  // IPv4 first: `localhost` may resolve to ::1 while the store listens on 127.0.0.1 only
+  const address = isIP(endpoint.host)
+    ? endpoint.host
+    : ((await lookup(endpoint.host, { all: true })).sort((a, b) => a.family - b.family)[0]?.address ??
+      endpoint.host);
   const socketPath = join(opts.dir, "store.sock");
   if (existsSync(socketPath)) rmSync(socketPath, { force: true });
   const live = new Set<Socket>();
@@ -212,6 +216,23 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * For an endpoint given as a host name: `hosts` and `nsswitch.conf` for a synthetic /etc
+ * (confine.ts binds them when present) that resolve the name, and `names` (a virtual-hosted
+ * bucket's `bucket.host`), to the loopback address the forwarder listens on. The sandbox has no
+ * resolver of its own. Nothing is written for an address.
+ */
+export function writeStoreNames(
+  etcDir: string,
+  endpoint: StoreEndpoint,
+  names: readonly string[] = [],
+): void {
+  if (isIP(endpoint.host)) return;
+  const all = [endpoint.host, ...names].filter((n) => /^[A-Za-z0-9.-]+$/.test(n));
+  writeFileSync(join(etcDir, "hosts"), `127.0.0.1 ${[...new Set(all)].join(" ")}\n`, { mode: 0o644 });
+  writeFileSync(join(etcDir, "nsswitch.conf"), "hosts: files\n", { mode: 0o644 });
+}
+
 /** The store made reachable for the processes of one local sandbox. */
 export interface SandboxStore extends AsyncDisposable {
   readonly relay: StoreRelay;
@@ -229,6 +250,7 @@ export async function openSandboxStore(
   sandboxDir: string,
   endpoint: StoreEndpoint,
   env: Record<string, string>,
+  names: readonly string[] = [],
 ): Promise<SandboxStore> {
   const home = statSync(join(sandboxDir, "home"));
   const owner = isRoot()
@@ -242,6 +264,8 @@ export async function openSandboxStore(
     writeEnvFile(envFile, env, owner);
     const script = join(dir, "with-store");
     writeForwardScript(script, relay, envFile);
+    // the sandbox's own synthetic /etc (Attest's directory): every later process of it sees the names
+    writeStoreNames(join(sandboxDir, "etc"), endpoint, names);
     const close = async () => {
       await relay.close();
       rmSync(dir, { recursive: true, force: true });

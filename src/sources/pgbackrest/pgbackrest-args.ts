@@ -75,6 +75,8 @@ export interface RepoStore {
   endpoint: StoreEndpoint;
   /** CA file or directory the TLS connection is verified with (read-only inside the sandbox). */
   trustFiles: string[];
+  /** Other names pgBackRest connects to (a host-style bucket's `bucket.endpoint`). */
+  names: string[];
   /** repo<N>-storage-ca-file, as configured. */
   caFile?: string;
   /** repo<N>-storage-ca-path, as configured. */
@@ -104,6 +106,7 @@ export function repoStoreOf(r: PgbackrestRepo): RepoStore | undefined {
   return {
     endpoint: { host: host.replace(/^\[(.*)\]$/, "$1"), port },
     trustFiles,
+    names: [`${repoOption(r, "s3-bucket") ?? ""}.${repoOption(r, "s3-endpoint") ?? host}`],
     ...(caFile ? { caFile } : {}),
     ...(caPath ? { caPath } : {}),
   };

@@ -4,13 +4,19 @@
  * path, read-only). An S3 repository is reached through the store relay: network to the
  * store's endpoint and to nothing else.
  */
-import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readerOf, runConfined } from "../../runtimes/local/confine.js";
-import { forwardArgs, startStoreRelay } from "../../runtimes/local/store-relay.js";
+import {
+  assertConfinable,
+  confinedArgv,
+  etcFiles,
+  readerOf,
+  runConfined,
+} from "../../runtimes/local/confine.js";
+import { forwardArgs, startStoreRelay, writeStoreNames } from "../../runtimes/local/store-relay.js";
 import { isRoot } from "../../util/os-user.js";
-import type { RunResult } from "../../util/process.js";
+import { type RunResult, runProcess } from "../../util/process.js";
 import { type PgbackrestRepo, QUIET_ARGS, repoArgs, repoPathOf, repoStoreOf } from "./pgbackrest-args.js";
 
 /** The system's trusted CAs, for a store whose certificate a public CA signed (public data). */
@@ -47,13 +53,33 @@ export async function runPgbackrestConfined(
     ...(opts.signal ? { signal: opts.signal } : {}),
   };
   if (!store) return runConfined("pgbackrest", full, { ...run, readOnly });
+  // the relay's socket and a synthetic /etc that names the store's host (the sandbox has no resolver)
   const dir = mkdtempSync(join(tmpdir(), "attest-store-"));
   try {
     chmodSync(dir, 0o711);
+    const files = etcFiles(user);
+    writeFileSync(join(dir, "passwd"), files.passwd, { mode: 0o644 });
+    writeFileSync(join(dir, "group"), files.group, { mode: 0o644 });
+    writeStoreNames(dir, store.endpoint, store.names);
+    await assertConfinable(user, dir);
     await using relay = await startStoreRelay({ endpoint: store.endpoint, dir, owner: user });
-    return await runConfined("sh", forwardArgs(relay, "pgbackrest", full), {
-      ...run,
+    const { cmd, args: a } = confinedArgv("sh", forwardArgs(relay, "pgbackrest", full), {
+      mode: "bwrap",
       readOnly: [...readOnly, dir],
+      writable: [],
+      user,
+      env: { PATH: "/usr/local/bin:/usr/bin:/bin", LANG: "C.UTF-8", ...run.env },
+      cwd: "/",
+      etcDir: dir,
+      // a reader's limits (confine.ts): pgbackrest with its few workers needs no more
+      maxProcesses: 64,
+      maxProcessBytes: 2 * 1024 ** 3,
+    });
+    return await runProcess(cmd, a, {
+      timeoutMs: opts.timeoutMs,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      env: { PATH: "/usr/bin:/bin" },
+      ...(user && isRoot() ? { uid: user.uid, gid: user.gid } : {}),
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
