@@ -74,16 +74,21 @@ interface TarMember {
 function tarMembers(path: string): { members: Map<string, TarMember>; ended: boolean } {
   const fileSize = statSync(path).size;
   const members = new Map<string, TarMember>();
-  let pos = 0;
-  while (pos + 512 <= fileSize) {
-    const head = readAt(path, pos, 512);
-    if (head.every((b) => b === 0)) return { members, ended: true };
-    const name = head.toString("latin1", 0, 100).replace(/\0.*$/s, "");
-    const size = Number.parseInt(head.toString("latin1", 124, 136).replace(/\0.*$/s, "").trim() || "0", 8);
-    if (!Number.isFinite(size) || size < 0) break;
-    const start = pos + 512;
-    members.set(name, { start, size, complete: start + size <= fileSize });
-    pos = start + Math.ceil(size / 512) * 512;
+  const fd = openSync(path, "r");
+  try {
+    const head = Buffer.alloc(512);
+    for (let pos = 0; pos + 512 <= fileSize; ) {
+      if (readSync(fd, head, 0, 512, pos) < 512) break;
+      if (head.every((b) => b === 0)) return { members, ended: true };
+      const name = head.toString("latin1", 0, 100).replace(/\0.*$/s, "");
+      const size = Number.parseInt(head.toString("latin1", 124, 136).replace(/\0.*$/s, "").trim() || "0", 8);
+      if (!Number.isFinite(size) || size < 0) break;
+      const start = pos + 512;
+      members.set(name, { start, size, complete: start + size <= fileSize });
+      pos = start + Math.ceil(size / 512) * 512;
+    }
+  } finally {
+    closeSync(fd);
   }
   return { members, ended: false };
 }
@@ -198,7 +203,8 @@ export class RestoredData {
       this.#blobs++;
       return;
     }
-    if (/^pg_restore: (?!error:|warning:|detail:|hint:)/.test(l)) return;
+    // progress lines go; errors and the context pg_restore prints with them (which TOC entry) stay
+    if (/^pg_restore: (?!error:|warning:|detail:|hint:|while PROCESSING TOC|from TOC entry)/.test(l)) return;
     this.#problems.push(l);
     if (this.#problems.length > 12) this.#problems.shift();
   }
