@@ -43,13 +43,16 @@ describe("pairing", () => {
         backup("app-schema_2.dump", "2026-11-20T03:00:00Z"),
         backup("app-data_2.dump", "2026-11-20T03:02:00Z"),
         backup("app-data_3.dump", "2026-11-22T03:00:00Z"),
+        backup("2026-11-23-daily/app-schema.dump", "2026-11-23T03:00:00Z"),
+        backup("2026-11-23-daily/app-data.dump", "2026-11-23T03:00:30Z"),
       ],
-      [{ schema: "app-schema_*.dump", data: "app-data_*.dump", within: 3_600_000 }],
+      [{ schema: "app-schema*.dump", data: "app-data*.dump", within: 3_600_000 }],
     );
     expect(listed.map((b) => [b.id, b.labels.schemaDump ?? null, b.sizeBytes])).toEqual([
       ["app-data_1.dump", "app-schema_1.dump", 20],
       ["app-data_2.dump", "app-schema_2.dump", 20],
       ["app-data_3.dump", null, 10],
+      ["2026-11-23-daily/app-data.dump", "2026-11-23-daily/app-schema.dump", 20],
     ]);
   });
 });

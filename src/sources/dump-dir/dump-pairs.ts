@@ -39,8 +39,9 @@ export function pairDumps(found: readonly Backup[], rules: readonly PairRule[]):
   const used = new Set<string>();
   const byId = new Map(found.map((b) => [b.id, b]));
   for (const rule of rules) {
-    const isSchema = picomatch(rule.schema);
-    const isData = picomatch(rule.data);
+    // a glob without a slash matches the file name in any subdirectory (the rotated daily layout)
+    const isSchema = picomatch(rule.schema, { basename: true });
+    const isData = picomatch(rule.data, { basename: true });
     const schemas = found.filter((b) => isSchema(b.id) && b.format !== "unknown");
     for (const d of found) {
       if (!isData(d.id) || isSchema(d.id) || d.format === "unknown" || byId.get(d.id)?.labels.schemaDump)
