@@ -9,9 +9,11 @@ import {
   chownSync,
   existsSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -23,9 +25,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runConfined } from "../src/runtimes/local/confine.js";
 import { LocalRuntime } from "../src/runtimes/local/local-runtime.js";
 import type { LocalSandbox } from "../src/runtimes/local/local-sandbox.js";
+import { sweepSandboxCgroups } from "../src/runtimes/local/sandbox-cgroup.js";
 import { withClient } from "../src/runtimes/sql.js";
 import { createLogger } from "../src/util/log.js";
-import { lookupUser } from "../src/util/os-user.js";
+import { lookupUser, processStartTime } from "../src/util/os-user.js";
 import { readDecompressedHead } from "../src/wal/compression.js";
 
 const SECRET = `attest-secret-${process.pid}-canary`;
@@ -192,7 +195,8 @@ describe("limits", () => {
       expect(where.stdout).not.toMatch(/^tmpfs/m);
       // seen from the host: the sandbox's group, its limit, and the memory its processes used
       const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
-      const group = `/sys/fs/cgroup/${v2 ? "" : "memory/"}attest-sandboxes/${sb.id}`;
+      const groups = `/sys/fs/cgroup/${v2 ? "" : "memory/"}attest-sandboxes`;
+      const group = `${groups}/${readdirSync(groups).find((n) => n.endsWith(`-${sb.id}`))}`;
       const limit = readFileSync(`${group}/${v2 ? "memory.max" : "memory.limit_in_bytes"}`, "utf8").trim();
       expect(limit).toBe(String(256 * 1024 * 1024));
       const used = readFileSync(`${group}/${v2 ? "memory.current" : "memory.max_usage_in_bytes"}`, "utf8");
@@ -247,6 +251,27 @@ describe("confined readers of backup files on the host", () => {
     expect(r.stdout.split("\n")[0]).toBe(String(pg.uid));
     expect(r.stdout).toMatch(/No such file/);
     expect(r.stdout.trim().split("\n").pop()).toBe("12000");
+  });
+});
+
+describe("control groups of sandboxes", () => {
+  it("are swept only when the Attest process that made them is gone, whatever its work directory", () => {
+    const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+    const parent = `/sys/fs/cgroup/${v2 ? "" : "memory/"}attest-sandboxes`;
+    mkdirSync(parent, { recursive: true });
+    const gone = Number(execFileSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).trim());
+    const stale = join(parent, `${gone}-1-attest-sweep${process.pid}-1`);
+    const live = join(parent, `${process.pid}-${processStartTime(process.pid)}-attest-sweep${process.pid}-2`);
+    mkdirSync(stale);
+    mkdirSync(live);
+    try {
+      const removed = sweepSandboxCgroups();
+      expect(removed).toContain(stale);
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(live)).toBe(true); // another run's group, about to be joined
+    } finally {
+      for (const d of [stale, live]) if (existsSync(d)) rmdirSync(d);
+    }
   });
 });
 

@@ -321,9 +321,8 @@ export class LocalRuntime implements Runtime {
         report.kept.push(name);
       }
     }
-    // control groups of sandboxes whose directory is gone (their processes died with them)
-    const present = new Set(readdirSync(this.#base));
-    for (const g of sweepSandboxCgroups(present)) {
+    // control groups of Attest processes that are gone (their sandboxes' processes died with them)
+    for (const g of sweepSandboxCgroups()) {
       report.removed.push(g);
       this.#opts.logger.info("removed leftover sandbox control group", { cgroup: g });
     }

@@ -14,10 +14,16 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { isRoot, type OsUser } from "../../util/os-user.js";
+import { isRoot, type OsUser, processAlive, processStartTime } from "../../util/os-user.js";
 
 const ROOT = "/sys/fs/cgroup";
 const PARENT = "attest-sandboxes";
+/**
+ * A group's name starts with the pid and start time of the Attest process that made it: groups
+ * are shared by every Attest run on the host (whatever its work directory), and only a group
+ * whose maker is gone may be swept by another run.
+ */
+const OWNER = /^(\d+)-(\d+)-/;
 
 /** A sandbox's control group(s): the cgroup.procs files a process writes itself into. */
 export interface SandboxCgroup {
@@ -70,7 +76,7 @@ export function createSandboxCgroup(
             writeFileSync(join(dir, "cgroup.subtree_control"), wanted.map((c) => `+${c}`).join(" "));
         }
       }
-      const dir = join(parent, id);
+      const dir = join(parent, `${process.pid}-${processStartTime(process.pid) ?? 0}-${id}`);
       mkdirSync(dir);
       made.push(dir);
       if (h.kind === "v2") {
@@ -116,15 +122,21 @@ function tryRmdir(dir: string): void {
   }
 }
 
-/** Removes groups of sandboxes that no longer exist (after a crash); names not in `live` go. */
-export function sweepSandboxCgroups(live: ReadonlySet<string>): string[] {
+/**
+ * Removes the empty groups of Attest processes that are gone (after a crash). A group of a
+ * running Attest process is never touched: another run's sandbox may be about to join it.
+ */
+export function sweepSandboxCgroups(): string[] {
   if (!isRoot()) return [];
   const removed: string[] = [];
   for (const h of hierarchies()) {
     const parent = join(h.root, PARENT);
     if (!existsSync(parent)) continue;
     for (const name of readdirSync(parent, { withFileTypes: true })) {
-      if (!name.isDirectory() || live.has(name.name)) continue;
+      if (!name.isDirectory()) continue;
+      const owner = OWNER.exec(name.name);
+      // a start time of 0 was unknown when the group was made: the pid alone then decides
+      if (owner && processAlive(Number(owner[1]), owner[2] === "0" ? undefined : owner[2])) continue;
       const dir = join(parent, name.name);
       const procs = readFileSync(join(dir, "cgroup.procs"), "utf8").trim();
       if (procs) continue;
