@@ -112,6 +112,18 @@ describe("the roles section of a pg_dumpall file", () => {
     expect(text.split("\n").length).toBe(section.toString("utf8").split("\n").length + 1);
   });
 
+  it("lets through only the \\connect postgres pg_dumpall up to 9.x writes before anything, leaving it out", () => {
+    const old = Buffer.from(
+      "--\n-- PostgreSQL database cluster dump\n--\n\n\\connect postgres\n\nCREATE ROLE a;\n",
+    );
+    const { input } = sectionForPsql(old, "f", undefined);
+    expect(input.toString()).toBe("--\n-- PostgreSQL database cluster dump\n--\n\n\n\nCREATE ROLE a;\n");
+    const other = Buffer.from("--\n\\connect shop\nCREATE ROLE a;\n");
+    expect(() => sectionForPsql(other, "f", undefined)).toThrow(/meta-command \\connect/);
+    const late = Buffer.from("CREATE ROLE a;\n\\connect postgres\n");
+    expect(() => sectionForPsql(late, "f", undefined)).toThrow(/meta-command \\connect/);
+  });
+
   it("refuses a section with a COPY or a meta-command pg_dumpall never writes there", () => {
     expect(() =>
       sectionForPsql(

@@ -18,6 +18,8 @@ const CLUSTER = join(OUT, "cluster", "prod-cluster_20261120T0300.sql");
 const ODD = 'my "odd" db ü';
 /** Edited copies of the genuine files, each a way the restore must still stop. */
 const edited = mkdtempSync(join(tmpdir(), "attest-dumpall-"));
+/** The genuine file with the `\connect postgres` pg_dumpall up to 9.x writes before its roles. */
+const oldStyle = mkdtempSync(join(tmpdir(), "attest-dumpall-old-"));
 
 /** `text` with `extra` put on the line after the first line that is exactly `after`. */
 function insertAfter(text: string, after: string, extra: string): string {
@@ -32,6 +34,14 @@ beforeAll(() => {
     stdio: ["ignore", "ignore", "inherit"],
   });
   chmodSync(edited, 0o755);
+  chmodSync(oldStyle, 0o755);
+  const cluster = readFileSync(CLUSTER, "utf8");
+  const header = "--\n-- PostgreSQL database cluster dump\n--\n\n";
+  if (!cluster.startsWith(header)) throw new Error("no pg_dumpall header");
+  writeFileSync(
+    join(oldStyle, "old-cluster.sql"),
+    `${header}\\connect postgres\n\n${cluster.slice(header.length)}`,
+  );
   const sample = readFileSync(SAMPLE, "utf8");
   writeFileSync(
     join(edited, "pg84_other_exists.sql"),
@@ -46,7 +56,10 @@ beforeAll(() => {
   );
 }, 120_000);
 
-afterAll(() => rmSync(edited, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(edited, { recursive: true, force: true });
+  rmSync(oldStyle, { recursive: true, force: true });
+});
 
 describe.each(selectedRuntimes())("pg_dumpall files and dump series in the %s runtime", (runtime) => {
   const { config, run } = drillSuite(runtime);
@@ -104,6 +117,23 @@ sources:
       "current user cannot be dropped (pg_dumpall --clean drops it before creating it; it is the sandbox's own superuser)",
     );
     expect(clean).toContain("its DROP TABLESPACE of cold, fast disk (pg_dumpall --clean) was left out");
+    expect(code).toBe(0);
+  });
+
+  it("drills a pg_dumpall file that connects to postgres before its roles, as pg_dumpall up to 9.x writes", async () => {
+    const ws = config(`
+sources:
+  - name: old
+    type: dump-dir
+    path: ${oldStyle}`);
+    const { code, doc, stderr } = await audit(ws.config);
+    expect(doc.drills).toHaveLength(1);
+    const d = doc.drills[0]!;
+    expect(d.verdict, `${d.reason} ${stderr.slice(-800)}`).toBe("pass");
+    expect(d.checks.find((c) => c.name === "amcheck")?.detail).toContain(
+      `clean in cold.archive, ${ODD}, postgres, shop.prod`,
+    );
+    expect(d.notes.join("\n")).toMatch(/forgiven by name: role "postgres" already exists/);
     expect(code).toBe(0);
   });
 

@@ -60,7 +60,16 @@ export function sectionForPsql(
   scanner.end();
   const problem = scanProblem(scanner, file);
   if (problem) throw problem;
-  const other = scanner.metaCommands.find((m) => m.command !== "restrict" && m.command !== "unrestrict");
+  // the \connect postgres (or template1) old pg_dumpall writes before anything: psql is there already
+  const leading = scanner.metaCommands.find(
+    (m) =>
+      (m.command === "connect" || m.command === "c") &&
+      /^\\c(?:onnect)? (?:postgres|template1)\s*$/.test(m.text) &&
+      isPreamble(section.subarray(0, m.start)),
+  );
+  const other = scanner.metaCommands.find(
+    (m) => m !== leading && m.command !== "restrict" && m.command !== "unrestrict",
+  );
   if (other)
     throw new BackupDefectError(
       `${file}: the roles section of the pg_dumpall file holds the meta-command \\${other.command} at line ${other.line}; pg_dumpall writes none there`,
@@ -97,14 +106,28 @@ export interface ClusterSection {
   tablespaces: Set<string>;
 }
 
-/** Reads the first `length` bytes of a pg_dumpall file as its roles section. */
+/** Only comments, blank lines and \restrict lines: nothing psql would run against a database. */
+function isPreamble(bytes: Buffer): boolean {
+  return bytes
+    .toString("latin1")
+    .split("\n")
+    .every((l) => /^\s*(?:--.*)?$/.test(l) || /^\\(?:un)?restrict \S+\s*$/.test(l));
+}
+
+/**
+ * Reads the roles section of a pg_dumpall file: all before its first `\connect`, or before
+ * its second when the first comes before any statement (pg_dumpall up to 9.x starts with
+ * `\connect postgres`). `connects` are the byte offsets of its \connect lines, in order.
+ */
 export async function readClusterSection(
   path: string,
   compression: PlainCompression,
-  length: number,
+  connects: readonly number[],
   opts: PlainReadOptions,
 ): Promise<ClusterSection> {
-  const bytes = await readSection(path, compression, length, opts);
+  let bytes = await readSection(path, compression, connects[0]!, opts);
+  if (isPreamble(bytes) && connects.length > 1)
+    bytes = await readSection(path, compression, connects[1]!, opts);
   const tablespaces = new Set<string>();
   for (const m of bytes.toString("utf8").matchAll(/^CREATE TABLESPACE ("(?:[^"]|"")+"|[^\s"]+) /gm)) {
     const raw = m[1]!;

@@ -240,12 +240,14 @@ export class LogicalRestorer implements Restorer {
     });
   }
 
-  /** The roles section of a pg_dumpall file: all before its first \connect (none without one). */
+  /** The roles section of a pg_dumpall file: what runs before its databases (none without one). */
   async #clusterSection(b: Backup, ctx: RestoreContext): Promise<ClusterSection | undefined> {
-    const split = this.#scan?.metaCommands.find((m) => m.command === "connect" || m.command === "c")?.start;
-    if (!split) return undefined;
+    const connects = (this.#scan?.metaCommands ?? [])
+      .filter((m) => m.command === "connect" || m.command === "c")
+      .map((m) => m.start);
+    if (!connects[0]) return undefined;
     const read = { ...this.#readOptions(), ...(ctx.signal ? { signal: ctx.signal } : {}) };
-    return readClusterSection(b.location, plainCompression(b.format) ?? "none", split, read);
+    return readClusterSection(b.location, plainCompression(b.format) ?? "none", connects, read);
   }
 
   /**
