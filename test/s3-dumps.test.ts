@@ -3,7 +3,7 @@
  * CLI with the read-only account: the dump-dir family over a key prefix, format and dump time
  * from the first bytes, the object fetched into the sandbox, the bucket untouched.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attest, DUMPS } from "./support/cli.js";
@@ -20,6 +20,7 @@ import {
 const CRM = readFileSync(join(DUMPS, "good", "crm_20261120T0300.dump"));
 // the config's reference to the read-only key, resolved by the CLI from its environment
 const KEY_REF = '"$' + '{ATTEST_TEST_S3_KEY}"';
+const APP_DIR = join(DUMPS, "good", "app_20261120T0300.dir");
 const APP_GZ = readFileSync(join(DUMPS, "good", "app_20261120T0300.sql.gz"));
 
 describe("dumps in an S3 bucket (local runtime)", () => {
@@ -47,6 +48,11 @@ storage:
       { key: "dumps/app/crm_20261120T0300.dump", body: CRM },
       { key: "dumps/app/app_20261120T0300.sql.gz", body: APP_GZ },
       { key: "dumps/app/README.txt", body: "not a dump, not included" },
+      // a directory-format dump: every object under a prefix that holds toc.dat
+      ...readdirSync(APP_DIR).map((f) => ({
+        key: `dumps/app/app_20261120T0300.dir/${f}`,
+        body: readFileSync(join(APP_DIR, f)),
+      })),
       // nothing in it or its name says when it was dumped: the upload's LastModified, said so
       { key: "dumps/undated/latest.sql.gz", body: APP_GZ },
       // the upload broke off half-way: the object exists, the dump does not
@@ -84,11 +90,13 @@ sources:
     };
     const backups = doc.sources.flatMap((s) => s.backups);
     expect(backups.map((b) => [b.id, b.format, b.createdAtOrigin]).sort()).toEqual([
+      ["app_20261120T0300.dir", "directory", "header"],
       // this plain dump was made without --verbose: no "Started on" line, so the name's time
       ["app_20261120T0300.sql.gz", "plain-gzip", "name"],
       ["crm_20261120T0300.dump", "custom", "header"],
     ]);
     expect(backups.map((b) => b.location).sort()).toEqual([
+      `s3://${bucket}/dumps/app/app_20261120T0300.dir/`,
       `s3://${bucket}/dumps/app/app_20261120T0300.sql.gz`,
       `s3://${bucket}/dumps/app/crm_20261120T0300.dump`,
     ]);
@@ -113,7 +121,7 @@ sources:
     const { code, doc, stdout, stderr } = await run(["audit", "--config", ws.config]);
     expect(code, stderr.slice(-2000)).toBe(0);
     expect(doc.status).toBe("pass");
-    expect(doc.drills).toHaveLength(2);
+    expect(doc.drills.map((d) => d.backup.format).sort()).toEqual(["custom", "directory", "plain-gzip"]);
     for (const d of doc.drills) {
       expect(d.verdict, `${d.backup.id}: ${d.reason}`).toBe("pass");
       expect(d.notes?.join("\n")).toMatch(/fetched s3:\/\/.* into the sandbox's directory/);

@@ -51,7 +51,10 @@ export class StoredDumpRestorer implements Restorer {
     const storage = await createStorage(this.#store.name, this.#store.config);
     try {
       const started = Date.now();
-      const path = await fetchIntoSandbox(sandbox, storage, b.stored, b.sizeBytes, ctx);
+      const path =
+        b.format === "directory"
+          ? await fetchDirectoryIntoSandbox(sandbox, storage, b.stored, ctx)
+          : await fetchIntoSandbox(sandbox, storage, b.stored, b.sizeBytes, ctx);
       const note = `fetched ${storage.describe(b.stored.key)} (${formatBytes(b.sizeBytes)}${b.stored.etag ? `, ETag ${b.stored.etag}` : ""}) into the sandbox's directory in ${Date.now() - started} ms`;
       const plan: DrillPlan = { ...ctx.plan, backup: { ...b, location: path } };
       await this.#inner.preflight?.(plan, ctx.signal);
@@ -63,19 +66,58 @@ export class StoredDumpRestorer implements Restorer {
   }
 }
 
-/** Streams the object to `$HOME/attest-fetched/<name>` inside the sandbox; returns that path. */
+type Stored = NonNullable<DrillPlan["backup"]["stored"]>;
+
+const safeName = (key: string) => (key.split("/").pop() ?? "").replace(/[^A-Za-z0-9._-]/g, "_") || "dump";
+
+/**
+ * Fetches every object of a directory-format dump (the objects under its prefix, toc.dat still
+ * the one listed) into `$HOME/attest-fetched/<dir>/`; returns that directory.
+ */
+async function fetchDirectoryIntoSandbox(
+  sandbox: Sandbox,
+  storage: Storage,
+  stored: Stored,
+  ctx: RestoreContext,
+): Promise<string> {
+  const dir = safeName(stored.key.replace(/\/$/, ""));
+  const call = ctx.signal ? { signal: ctx.signal } : {};
+  let path = "";
+  let count = 0;
+  for await (const o of storage.list(stored.key, call)) {
+    const rel = o.key.slice(stored.key.length);
+    // a directory dump is flat (toc.dat, NNNN.dat[.gz], blobs.toc): anything deeper is not its
+    if (!rel || rel.includes("/")) continue;
+    const etag = rel === "toc.dat" ? stored.etag : o.etag;
+    const file = await fetchIntoSandbox(
+      sandbox,
+      storage,
+      { ...stored, key: o.key, ...(etag ? { etag } : {}) },
+      o.sizeBytes,
+      ctx,
+      dir,
+    );
+    path = file.slice(0, file.lastIndexOf("/"));
+    count += 1;
+  }
+  if (count === 0) throw new VerifierError(`${storage.describe(stored.key)} holds no objects any more`);
+  return path;
+}
+
+/** Streams the object to `$HOME/attest-fetched/[<subdir>/]<name>` inside the sandbox; returns that path. */
 async function fetchIntoSandbox(
   sandbox: Sandbox,
   storage: Storage,
-  stored: NonNullable<DrillPlan["backup"]["stored"]>,
+  stored: Stored,
   expectedBytes: number,
   ctx: RestoreContext,
+  subdir = "",
 ): Promise<string> {
   const now = await storage.stat(stored.key, ctx.signal ? { signal: ctx.signal } : {});
   if (!now) throw new VerifierError(`${storage.describe(stored.key)} is gone since it was listed`);
   if (stored.etag && now.etag && now.etag !== stored.etag)
     throw new VerifierError(`${storage.describe(stored.key)} changed since it was listed (ETag ${now.etag})`);
-  const name = (stored.key.split("/").pop() ?? "dump").replace(/[^A-Za-z0-9._-]/g, "_") || "dump";
+  const name = safeName(stored.key);
   const body = await storage.openRead(stored.key, ctx.signal ? { signal: ctx.signal } : {});
   let bytes = 0;
   let broken: Error | undefined;
@@ -98,9 +140,10 @@ async function fetchIntoSandbox(
       "sh",
       [
         "-c",
-        'umask 077 && mkdir -p "$HOME/attest-fetched" && cd "$HOME/attest-fetched" && cat > "$1" && pwd -P',
+        'umask 077 && mkdir -p "$HOME/attest-fetched/$2" && cd "$HOME/attest-fetched/$2" && cat > "$1" && pwd -P',
         "sh",
         name,
+        subdir,
       ],
       { stdin: counter, timeoutMs: ctx.timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) },
     );

@@ -109,10 +109,26 @@ export async function listStoredDumps(
   const storage = await openSourceStore(cfg);
   try {
     const prefix = cfg.path === "/" ? "" : cfg.path;
+    const objects: StoredObject[] = [];
+    for await (const o of storage.list(prefix, ctx.signal ? { signal: ctx.signal } : {})) objects.push(o);
+    const relOf = (key: string) => key.slice(prefix.length).replace(/^\/+/, "");
+    // a directory-format dump is every object under a prefix that holds toc.dat
+    const dirs = objects
+      .map((o) => relOf(o.key))
+      .filter((rel) => rel === "toc.dat" || rel.endsWith("/toc.dat"))
+      .map((rel) => rel.slice(0, -"toc.dat".length));
+    const dirOf = (rel: string) => dirs.find((d) => d !== "" && rel.startsWith(d));
     const found: Backup[] = [];
-    for await (const o of storage.list(prefix, ctx.signal ? { signal: ctx.signal } : {})) {
-      const rel = o.key.slice(prefix.length).replace(/^\/+/, "");
-      if (!rel || rel.endsWith("/") || (!cfg.recursive && rel.includes("/"))) continue;
+    for (const d of dirs) {
+      const rel = d.replace(/\/$/, "");
+      if (!rel || (!cfg.recursive && rel.includes("/")) || filter.exclude(rel)) continue;
+      if (cfg.include !== undefined && !filter.include(rel)) continue;
+      const members = objects.filter((o) => relOf(o.key).startsWith(d));
+      found.push(await storedDirectory(cfg, storage, prefix + d, rel, members, ctx, findings));
+    }
+    for (const o of objects) {
+      const rel = relOf(o.key);
+      if (!rel || rel.endsWith("/") || (!cfg.recursive && rel.includes("/")) || dirOf(rel)) continue;
       if (filter.exclude(rel) || !filter.include(rel)) continue;
       const b = await storedBackup(cfg, storage, o, rel, ctx, findings);
       if (b.labels.kind === "cluster" && !b.labels.clusterDatabases) continue;
@@ -124,6 +140,28 @@ export async function listStoredDumps(
   }
 }
 
+/** A directory-format dump: its toc.dat's head says what it is; its size is all its objects'. */
+async function storedDirectory(
+  cfg: DumpDirSourceConfig,
+  storage: Storage,
+  dirKey: string,
+  rel: string,
+  members: StoredObject[],
+  ctx: SourceContext,
+  findings: Finding[],
+): Promise<Backup> {
+  const toc = members.find((o) => o.key === `${dirKey}toc.dat`)!;
+  const size = members.reduce((n, o) => n + o.sizeBytes, 0);
+  const b = await storedBackup(cfg, storage, toc, rel, ctx, findings, (head) =>
+    archive(head, "directory", size),
+  );
+  return {
+    ...b,
+    location: storage.describe(dirKey),
+    stored: { storage: storage.name, key: dirKey, ...(toc.etag ? { etag: toc.etag } : {}) },
+  };
+}
+
 async function storedBackup(
   cfg: DumpDirSourceConfig,
   storage: Storage,
@@ -131,13 +169,11 @@ async function storedBackup(
   rel: string,
   ctx: SourceContext,
   findings: Finding[],
+  detect: (head: Buffer) => Detected = (head) => detectFromHead(head, o.sizeBytes),
 ): Promise<Backup> {
   let d: Detected;
   try {
-    d = detectFromHead(
-      await storage.readRange(o.key, 0, HEAD_BYTES, ctx.signal ? { signal: ctx.signal } : {}),
-      o.sizeBytes,
-    );
+    d = detect(await storage.readRange(o.key, 0, HEAD_BYTES, ctx.signal ? { signal: ctx.signal } : {}));
   } catch (err) {
     // the store refused or failed: Attest could not look, which is not the backup's fault
     throw new Error(`cannot read the head of ${storage.describe(o.key)}: ${(err as Error).message}`, {
