@@ -114,9 +114,12 @@ export function createVolumeRoutes(core: EmulatorCore): Route[] {
       copies.delete(volume.id);
       volume.imagePath = undefined;
       volume.lifecycleState = "TERMINATED";
-      core.tasks.after(core.settings.delays.terminatedRetentionMs, `forget volume ${volume.id}`, () => {
-        store.volumes.delete(volume.id);
-      });
+      // no retention: gone in the same step, so no GET can see a TERMINATED state in between
+      if (core.settings.delays.terminatedRetentionMs <= 0) store.volumes.delete(volume.id);
+      else
+        core.tasks.after(core.settings.delays.terminatedRetentionMs, `forget volume ${volume.id}`, () => {
+          store.volumes.delete(volume.id);
+        });
     });
     return { status: 204 };
   }
