@@ -27,16 +27,29 @@ export function dataEntries(toc: readonly TocEntry[]): TocEntry[] {
   return toc.filter((e) => DATA_DESCS.has(e.desc));
 }
 
+/** What a `--data-only` dump's TOC holds besides data: settings, and large objects' own entries. */
+const DATA_ONLY_DESCS = new Set([
+  ...DATA_DESCS,
+  "SEQUENCE SET",
+  "BLOB",
+  "BLOB METADATA",
+  "ACL",
+  "COMMENT",
+  "SECURITY LABEL",
+  "ENCODING",
+  "STDSTRINGS",
+  "SEARCHPATH",
+  "DATABASE",
+]);
+
 /**
- * Whether a TOC is of a `--schema-only` dump (tables, no data entries), a `--data-only` dump
- * (data entries, no table definitions) or a full one.
+ * Whether a TOC is of a `--schema-only` dump (no data entries), a `--data-only` dump (data
+ * entries and nothing that defines a schema object) or a full one.
  */
 export function dumpContent(toc: readonly TocEntry[]): DumpContent {
-  const hasTables = toc.some((e) => e.desc === "TABLE");
   const hasData = toc.some((e) => DATA_DESCS.has(e.desc) || e.desc === "SEQUENCE SET");
-  if (hasData && !hasTables) return "data-only";
-  if (hasTables && !hasData) return "schema-only";
-  return "full";
+  if (!hasData) return "schema-only";
+  return toc.every((e) => DATA_ONLY_DESCS.has(e.desc)) ? "data-only" : "full";
 }
 
 /** The content of an archive, or undefined when its TOC cannot be read (pg_restore judges it). */
