@@ -5,7 +5,7 @@
  * archives pass with every TOC data entry reported restored.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -98,7 +98,11 @@ describe("archive TOC completeness", () => {
     const listFile = join(tmpdir(), `attest-list-${process.pid}.txt`);
     writeFileSync(listFile, list);
     const partial = new RestoredData();
-    for (const l of verboseLines(archive, listFile)) partial.line(l);
+    try {
+      for (const l of verboseLines(archive, listFile)) partial.line(l);
+    } finally {
+      rmSync(listFile, { force: true });
+    }
     expect(partial.missing(toc).map((e) => `${e.namespace}.${e.tag}`)).toEqual(["public.reviews"]);
   });
 });
