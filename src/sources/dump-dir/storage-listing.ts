@@ -23,6 +23,8 @@ import { SERIES_FROM_CLUSTER_FILE, SERIES_FROM_FILE } from "./series-names.js";
 
 /** How much of an object is read to tell what it is. */
 const HEAD_BYTES = 64 * 1024;
+/** Heads read at once while listing. */
+const HEAD_READERS = 8;
 
 function archive(buf: Buffer, format: DumpFormat, sizeBytes: number): Detected {
   try {
@@ -126,14 +128,21 @@ export async function listStoredDumps(
       const members = objects.filter((o) => relOf(o.key).startsWith(d));
       found.push(await storedDirectory(cfg, storage, prefix + d, rel, members, ctx, findings));
     }
-    for (const o of objects) {
+    const files = objects.filter((o) => {
       const rel = relOf(o.key);
-      if (!rel || rel.endsWith("/") || (!cfg.recursive && rel.includes("/")) || dirOf(rel)) continue;
-      if (filter.exclude(rel) || !filter.include(rel)) continue;
-      const b = await storedBackup(cfg, storage, o, rel, ctx, findings);
-      if (b.labels.kind === "cluster" && !b.labels.clusterDatabases) continue;
-      found.push(b);
-    }
+      if (!rel || rel.endsWith("/") || (!cfg.recursive && rel.includes("/")) || dirOf(rel)) return false;
+      return !filter.exclude(rel) && filter.include(rel);
+    });
+    // one ranged GET per object: a few at a time, so a prefix of many dumps lists in seconds
+    let next = 0;
+    const readHeads = async () => {
+      while (next < files.length) {
+        const o = files[next++]!;
+        const b = await storedBackup(cfg, storage, o, relOf(o.key), ctx, findings);
+        if (b.labels.kind !== "cluster" || b.labels.clusterDatabases) found.push(b);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HEAD_READERS, files.length) }, readHeads));
     return found;
   } finally {
     storage.close();
