@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { DeleteObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
+import { parseBackupInfo } from "../src/sources/barman-cloud/backup-info.js";
 import { attest, localSandboxes, workspace } from "./support/cli.js";
 import {
   createTestBucket,
@@ -91,7 +92,8 @@ describe("barman-cloud source (CloudNativePG's backups in a bucket, read-only ke
   afterAll(async () => {
     for (const id of runs) expect(localSandboxes(id), `sandboxes of run ${id}`).toEqual([]);
     const ps = execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" });
-    expect(ps.split("\n").filter((l) => /socat|barman-cloud/.test(l) && l.includes("attest"))).toEqual([]);
+    // nothing of this file's runs (their sandbox directories name the run) is left running
+    expect(ps.split("\n").filter((l) => runs.some((id) => l.includes(`attest-${id}-`)))).toEqual([]);
     if (bucket) await deleteTestBucket(bucket);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -196,5 +198,42 @@ reports: { dir: ${ws}/reports }
     expect(gap?.message).toContain(
       `WAL ${gone} missing (1 segment, archive continues at ${expected.wal_after_backup[2]})`,
     );
+  });
+});
+
+describe("backup.info", () => {
+  it("reads times with their offset, None as absent, and the tablespace list barman writes as a Python repr", () => {
+    const info = parseBackupInfo(
+      [
+        "begin_time=2026-12-04 23:04:48.825714+02:00",
+        "end_time=2026-12-04 23:04:49.381002+02:00",
+        "begin_wal=00000001000000000000000A",
+        "begin_xlog=0/A00028",
+        "end_xlog=None",
+        "status=DONE",
+        "size=None",
+        "systemid=7715573198708975529",
+        "version=150018",
+        "xlog_segment_size=1048576",
+        `tablespaces=[('tbs', 16385, '/srv/tbs'), ("it's", 16386, '/srv/q')]`,
+        "error=None",
+      ].join("\n"),
+      "20261204T210448",
+    );
+    expect(info).toEqual({
+      backupId: "20261204T210448",
+      status: "DONE",
+      beginTime: "2026-12-04T21:04:48.825Z",
+      endTime: "2026-12-04T21:04:49.381Z",
+      beginWal: "00000001000000000000000A",
+      beginXlog: "0/A00028",
+      version: 150018,
+      systemId: "7715573198708975529",
+      walSegmentSize: 1048576,
+      tablespaces: [
+        { name: "tbs", oid: "16385" },
+        { name: "it's", oid: "16386" },
+      ],
+    });
   });
 });
