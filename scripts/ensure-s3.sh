@@ -16,7 +16,7 @@ have_cmd radosgw || need_pkgs+=(radosgw)
 { have_cmd ceph-authtool && have_cmd ceph; } || need_pkgs+=(ceph-common)
 have_cmd radosgw-admin || [[ " ${need_pkgs[*]} " == *" radosgw "* ]] || need_pkgs+=(radosgw)
 have_cmd barman-cloud-backup || need_pkgs+=(barman-cli-cloud)
-python3 -c 'import boto3' >/dev/null 2>&1 || need_pkgs+=(python3-boto3)
+/usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || need_pkgs+=(python3-boto3)  # Debian's python, which barman-cloud runs on
 have_cmd socat || need_pkgs+=(socat)
 have_cmd openssl || need_pkgs+=(openssl)
 
