@@ -261,6 +261,19 @@ export async function startS3Cluster(
   opts: { timeoutMs?: number; warmUp?: (info: S3ClusterInfo) => Promise<void> } = {},
 ): Promise<S3ClusterInfo> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
+  const missing = [
+    "ceph-mon",
+    "ceph-osd",
+    "radosgw",
+    "radosgw-admin",
+    "ceph-authtool",
+    "monmaptool",
+    "ceph",
+  ].filter((cmd) => !["/usr/bin", "/usr/sbin", "/bin"].some((d) => existsSync(join(d, cmd))));
+  if (missing.length > 0)
+    throw new Error(
+      `the test S3 server needs ${missing.join(", ")}: run scripts/ensure-s3.sh (npm test does)`,
+    );
   const t0 = Date.now();
   for (const d of ["run", "log", "pids", "mon", "osd/ceph-0"]) mkdirSync(join(dir, d), { recursive: true });
   chmodSync(dir, 0o755);
