@@ -55,6 +55,11 @@ storage:
       })),
       // nothing in it or its name says when it was dumped: the upload's LastModified, said so
       { key: "dumps/undated/latest.sql.gz", body: APP_GZ },
+      // plain SQL, as is and compressed with zstd (decompressed by a confined tool once fetched)
+      ...["latin1_20261120T0300.sql", "latin1_20261120T0300.sql.zst"].map((f) => ({
+        key: `dumps/plain/${f}`,
+        body: readFileSync(join(DUMPS, "plain", f)),
+      })),
       // the upload broke off half-way: the object exists, the dump does not
       { key: "dumps/cut/crm_20261121T0300.dump", body: CRM.subarray(0, Math.floor(CRM.length / 2)) },
     ]);
@@ -127,6 +132,18 @@ sources:
       expect(d.notes?.join("\n")).toMatch(/fetched s3:\/\/.* into the sandbox's directory/);
     }
     expect(stdout + stderr).not.toContain(info.reader.secretAccessKey);
+  });
+
+  it("restores plain SQL dumps from the bucket, zstd-compressed ones too", async () => {
+    const ws = config(`${storeYaml()}
+sources:
+  - { name: bucket-plain, type: dump-dir, storage: lab, path: dumps/plain/, select: all }`);
+    const { code, doc, stderr } = await run(["audit", "--config", ws.config]);
+    expect(code, stderr.slice(-2000)).toBe(0);
+    expect(doc.drills.map((d) => [d.backup.format, d.verdict]).sort()).toEqual([
+      ["plain", "pass"],
+      ["plain-zstd", "pass"],
+    ]);
   });
 
   it("fails a dump object cut short", async () => {
