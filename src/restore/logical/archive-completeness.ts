@@ -18,7 +18,8 @@ export type DumpContent = "full" | "schema-only" | "data-only";
 
 /** A data entry named for a reason: `TABLE DATA sales.orders` (TOC entry 3624). */
 export function describeEntry(e: TocEntry): string {
-  const what = e.desc === "TABLE DATA" ? `table ${e.namespace ? `${e.namespace}.` : ""}${e.tag}` : e.desc;
+  const name = asOutput(`${e.namespace ? `${e.namespace}.` : ""}${e.tag}`);
+  const what = e.desc === "TABLE DATA" ? `table ${name}` : e.desc;
   return `${what} (TOC entry ${e.dumpId})`;
 }
 
@@ -238,11 +239,19 @@ export class RestoredData {
         else out.push(e);
         continue;
       }
-      const key = `${e.namespace ?? ""}.${e.tag}`;
+      const key = asOutput(`${e.namespace ?? ""}.${e.tag}`);
       const n = tables.get(key) ?? 0;
       if (n > 0) tables.set(key, n - 1);
       else out.push(e);
     }
     return out;
   }
+}
+
+/**
+ * A TOC name (its bytes, read as latin1) as it appears in pg_restore's output lines, which carry
+ * the same bytes and are read as UTF-8: decoded the same way, so names in any encoding compare.
+ */
+function asOutput(tocName: string): string {
+  return Buffer.from(tocName, "latin1").toString("utf8");
 }
