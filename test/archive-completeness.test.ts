@@ -15,7 +15,7 @@ import {
   dataEntries,
   RestoredData,
 } from "../src/restore/logical/archive-completeness.js";
-import { readToc } from "../src/restore/logical/archive-toc.js";
+import { readToc, type TocEntry } from "../src/restore/logical/archive-toc.js";
 import { ROOT } from "./support/cli.js";
 import { drillSuite, selectedRuntimes } from "./support/runtimes.js";
 
@@ -104,6 +104,26 @@ describe("archive TOC completeness", () => {
       rmSync(listFile, { force: true });
     }
     expect(partial.missing(toc).map((e) => `${e.namespace}.${e.tag}`)).toEqual(["public.reviews"]);
+  });
+
+  it("reads the report of parallel workers whose prefixes landed on each other's lines (pg_restore -j)", () => {
+    // as pg_restore -j2 wrote it: prefix and message are separate writes of two processes
+    const seen = new RestoredData();
+    for (const l of [
+      'pg_restore:pg_restore: processing data for table "public.events 2025"',
+      ' processing data for table "public.hot"',
+      "pg_restore: processing BLOBS",
+    ])
+      seen.line(l);
+    const entry = (dumpId: number, desc: string, tag: string) =>
+      ({ dumpId, desc, tag, namespace: "public" }) as TocEntry;
+    const toc = [
+      entry(1, "TABLE DATA", "events 2025"),
+      entry(2, "TABLE DATA", "hot"),
+      entry(3, "BLOBS", "BLOBS"),
+    ];
+    expect(seen.missing(toc)).toEqual([]);
+    expect(seen.missing([...toc, entry(4, "TABLE DATA", "cold")]).map((e) => e.tag)).toEqual(["cold"]);
   });
 });
 

@@ -208,12 +208,15 @@ export class RestoredData {
 
   /** Feeds one line of pg_restore's standard error. */
   line(l: string): void {
-    const table = /^pg_restore: processing data for table "(.*)"$/.exec(l);
+    // with -j, pg_restore's workers write the "pg_restore: " prefix and the message in separate
+    // writes to one pipe, so a prefix may land on another worker's line: the message is matched
+    // wherever it starts (each message is one write, never split)
+    const table = /(?:^|pg_restore: ?| )processing data for table "(.*)"$/.exec(l);
     if (table) {
       this.#tables.set(table[1]!, (this.#tables.get(table[1]!) ?? 0) + 1);
       return;
     }
-    if (/^pg_restore: processing BLOBS$/.test(l)) {
+    if (/(?:^|pg_restore: ?| )processing BLOBS$/.test(l)) {
       this.#blobs++;
       return;
     }
