@@ -7,7 +7,7 @@
  * the plain and gzipped dump, which all fail.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DrillResult, Inventory, RunResult } from "../src/model.js";
@@ -124,6 +124,11 @@ sources:
     type: dump-dir
     path: ${OUT}/pair
     include: ["traits_data_*.dump"]
+  - name: gzipped
+    type: dump-dir
+    path: ${gzipped(d)}
+    select: all
+    checks: { queries: [${people}] }
 history: { csv: ${d}/reports/history.csv }
 reports: { dir: ${d}/reports }
 `,
@@ -152,6 +157,27 @@ function inventoryOf(d: DrillResult): Inventory["databases"][number] {
   return ev.inventory.databases[0]!;
 }
 
+/**
+ * `pg_dump -Fc | gzip` output, whole, cut at two points, and with one byte of its deflate data
+ * flipped: made in the test's folder from the builder's .dump.gz.
+ */
+function gzipped(dir: string): string {
+  const gz = join(dir, "gzipped");
+  mkdirSync(gz, { mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const whole = readFileSync(join(OUT, "formats", "traits_20261201T0300.dump.gz"));
+  writeFileSync(join(gz, "traits.dump.gz"), whole, { mode: 0o644 });
+  writeFileSync(join(gz, "traits_cut30.dump.gz"), whole.subarray(0, Math.floor(whole.length * 0.3)));
+  writeFileSync(join(gz, "traits_cut90.dump.gz"), whole.subarray(0, Math.floor(whole.length * 0.9)));
+  const flipped = Buffer.from(whole);
+  const at = Math.floor(flipped.length / 2);
+  flipped[at] = flipped[at]! ^ 0xff;
+  writeFileSync(join(gz, "traits_flipped.dump.gz"), flipped);
+  for (const f of ["traits_cut30.dump.gz", "traits_cut90.dump.gz", "traits_flipped.dump.gz"])
+    chmodSync(join(gz, f), 0o644);
+  return gz;
+}
+
 describe("real-world dumps", () => {
   const STAMPED = (name: string) => name.replace("{S}", "20261201T0300");
   const PASSING: Array<[string, string]> = [
@@ -168,7 +194,9 @@ describe("real-world dumps", () => {
     ["tz", "nydb.sql"],
     ["pair", STAMPED("traits_data_{S}.sql")],
     ["pair", STAMPED("traits_data_{S}.dump")],
+    ["gzipped", "traits.dump.gz"],
   ];
+  const GZIP_DAMAGED = ["traits_cut30.dump.gz", "traits_cut90.dump.gz", "traits_flipped.dump.gz"];
   const CUT = [
     "traits_cut10.sql",
     "traits_cut40.sql",
@@ -189,6 +217,7 @@ describe("real-world dumps", () => {
         ...CUT.map((id) => `cutoff/${id}`),
         `cluster/${CLUSTER}`,
         `unpaired/${STAMPED("traits_data_{S}.dump")}`,
+        ...GZIP_DAMAGED.map((id) => `gzipped/${id}`),
       ].sort(),
     );
     expect(code, stderr.slice(-1500)).toBe(1);
@@ -201,9 +230,20 @@ describe("real-world dumps", () => {
       expect(d.checks.find((c) => c.name === name)?.status, `${id} ${name}`).toBe("pass");
     const queries = d.checks.filter((c) => c.name.startsWith("query:"));
     for (const q of queries) expect(q.status, `${id} ${q.name}: ${q.detail}`).toBe("pass");
-    const wanted = { formats: 1, inserts: 1, bulk: 3, latin1: 1, sjis: 1, pair: 1 }[source] ?? 0;
+    const wanted = { formats: 1, inserts: 1, bulk: 3, latin1: 1, sjis: 1, pair: 1, gzipped: 1 }[source] ?? 0;
     expect(queries, id).toHaveLength(wanted);
   });
+
+  it.each(GZIP_DAMAGED)(
+    "a pg_dump -Fc | gzip stream cut off or damaged (%s) fails, naming gzip's complaint",
+    (id) => {
+      const d = drill("gzipped", id);
+      expect(d.verdict, d.reason).toBe("fail");
+      expect(d.reason).toMatch(
+        /the gzip stream is cut off or damaged \(gzip: .*(unexpected end of file|invalid compressed data|crc error|length error)/,
+      );
+    },
+  );
 
   it.each(PASSING)("%s %s has the source's row counts (count(*) FROM ONLY), matviews apart", (source, id) => {
     const d = drill(source, id);

@@ -2,6 +2,7 @@
 import type { SourceConfig } from "../config/schema.js";
 import type { Backup } from "../model.js";
 import { VerifierError } from "../util/errors.js";
+import { GzippedArchiveRestorer } from "./logical/gzipped-archive-restorer.js";
 import { LogicalRestorer } from "./logical/logical-restorer.js";
 import { StoredDumpRestorer } from "./logical/stored-dump-restorer.js";
 import { PhysicalRestorer } from "./physical/physical-restorer.js";
@@ -21,7 +22,8 @@ export function restorerFor(backup: Backup, source: SourceConfig): Restorer {
       maxPlainBytes: source.max_decompressed,
     });
     // a dump in a store is fetched into the sandbox first, then restored the same way
-    return backup.stored && source.storage ? new StoredDumpRestorer(source.storage, logical) : logical;
+    if (backup.stored && source.storage) return new StoredDumpRestorer(source.storage, logical);
+    return backup.format === "custom-gzip" ? new GzippedArchiveRestorer(logical) : logical;
   }
   if (backup.family === "physical" && source.type === "basebackup") {
     return new PhysicalRestorer({

@@ -9,6 +9,7 @@ import { type PlainHeader, parsePlainHeader } from "./plain-header.js";
 /** The dump formats this source knows. */
 export const DUMP_FORMATS = [
   "custom",
+  "custom-gzip",
   "directory",
   "tar",
   "plain",
@@ -137,13 +138,8 @@ export async function detectFormat(path: string): Promise<Detected> {
   }
   if (head[0] === 0x1f && head[1] === 0x8b) {
     const inner = await readGzipHead(path, 16384);
-    if (inner.toString("latin1", 0, 5) === "PGDMP") {
-      return {
-        format: "unknown",
-        problem: "a gzip-compressed custom archive (decompress it, or dump with -Fc -Z)",
-        sizeBytes: size,
-      };
-    }
+    // what `pg_dump -Fc | gzip` leaves: decompressed inside the sandbox before pg_restore reads it
+    if (inner.toString("latin1", 0, 5) === "PGDMP") return archive(inner, "custom-gzip", size);
     const plain = parsePlainHeader(inner);
     if (plain) return { format: "plain-gzip", plain, sizeBytes: size };
     return {

@@ -15,6 +15,7 @@ import { listStoredDumps } from "./storage-listing.js";
 /** Extensions a dump file has when `include` is not configured. */
 export const DEFAULT_INCLUDE = [
   "**/*.dump",
+  "**/*.dump.gz",
   "**/*.custom",
   "**/*.backup",
   "**/*.pgdump",
