@@ -123,7 +123,8 @@ sources:
   - name: unpaired
     type: dump-dir
     path: ${OUT}/pair
-    include: ["traits_data_*.dump"]
+    include: ["traits_data_*.dump", "traits_data_*.sql"]
+    select: all
   - name: gzipped
     type: dump-dir
     path: ${gzipped(d)}
@@ -217,6 +218,7 @@ describe("real-world dumps", () => {
         ...CUT.map((id) => `cutoff/${id}`),
         `cluster/${CLUSTER}`,
         `unpaired/${STAMPED("traits_data_{S}.dump")}`,
+        `unpaired/${STAMPED("traits_data_{S}.sql")}`,
         ...GZIP_DAMAGED.map((id) => `gzipped/${id}`),
       ].sort(),
     );
@@ -328,7 +330,7 @@ describe("real-world dumps", () => {
       expect(d.notes.join("\n")).toContain(
         `restored as one backup: the schema-only dump ${STAMPED(`traits_schema_{S}.${ext}`)}, then the data-only dump ${STAMPED(`traits_data_{S}.${ext}`)}`,
       );
-      const alone = drill("unpaired", STAMPED("traits_data_{S}.dump"));
+      const alone = drill("unpaired", STAMPED(`traits_data_{S}.${ext}`));
       expect(alone.verdict).toBe("error");
       expect(alone.reason).toMatch(/data-only dump: needs its schema dump/);
     },

@@ -87,6 +87,8 @@ export class LogicalRestorer implements Restorer {
       : undefined;
     const problem = this.#scan && scanProblem(this.#scan, b.id, true);
     if (problem) throw problem;
+    // a plain --data-only dump fills tables it does not create: alone, it cannot be verified
+    if (this.#scan?.dataOnly && !pairedSchema(b)) throw new VerifierError(needsSchemaReason(b));
     // a plain schema dump paired with this one is scanned by the same rules
     const schemaPart = pairedSchema(b);
     const schemaCompression = schemaPart && plainCompression(schemaPart.format);

@@ -31,6 +31,17 @@ const META_LINE_LIMIT = 64 * 1024;
 /** The part of a statement kept for the hazard and role checks. */
 const STMT_CAP = 131_072;
 const COMMENT_CAP = 128;
+/** The type in the comment pg_dump writes before each entry (a long name may cut it off: unread). */
+const TOC_COMMENT = /^(?:Data for )?Name: .*; Type: ([A-Z ]+); Schema: /;
+/** The entry types a `pg_dump --data-only` dump holds. */
+const DATA_ENTRY_TYPES = new Set([
+  "TABLE DATA",
+  "SEQUENCE SET",
+  "BLOB",
+  "BLOBS",
+  "LARGE OBJECT",
+  "LARGE OBJECTS",
+]);
 /** Statements that can name roles (owners, grants, policies, SET ROLE). */
 const ROLE_KEYWORDS = new Set(["ALTER", "GRANT", "REVOKE", "CREATE", "SET", "COMMENT", "SECURITY"]);
 
@@ -144,6 +155,8 @@ export class SqlScanner {
   #last: { line: number; head: Uint8Array; len: number; encoding: string } | undefined;
   #copyFrom: { line: number; head: Uint8Array; len: number; encoding: string } | undefined;
   #stopped = false;
+  /** The entry types pg_dump's comments named ("TABLE", "TABLE DATA", …). */
+  readonly #entryTypes = new Set<string>();
 
   constructor(opts: ScannerOptions = {}) {
     this.#maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
@@ -609,7 +622,21 @@ export class SqlScanner {
     } else if (!this.#header && !this.#sawContent) {
       if (text === "PostgreSQL database dump") this.#header = "database";
       else if (text === "PostgreSQL database cluster dump") this.#header = "cluster";
+    } else {
+      // pg_dump names each entry it writes: "-- Name: t; Type: TABLE; Schema: public; Owner: o"
+      const type = TOC_COMMENT.exec(text)?.[1];
+      if (type) this.#entryTypes.add(type);
     }
+  }
+
+  /**
+   * Whether the dump holds only data (pg_dump --data-only): its entry comments name table data
+   * and none of the schema objects that data needs.
+   */
+  get dataOnly(): boolean {
+    if (!this.#entryTypes.has("TABLE DATA")) return false;
+    for (const t of this.#entryTypes) if (!DATA_ENTRY_TYPES.has(t)) return false;
+    return true;
   }
 
   #startMeta(at: number): void {
