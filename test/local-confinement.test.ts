@@ -50,7 +50,9 @@ function sql<T = Record<string, unknown>>(text: string): Promise<T[]> {
 /** Runs a shell line as the sandbox's server does with COPY … TO PROGRAM; returns its output. */
 async function shellFromServer(line: string): Promise<string> {
   const out = join(sandbox.dataDir, `out-${Math.random().toString(36).slice(2)}`);
-  const quoted = `{ ${line}; } > ${out} 2>&1`.replace(/'/g, "''");
+  // the COPY's row is read first: a program that exits before the server writes it makes the
+  // COPY fail with a broken pipe
+  const quoted = `cat >/dev/null; { ${line}; } > ${out} 2>&1`.replace(/'/g, "''");
   await sql(`copy (select 1) to program '${quoted}'`);
   return (await sql<{ t: string }>(`select pg_catalog.pg_read_file('${out.replace(/'/g, "''")}') as t`))[0]!
     .t;

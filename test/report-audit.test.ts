@@ -80,7 +80,7 @@ alerts:
       "PASS",
       "FAIL",
       "sales.orders",
-      "pg_restore",
+      "archive cut off or damaged",
     ]) {
       expect(text).toContain(s);
     }
