@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attest, DUMPS } from "./support/cli.js";
 import { drillSuite } from "./support/runtimes.js";
@@ -46,6 +47,8 @@ storage:
     bucket = await createTestBucket("s3-dumps");
     await putObjects(bucket, [
       { key: "dumps/app/crm_20261120T0300.dump", body: CRM },
+      // pg_dump -Fc | gzip
+      { key: "dumps/app/crm_20261120T0300.dump.gz", body: gzipSync(CRM) },
       { key: "dumps/app/app_20261120T0300.sql.gz", body: APP_GZ },
       { key: "dumps/app/README.txt", body: "not a dump, not included" },
       // a directory-format dump: every object under a prefix that holds toc.dat
@@ -99,11 +102,13 @@ sources:
       // this plain dump was made without --verbose: no "Started on" line, so the name's time
       ["app_20261120T0300.sql.gz", "plain-gzip", "name"],
       ["crm_20261120T0300.dump", "custom", "header"],
+      ["crm_20261120T0300.dump.gz", "custom-gzip", "header"],
     ]);
     expect(backups.map((b) => b.location).sort()).toEqual([
       `s3://${bucket}/dumps/app/app_20261120T0300.dir/`,
       `s3://${bucket}/dumps/app/app_20261120T0300.sql.gz`,
       `s3://${bucket}/dumps/app/crm_20261120T0300.dump`,
+      `s3://${bucket}/dumps/app/crm_20261120T0300.dump.gz`,
     ]);
     expect(r.stdout + r.stderr).not.toContain(info.reader.secretAccessKey);
 
@@ -126,7 +131,12 @@ sources:
     const { code, doc, stdout, stderr } = await run(["audit", "--config", ws.config]);
     expect(code, stderr.slice(-2000)).toBe(0);
     expect(doc.status).toBe("pass");
-    expect(doc.drills.map((d) => d.backup.format).sort()).toEqual(["custom", "directory", "plain-gzip"]);
+    expect(doc.drills.map((d) => d.backup.format).sort()).toEqual([
+      "custom",
+      "custom-gzip",
+      "directory",
+      "plain-gzip",
+    ]);
     for (const d of doc.drills) {
       expect(d.verdict, `${d.backup.id}: ${d.reason}`).toBe("pass");
       expect(d.notes?.join("\n")).toMatch(/fetched s3:\/\/.* into the sandbox's directory/);

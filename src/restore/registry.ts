@@ -21,9 +21,9 @@ export function restorerFor(backup: Backup, source: SourceConfig): Restorer {
       maxLineBytes: source.max_line,
       maxPlainBytes: source.max_decompressed,
     });
+    const restorer = backup.format === "custom-gzip" ? new GzippedArchiveRestorer(logical) : logical;
     // a dump in a store is fetched into the sandbox first, then restored the same way
-    if (backup.stored && source.storage) return new StoredDumpRestorer(source.storage, logical);
-    return backup.format === "custom-gzip" ? new GzippedArchiveRestorer(logical) : logical;
+    return backup.stored && source.storage ? new StoredDumpRestorer(source.storage, restorer) : restorer;
   }
   if (backup.family === "physical" && source.type === "basebackup") {
     return new PhysicalRestorer({

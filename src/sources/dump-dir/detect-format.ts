@@ -101,13 +101,49 @@ function dirSize(dir: string): number {
   return n;
 }
 
-function archive(buf: Buffer, format: DumpFormat, sizeBytes: number): Detected {
+/** An archive's header parsed from its first bytes, or why it is not one. */
+export function archive(buf: Buffer, format: DumpFormat, sizeBytes: number): Detected {
   try {
     return { format, archive: parseArchiveHeader(buf), sizeBytes };
   } catch (err) {
     const why = err instanceof NotAnArchiveError ? err.message : String(err);
     return { format: "unknown", problem: `not a readable pg_dump ${format} archive (${why})`, sizeBytes };
   }
+}
+
+/** Whether a head is a tar file's (pg_dump -Ft). */
+export function isTar(head: Buffer): boolean {
+  return head.length > 512 && head.toString("latin1", 257, 262) === "ustar";
+}
+
+/** A tar archive from its head: pg_dump writes toc.dat as its first member. */
+export function fromTarHead(head: Buffer, sizeBytes: number): Detected {
+  const first = head.toString("latin1", 0, 100).replace(/\0.*$/s, "");
+  if (first !== "toc.dat")
+    return {
+      format: "unknown",
+      problem: `a tar file whose first member is ${first}, not toc.dat`,
+      sizeBytes,
+    };
+  return archive(head.subarray(512), "tar", sizeBytes);
+}
+
+/** Whether a head is a gzip stream's. */
+export function isGzip(head: Buffer): boolean {
+  return head[0] === 0x1f && head[1] === 0x8b;
+}
+
+/** What a gzip stream holds, from the first bytes of its content. */
+export function fromGzipContent(inner: Buffer, sizeBytes: number): Detected {
+  // what `pg_dump -Fc | gzip` leaves: decompressed inside the sandbox before pg_restore reads it
+  if (inner.toString("latin1", 0, 5) === "PGDMP") return archive(inner, "custom-gzip", sizeBytes);
+  const plain = parsePlainHeader(inner);
+  if (plain) return { format: "plain-gzip", plain, sizeBytes };
+  return {
+    format: "unknown",
+    problem: "a gzip stream that does not hold a pg_dump plain SQL dump",
+    sizeBytes,
+  };
 }
 
 /** Detects a directory-format dump (a directory holding toc.dat). */
@@ -126,28 +162,8 @@ export async function detectFormat(path: string): Promise<Detected> {
   if (size === 0) return { format: "unknown", problem: "the file is empty", sizeBytes: 0 };
   const head = readHead(path, 16384);
   if (head.toString("latin1", 0, 5) === "PGDMP") return archive(head, "custom", size);
-  if (head.length > 512 && head.toString("latin1", 257, 262) === "ustar") {
-    const first = head.toString("latin1", 0, 100).replace(/\0.*$/s, "");
-    if (first !== "toc.dat")
-      return {
-        format: "unknown",
-        problem: `a tar file whose first member is ${first}, not toc.dat`,
-        sizeBytes: size,
-      };
-    return archive(head.subarray(512), "tar", size);
-  }
-  if (head[0] === 0x1f && head[1] === 0x8b) {
-    const inner = await readGzipHead(path, 16384);
-    // what `pg_dump -Fc | gzip` leaves: decompressed inside the sandbox before pg_restore reads it
-    if (inner.toString("latin1", 0, 5) === "PGDMP") return archive(inner, "custom-gzip", size);
-    const plain = parsePlainHeader(inner);
-    if (plain) return { format: "plain-gzip", plain, sizeBytes: size };
-    return {
-      format: "unknown",
-      problem: "a gzip file that does not hold a pg_dump plain SQL dump",
-      sizeBytes: size,
-    };
-  }
+  if (isTar(head)) return fromTarHead(head, size);
+  if (isGzip(head)) return fromGzipContent(await readGzipHead(path, 16384), size);
   const compression = compressionOf(head);
   if (compression) {
     let inner: Buffer;

@@ -9,14 +9,8 @@ import { compressionOf } from "../../restore/logical/decompress.js";
 import { createStorage } from "../../storage/create-storage.js";
 import type { Storage, StoredObject } from "../../storage/storage.js";
 import type { SourceContext } from "../source.js";
-import {
-  majorOfVersion,
-  NotAnArchiveError,
-  parseArchiveHeader,
-  seriesFromName,
-  timestampFromName,
-} from "./archive-header.js";
-import type { Detected, DumpFormat } from "./detect-format.js";
+import { majorOfVersion, seriesFromName, timestampFromName } from "./archive-header.js";
+import { archive, type Detected, fromGzipContent, fromTarHead, isGzip, isTar } from "./detect-format.js";
 import type { DumpDirSourceConfig } from "./dump-dir-config.js";
 import { parsePlainHeader } from "./plain-header.js";
 import { SERIES_FROM_CLUSTER_FILE, SERIES_FROM_FILE } from "./series-names.js";
@@ -26,30 +20,12 @@ const HEAD_BYTES = 64 * 1024;
 /** Heads read at once while listing. */
 const HEAD_READERS = 8;
 
-function archive(buf: Buffer, format: DumpFormat, sizeBytes: number): Detected {
-  try {
-    return { format, archive: parseArchiveHeader(buf), sizeBytes };
-  } catch (err) {
-    const why = err instanceof NotAnArchiveError ? err.message : String(err);
-    return { format: "unknown", problem: `not a readable pg_dump ${format} archive (${why})`, sizeBytes };
-  }
-}
-
 /** What the first bytes of an object say it is (the on-disk rules of detect-format.ts, over a buffer). */
 export function detectFromHead(head: Buffer, sizeBytes: number): Detected {
   if (sizeBytes === 0) return { format: "unknown", problem: "the object is empty", sizeBytes };
   if (head.toString("latin1", 0, 5) === "PGDMP") return archive(head, "custom", sizeBytes);
-  if (head.length > 512 && head.toString("latin1", 257, 262) === "ustar") {
-    const first = head.toString("latin1", 0, 100).replace(/\0.*$/s, "");
-    if (first !== "toc.dat")
-      return {
-        format: "unknown",
-        problem: `a tar file whose first member is ${first}, not toc.dat`,
-        sizeBytes,
-      };
-    return archive(head.subarray(512), "tar", sizeBytes);
-  }
-  if (head[0] === 0x1f && head[1] === 0x8b) {
+  if (isTar(head)) return fromTarHead(head, sizeBytes);
+  if (isGzip(head)) {
     let inner: Buffer;
     try {
       // a head is a cut gzip stream: flush what it holds instead of asking for its end
@@ -57,19 +33,7 @@ export function detectFromHead(head: Buffer, sizeBytes: number): Detected {
     } catch (err) {
       return { format: "unknown", problem: `a gzip object that cannot be read: ${String(err)}`, sizeBytes };
     }
-    if (inner.toString("latin1", 0, 5) === "PGDMP")
-      return {
-        format: "unknown",
-        problem: "a gzip-compressed custom archive (decompress it, or dump with -Fc -Z)",
-        sizeBytes,
-      };
-    const plain = parsePlainHeader(inner);
-    if (plain) return { format: "plain-gzip", plain, sizeBytes };
-    return {
-      format: "unknown",
-      problem: "a gzip object that does not hold a pg_dump plain SQL dump",
-      sizeBytes,
-    };
+    return fromGzipContent(inner, sizeBytes);
   }
   // bzip2, xz, zstd, lz4 are decompressed only by confined tools, which read files: the format is
   // known from the magic, the header is read when the drill has fetched the object
