@@ -49,6 +49,8 @@ export class LogicalRestorer implements Restorer {
   #schemaScan: SqlScanner | undefined;
   /** The roles section of a pg_dumpall file being restored. */
   #section: ClusterSection | undefined;
+  /** Whether the sandbox's psql has a restricted mode (asked once per restore). */
+  #restrict: Promise<boolean> | undefined;
 
   constructor(opts: LogicalRestorerOptions) {
     this.#opts = opts;
@@ -115,6 +117,8 @@ export class LogicalRestorer implements Restorer {
     if (this.#scan === undefined) await this.preflight(ctx.plan, ctx.signal);
     const scan = this.#scan;
     const notes: string[] = [];
+    // whether this psql has a restricted mode: asked while the database and roles are made
+    this.#restrict = scan ? settledLater(supportsRestrict(sandbox)) : undefined;
 
     // before the globals: their CREATE TABLESPACE names host paths, which the sandbox never sees
     const tablespaces = scan
@@ -214,7 +218,8 @@ export class LogicalRestorer implements Restorer {
   }
 
   async #psql(sandbox: Sandbox, b: Backup, db: string, ctx: RestoreContext, notes: string[]): Promise<void> {
-    const key = (await supportsRestrict(sandbox)) ? randomBytes(24).toString("hex") : undefined;
+    this.#restrict ??= supportsRestrict(sandbox);
+    const key = (await this.#restrict) ? randomBytes(24).toString("hex") : undefined;
     notes.push(
       key
         ? "plain dump scanned for psql meta-commands and run with psql in restricted mode (lifted only for each \\connect line pg_dump writes)"
@@ -387,6 +392,12 @@ export class LogicalRestorer implements Restorer {
       stopped = true;
     };
   }
+}
+
+/** `p`, with its rejection handled until someone awaits it (a restore that fails first never does). */
+function settledLater<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
 }
 
 async function supportsRestrict(sandbox: Sandbox): Promise<boolean> {
