@@ -3,6 +3,7 @@
  * (run as the sandbox user, so the files are its own; it only reads the repository), then
  * archive recovery with `pgbackrest archive-get` as restore_command, promoted at the end.
  */
+import { lstatSync, unlinkSync } from "node:fs";
 import { posix } from "node:path";
 import type { Backup, DrillPlan, Reached, RecoveryTarget } from "../../model.js";
 import { openSandboxStore } from "../../runtimes/local/store-relay.js";
@@ -87,6 +88,9 @@ export class PgbackrestRestorer implements Restorer {
       ...(this.#opts.config_file ? { config_file: sandbox.inputPath(this.#opts.config_file) } : {}),
     };
     await this.#checkAccess(sandbox, repo);
+    // a private copy of the configuration holds the store's keys: gone once recovery is over,
+    // before the restored server runs anything of the backup's for the checks
+    await using _keys = forgetPrivateCopy(this.#opts.config_file, repo.config_file);
     const target: RecoveryTarget = ctx.plan.target ?? { kind: "latest" };
     const notes: string[] = [];
     // an S3 repository: network to its store only, for pgbackrest restore and archive-get alike
@@ -303,5 +307,19 @@ export function withRestoreCommand(
     logTail: (n) => sandbox.logTail(n),
     destroy: () => sandbox.destroy(),
     [Symbol.asyncDispose]: () => sandbox[Symbol.asyncDispose](),
+  };
+}
+
+/**
+ * Removes the sandbox's private copy of the file `host` when disposed. The copy lies in the
+ * sandbox's root-owned inputs directory (local runtime: its path is the host's), where the
+ * sandbox's account cannot swap it for a link; a plain file is unlinked, nothing is followed.
+ */
+function forgetPrivateCopy(host: string | undefined, inside: string | undefined): AsyncDisposable {
+  return {
+    async [Symbol.asyncDispose]() {
+      if (!host || !inside || inside === host) return;
+      if (lstatSync(inside, { throwIfNoEntry: false })?.isFile()) unlinkSync(inside);
+    },
   };
 }
