@@ -5,11 +5,11 @@ import picomatch from "picomatch";
 import type { Backup, Finding } from "../../model.js";
 import { archiveContent } from "../../restore/logical/archive-completeness.js";
 import type { Source, SourceContext } from "../source.js";
-import { majorOfVersion, seriesFromName, timestampFromName } from "./archive-header.js";
 import { type Detected, detectFormat, isDirectoryDump } from "./detect-format.js";
 import type { DumpDirSourceConfig } from "./dump-dir-config.js";
+import { dumpFacts } from "./dump-facts.js";
 import { pairDumps, unpairedFindings } from "./dump-pairs.js";
-import { SERIES_FROM_CLUSTER_FILE, SERIES_FROM_FILE, settleSeriesNames } from "./series-names.js";
+import { settleSeriesNames } from "./series-names.js";
 import { listStoredDumps } from "./storage-listing.js";
 
 /** Extensions a dump file has when `include` is not configured. */
@@ -105,39 +105,15 @@ export class DumpDirSource implements Source {
       d = { format: "unknown", problem: `cannot read: ${(err as Error).message}`, sizeBytes: 0 };
     }
     const name = rel.split("/").pop() ?? rel;
-    const dbname = d.archive?.dbname ?? d.plain?.dbname;
-    const series = dbname ?? seriesFromName(name === "toc.dat" ? rel : name);
-    const serverVersion = d.archive?.serverVersion ?? d.plain?.serverVersion;
-    const labels: Record<string, string> = {};
-    if (d.problem) labels.problem = d.problem;
-    // nothing in the dump names its database (plain without -C) or it is a whole cluster
-    if (!dbname && !d.problem)
-      labels.seriesFrom = d.plain?.kind === "cluster" ? SERIES_FROM_CLUSTER_FILE : SERIES_FROM_FILE;
-    if (d.plain?.createsPlpgsql) labels.createsPlpgsql = "yes";
-    if (d.plain?.kind === "cluster") labels.kind = "cluster";
-    if (d.plain?.databases) labels.clusterDatabases = "yes";
-    if (serverVersion) labels.serverVersion = serverVersion;
-    const dumpVersion = d.archive?.dumpVersion ?? d.plain?.dumpVersion;
-    if (dumpVersion) labels.dumpVersion = dumpVersion;
-    if (d.archive) labels.archiveVersion = d.archive.version;
+    const { series, labels, pgMajor, createdAt, createdAtOrigin } = dumpFacts(
+      d,
+      rel,
+      name === "toc.dat" ? rel : name,
+      () => statSync(abs).mtime,
+    );
     // --schema-only / --data-only, from the TOC (a full dump gets no label)
     const content = d.archive ? archiveContent(abs, d.format) : undefined;
     if (content && content !== "full") labels.content = content;
-
-    let createdAt: Date;
-    let origin: Backup["createdAtOrigin"];
-    const fromHeader = d.archive?.createdAt ?? d.plain?.startedAt;
-    const fromName = timestampFromName(rel);
-    if (fromHeader) {
-      createdAt = fromHeader;
-      origin = "header";
-    } else if (fromName) {
-      createdAt = fromName;
-      origin = "name";
-    } else {
-      createdAt = statSync(abs).mtime;
-      origin = "mtime";
-    }
     if (d.problem) {
       this.#findings.push({
         source: this.name,
@@ -153,7 +129,6 @@ export class DumpDirSource implements Source {
         problem: d.problem,
       });
     }
-    const major = majorOfVersion(serverVersion);
     return {
       source: this.name,
       id: rel,
@@ -161,9 +136,9 @@ export class DumpDirSource implements Source {
       family: "logical",
       format: d.format,
       createdAt: createdAt.toISOString(),
-      createdAtOrigin: origin,
+      createdAtOrigin,
       sizeBytes: d.sizeBytes,
-      ...(major !== undefined ? { pgMajor: major } : {}),
+      ...(pgMajor !== undefined ? { pgMajor } : {}),
       location: abs,
       labels,
     };

@@ -9,11 +9,10 @@ import { compressionOf } from "../../restore/logical/decompress.js";
 import { createStorage } from "../../storage/create-storage.js";
 import type { Storage, StoredObject } from "../../storage/storage.js";
 import type { SourceContext } from "../source.js";
-import { majorOfVersion, seriesFromName, timestampFromName } from "./archive-header.js";
 import { archive, type Detected, fromGzipContent, fromTarHead, isGzip, isTar } from "./detect-format.js";
 import type { DumpDirSourceConfig } from "./dump-dir-config.js";
+import { dumpFacts } from "./dump-facts.js";
 import { parsePlainHeader } from "./plain-header.js";
-import { SERIES_FROM_CLUSTER_FILE, SERIES_FROM_FILE } from "./series-names.js";
 
 /** How much of an object is read to tell what it is. */
 const HEAD_BYTES = 64 * 1024;
@@ -153,29 +152,13 @@ async function storedBackup(
       cause: err,
     });
   }
-  const name = rel.split("/").pop() ?? rel;
-  const dbname = d.archive?.dbname ?? d.plain?.dbname;
-  const series = dbname ?? seriesFromName(name);
-  const serverVersion = d.archive?.serverVersion ?? d.plain?.serverVersion;
-  const labels: Record<string, string> = {};
-  if (d.problem) labels.problem = d.problem;
-  if (!dbname && !d.problem)
-    labels.seriesFrom = d.plain?.kind === "cluster" ? SERIES_FROM_CLUSTER_FILE : SERIES_FROM_FILE;
-  if (d.plain?.createsPlpgsql) labels.createsPlpgsql = "yes";
-  if (d.plain?.kind === "cluster") labels.kind = "cluster";
-  if (d.plain?.databases) labels.clusterDatabases = "yes";
-  if (serverVersion) labels.serverVersion = serverVersion;
-  const dumpVersion = d.archive?.dumpVersion ?? d.plain?.dumpVersion;
-  if (dumpVersion) labels.dumpVersion = dumpVersion;
-  if (d.archive) labels.archiveVersion = d.archive.version;
-  const fromHeader = d.archive?.createdAt ?? d.plain?.startedAt;
-  const fromName = timestampFromName(rel);
   // the object's LastModified is the upload's time, not the dump's: only when nothing better exists
-  const [createdAt, origin]: [Date, Backup["createdAtOrigin"]] = fromHeader
-    ? [fromHeader, "header"]
-    : fromName
-      ? [fromName, "name"]
-      : [o.lastModified, "mtime"];
+  const { series, labels, pgMajor, createdAt, createdAtOrigin } = dumpFacts(
+    d,
+    rel,
+    rel.split("/").pop() ?? rel,
+    () => o.lastModified,
+  );
   if (d.problem) {
     findings.push({
       source: cfg.name,
@@ -186,7 +169,6 @@ async function storedBackup(
       message: `${rel}: ${d.problem}`,
     });
   }
-  const major = majorOfVersion(serverVersion);
   return {
     source: cfg.name,
     id: rel,
@@ -194,9 +176,9 @@ async function storedBackup(
     family: "logical",
     format: d.format,
     createdAt: createdAt.toISOString(),
-    createdAtOrigin: origin,
+    createdAtOrigin,
     sizeBytes: o.sizeBytes,
-    ...(major !== undefined ? { pgMajor: major } : {}),
+    ...(pgMajor !== undefined ? { pgMajor } : {}),
     location: storage.describe(o.key),
     stored: { storage: storage.name, key: o.key, ...(o.etag ? { etag: o.etag } : {}) },
     labels,
