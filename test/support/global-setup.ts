@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { processAlive } from "../../src/util/os-user.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const RUN_DIR = /^attest-vt-(\d+)-/;
@@ -44,16 +45,7 @@ function removeRunDir(dir: string): void {
 function sweepRunDirsOfGoneProcesses(base: string): void {
   for (const name of readdirSync(base)) {
     const pid = Number(RUN_DIR.exec(name)?.[1] ?? Number.NaN);
-    if (!Number.isInteger(pid) || processExists(pid)) continue;
+    if (!Number.isInteger(pid) || processAlive(pid)) continue;
     removeRunDir(join(base, name));
-  }
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }

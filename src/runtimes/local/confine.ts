@@ -21,7 +21,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { VerifierError } from "../../util/errors.js";
-import { isRoot, type OsUser } from "../../util/os-user.js";
+import { isRoot, type OsUser, processAlive } from "../../util/os-user.js";
 import { type RunOptions, type RunResult, runProcess } from "../../util/process.js";
 
 /** How sandbox processes are confined: `bwrap` (the default) or `none` (an explicit, recorded opt-out). */
@@ -277,18 +277,8 @@ function sweepEtcDirsOfGoneProcesses(): void {
   }
   for (const name of names) {
     const pid = Number(ETC_DIR.exec(name)?.[1] ?? Number.NaN);
-    if (!Number.isInteger(pid) || pid === process.pid || processExists(pid)) continue;
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
     rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, as another account's process
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
