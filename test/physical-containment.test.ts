@@ -11,11 +11,11 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backup, RunResult } from "../src/model.js";
-import { restorerFor } from "../src/restore/registry.js";
 import { LocalRuntime } from "../src/runtimes/local/local-runtime.js";
 import { withClient } from "../src/runtimes/sql.js";
 import { pgbackrestSourceSchema } from "../src/sources/pgbackrest/pgbackrest-config.js";
 import { PgbackrestSource } from "../src/sources/pgbackrest/pgbackrest-source.js";
+import { createSource } from "../src/sources/registry.js";
 import { VerifierError } from "../src/util/errors.js";
 import { silentLogger } from "../src/util/log.js";
 import {
@@ -166,7 +166,7 @@ describe("pgBackRest restores of the same cluster", () => {
     const backups = await new PgbackrestSource(cfg).list({ logger: silentLogger });
     expect(backups).toHaveLength(1);
     const plan = { backup: backups[0]!, target: { kind: "latest" as const }, reason: "x" };
-    const restorer = restorerFor(plan.backup, cfg);
+    const restorer = createSource(cfg).restorer(plan.backup);
     const runtime = new LocalRuntime({ user: "postgres", logger: silentLogger });
     await using sandbox = await runtime.provision({
       pgMajor: 15,
@@ -228,7 +228,7 @@ describe("hostile twins reach nothing on the host", () => {
       target: { kind: "immediate" as const },
       reason: "x",
     };
-    const restorer = restorerFor(plan.backup, cfg);
+    const restorer = createSource(cfg).restorer(plan.backup);
     const runtime = new LocalRuntime({ user: "postgres", logger: silentLogger });
     await using sandbox = await runtime.provision({
       pgMajor: 15,

@@ -5,7 +5,6 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Backup, DrillPlan } from "../src/model.js";
-import { restorerFor } from "../src/restore/registry.js";
 import type { RestoreOutcome } from "../src/restore/restorer.js";
 import { LocalRuntime } from "../src/runtimes/local/local-runtime.js";
 import type { Sandbox } from "../src/runtimes/runtime.js";
@@ -103,7 +102,7 @@ export async function drill(
   plan: DrillPlan,
   inside?: (sandbox: Sandbox, outcome: RestoreOutcome) => Promise<void>,
 ): Promise<DrillOutcome> {
-  const restorer = restorerFor(plan.backup, cfg);
+  const restorer = new BasebackupSource(cfg).restorer(plan.backup);
   const runtime = new LocalRuntime({ user: "postgres", logger: silentLogger });
   const sandbox = await runtime.provision({
     pgMajor: plan.backup.pgMajor ?? 15,

@@ -8,7 +8,6 @@ import type { CheckContext } from "../checks/check.js";
 import { runChecks } from "../checks/registry.js";
 import type { SourceConfig } from "../config/schema.js";
 import type { CheckResult, DrillPlan, DrillResult, DrillTimings, Inventory } from "../model.js";
-import { restorerFor } from "../restore/registry.js";
 import type { RestoreOutcome, Restorer } from "../restore/restorer.js";
 import type { Runtime, Sandbox } from "../runtimes/runtime.js";
 import type { PreparedBackup, PrepareRecord, Source } from "../sources/source.js";
@@ -37,8 +36,8 @@ export interface DrillDeps {
   signal: AbortSignal;
   timeoutMs: number;
   previousInventory?: Inventory;
-  /** The source's adapter: its `prepare` (clone, attach, mount) runs before provisioning. */
-  sourceAdapter?: Source;
+  /** The source's adapter: it picks the restorer; its `prepare` (clone, attach, mount) runs before provisioning. */
+  sourceAdapter: Source;
   /** Called at each boundary (a phase name or `check:<name>`); tests stop the drill there. */
   stopPoint?: StopPoint;
 }
@@ -158,9 +157,9 @@ export async function runDrill(plan: DrillPlan, deps: DrillDeps): Promise<DrillO
     await enter("preflight");
     // the preflight (a plain dump's hostile-content scan can take long) is no part of provisioning
     await timed(st, "preflightMs", () => preflight(st));
-    if (deps.sourceAdapter?.prepare) {
+    if (deps.sourceAdapter.prepare) {
       await enter("prepare");
-      await timed(st, "provisionMs", () => prepare(st, deps.sourceAdapter!));
+      await timed(st, "provisionMs", () => prepare(st, deps.sourceAdapter));
     }
     await enter("provision");
     await timed(st, "provisionMs", () => provision(st));
@@ -223,7 +222,7 @@ async function preflight(st: DrillState): Promise<void> {
         ? "scanning dump"
         : "reading the archive's table of contents",
   );
-  st.restorer = restorerFor(b, st.deps.source);
+  st.restorer = st.deps.sourceAdapter.restorer(b);
   const dumpMajor = Number(/^(\d+)/.exec(b.labels.dumpVersion ?? "")?.[1] ?? 0);
   // an archive written by a newer pg_dump needs a pg_restore at least that new
   if (b.family === "logical" && dumpMajor > st.major) st.major = dumpMajor;
@@ -360,7 +359,7 @@ function resultOf(st: DrillState, verdict: DrillResult["verdict"], end: DrillEnd
     timings: st.timings,
     ...(restored?.reached ? { reached: restored.reached } : {}),
     checks: st.checks,
-    ...(deps.sourceAdapter?.prepare
+    ...(deps.sourceAdapter.prepare
       ? { phases: st.prepareRecord.phases, resources: st.prepareRecord.resources }
       : {}),
     ...(newestData

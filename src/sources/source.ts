@@ -1,5 +1,6 @@
 /** The Source stage: one adapter per backup family lists what exists, statically. */
 import type { Backup, DrillPlan, DrillResource, Finding } from "../model.js";
+import type { Restorer } from "../restore/restorer.js";
 import type { Logger } from "../util/log.js";
 
 /** What every source adapter receives. */
@@ -48,6 +49,8 @@ export interface Source {
   readonly type: string;
   /** Lists the backups that exist now, newest last. */
   list(ctx: SourceContext): Promise<Backup[]>;
+  /** The restorer for one of this source's backups: each source knows how its backups restore. */
+  restorer(backup: Backup): Restorer;
   /** Static findings about the inventory (WAL continuity, catalog status); optional. */
   inspect?(backups: readonly Backup[], ctx: SourceContext): Promise<Finding[]>;
   /**

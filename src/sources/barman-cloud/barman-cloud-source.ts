@@ -4,6 +4,8 @@
  * listing for static WAL continuity. DONE backups are backups; FAILED and unfinished ones are findings.
  */
 import type { Backup, DrillPlan, Finding } from "../../model.js";
+import type { Restorer } from "../../restore/restorer.js";
+import { BarmanCloudRestorer } from "../../restore/tool/barman-cloud-restorer.js";
 import { createStorage } from "../../storage/create-storage.js";
 import type { Storage } from "../../storage/storage.js";
 import { describeError, VerifierError } from "../../util/errors.js";
@@ -53,6 +55,21 @@ export class BarmanCloudSource implements Source {
     } finally {
       storage.close();
     }
+  }
+
+  restorer(_backup: Backup): Restorer {
+    const cfg = this.#cfg;
+    const store = cfg.storage.config;
+    if (store?.type !== "s3")
+      throw new VerifierError(
+        `barman-cloud source ${cfg.name}: storage ${cfg.storage.name} is not an s3 store`,
+      );
+    return new BarmanCloudRestorer({
+      store,
+      path: cfg.path,
+      serverName: cfg.server_name,
+      superuser: cfg.superuser,
+    });
   }
 
   async list(ctx: SourceContext): Promise<Backup[]> {

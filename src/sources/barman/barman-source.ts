@@ -1,5 +1,7 @@
 /** The `barman` source: one server of a Barman installation, read through the barman CLI. */
 import type { Backup, Finding } from "../../model.js";
+import type { Restorer } from "../../restore/restorer.js";
+import { BarmanRestorer } from "../../restore/tool/barman-restorer.js";
 import { describeError } from "../../util/errors.js";
 import type { Source, SourceContext } from "../source.js";
 import {
@@ -36,6 +38,11 @@ export class BarmanSource implements Source {
       severity,
       message,
     };
+  }
+
+  restorer(_backup: Backup): Restorer {
+    const { config_file, server, barman_user, superuser } = this.#cfg;
+    return new BarmanRestorer({ configFile: config_file, server, barmanUser: barman_user, superuser });
   }
 
   async list(ctx: SourceContext): Promise<Backup[]> {

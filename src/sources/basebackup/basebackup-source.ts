@@ -2,6 +2,9 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Backup, DrillPlan, Finding } from "../../model.js";
+import { PhysicalRestorer } from "../../restore/physical/physical-restorer.js";
+import type { Restorer } from "../../restore/restorer.js";
+import { SnapshotRestorer } from "../../restore/snapshot/snapshot-restorer.js";
 import { describeError } from "../../util/errors.js";
 import { readWalArchive, type WalArchive } from "../../wal/wal-archive.js";
 import type { BackupWalNeed } from "../../wal/wal-continuity.js";
@@ -39,6 +42,20 @@ export class BasebackupSource implements Source {
   async #archive(): Promise<WalArchive | undefined> {
     if (!this.#cfg.wal_archive) return undefined;
     return readWalArchive(this.#cfg.wal_archive, { segSize: this.#cfg.wal_segment_size });
+  }
+
+  restorer(backup: Backup): Restorer {
+    const { superuser, wal_archive } = this.#cfg;
+    const walArchive = wal_archive ? { walArchive: wal_archive } : {};
+    if (backup.family !== "snapshot") return new PhysicalRestorer({ superuser, ...walArchive });
+    const { dataDir, labelFile, tablespaceMap } = backup.labels;
+    return new SnapshotRestorer({
+      superuser,
+      ...walArchive,
+      ...(dataDir ? { copyFrom: dataDir } : {}),
+      ...(labelFile ? { backupLabel: { path: labelFile } } : {}),
+      ...(tablespaceMap ? { tablespaceMap: { path: tablespaceMap } } : {}),
+    });
   }
 
   async list(ctx: SourceContext): Promise<Backup[]> {

@@ -4,6 +4,10 @@ import { join, relative, sep } from "node:path";
 import picomatch from "picomatch";
 import type { Backup, Finding } from "../../model.js";
 import { archiveContent } from "../../restore/logical/archive-completeness.js";
+import { GzippedArchiveRestorer } from "../../restore/logical/gzipped-archive-restorer.js";
+import { LogicalRestorer } from "../../restore/logical/logical-restorer.js";
+import { StoredDumpRestorer } from "../../restore/logical/stored-dump-restorer.js";
+import type { Restorer } from "../../restore/restorer.js";
 import type { Source, SourceContext } from "../source.js";
 import { type Detected, detectFormat, isDirectoryDump } from "./detect-format.js";
 import type { DumpDirSourceConfig } from "./dump-dir-config.js";
@@ -46,6 +50,19 @@ export class DumpDirSource implements Source {
     const include = cfg.include ?? DEFAULT_INCLUDE;
     this.#include = picomatch(include, { dot: false });
     this.#exclude = cfg.exclude.length ? picomatch(cfg.exclude) : () => false;
+  }
+
+  restorer(backup: Backup): Restorer {
+    const cfg = this.#cfg;
+    const logical = new LogicalRestorer({
+      jobs: cfg.jobs,
+      globals: cfg.globals,
+      maxLineBytes: cfg.max_line,
+      maxPlainBytes: cfg.max_decompressed,
+    });
+    const restorer = backup.format === "custom-gzip" ? new GzippedArchiveRestorer(logical) : logical;
+    // a dump in a store is fetched into the sandbox first, then restored the same way
+    return backup.stored && cfg.storage ? new StoredDumpRestorer(cfg.storage, restorer) : restorer;
   }
 
   async list(ctx: SourceContext): Promise<Backup[]> {

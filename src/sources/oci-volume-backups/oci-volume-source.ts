@@ -4,6 +4,8 @@
  * prepares a drill by cloning a backup into a volume attached to and mounted on the verifier.
  */
 import type { Backup, DrillPlan, Finding } from "../../model.js";
+import type { Restorer } from "../../restore/restorer.js";
+import { SnapshotRestorer } from "../../restore/snapshot/snapshot-restorer.js";
 import type { PrepareContext, PreparedBackup, Source, SourceContext, SourceSweepReport } from "../source.js";
 import { CloneLimits } from "./clone-limits.js";
 import { prepareClone } from "./clone-session.js";
@@ -47,6 +49,18 @@ export class OciVolumeBackupsSource implements Source {
       this.#raw = undefined;
       throw err;
     }
+  }
+
+  restorer(backup: Backup): Restorer {
+    // the clone is mounted as the sandbox's data directory (no copy); a kept label only helps
+    // with the WAL archive: the backup's end lies past the snapshot, in archived WAL
+    const { superuser, wal_archive } = this.#cfg;
+    const { labelFile } = backup.labels;
+    return new SnapshotRestorer({
+      superuser,
+      ...(wal_archive ? { walArchive: wal_archive } : {}),
+      ...(labelFile && wal_archive ? { backupLabel: { path: labelFile } } : {}),
+    });
   }
 
   async list(ctx: SourceContext): Promise<Backup[]> {

@@ -1,6 +1,8 @@
 /** The `pgbackrest` source: the backups of one stanza, as `pgbackrest info` lists them. */
 import { posix } from "node:path";
 import type { Backup, DrillPlan, Finding } from "../../model.js";
+import type { Restorer } from "../../restore/restorer.js";
+import { PgbackrestRestorer } from "../../restore/tool/pgbackrest-restorer.js";
 import { describeError } from "../../util/errors.js";
 import { lastLines, ProcessError } from "../../util/process.js";
 import { planPhysical } from "../basebackup/pitr-plan.js";
@@ -44,6 +46,11 @@ export class PgbackrestSource implements Source {
       timeoutMs,
       signal: ctx.signal,
     });
+  }
+
+  restorer(_backup: Backup): Restorer {
+    const { stanza, repo_path, config_file, repo, superuser } = this.#cfg;
+    return new PgbackrestRestorer({ stanza, repo_path, config_file, repo, superuser });
   }
 
   async list(ctx: SourceContext): Promise<Backup[]> {
