@@ -10,6 +10,7 @@ import { freshnessCheck } from "./freshness.js";
 import { fullReadCheck } from "./full-read.js";
 import { result, runCheck } from "./helpers.js";
 import { inventoryCheck } from "./inventory.js";
+import { runObjectChecks } from "./objects.js";
 import { serverUpCheck } from "./server-up.js";
 import { writeProbeCheck } from "./write-probe.js";
 
@@ -29,9 +30,11 @@ export const CHECKS_AFTER: readonly Check[] = [writeProbeCheck, pgChecksumsCheck
 /** Runs every enabled check; a failing server_up stops the rest (recorded as skipped). */
 export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
-  const all = [...CHECKS_BEFORE, "assertions" as const, ...CHECKS_AFTER];
+  // the object checks read the copy before the write probe changes it
+  const all = [...CHECKS_BEFORE, "assertions" as const, "objects" as const, ...CHECKS_AFTER];
   for (const check of all) {
-    const name = check === "assertions" ? "assertions" : check.name;
+    const name = typeof check === "string" ? check : check.name;
+    if (check === "objects" && !ctx.config.objects?.length) continue;
     await ctx.beforeCheck?.(name);
     if (ctx.signal?.aborted) throw ctx.signal.reason;
     if (out.some((r) => r.name === "server_up" && r.status !== "pass")) {
@@ -40,6 +43,10 @@ export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
     }
     if (check === "assertions") {
       out.push(...(await runAssertions(ctx)));
+      continue;
+    }
+    if (check === "objects") {
+      out.push(...(await runObjectChecks(ctx)));
       continue;
     }
     if (!check.enabled(ctx)) continue;

@@ -1,5 +1,6 @@
 /** Schema pieces shared by every source type: durations, selection, checks, policies. */
 import { z } from "zod";
+import { objectsCheckSchema } from "../checks/objects-config.js";
 import { parseDuration } from "../util/duration.js";
 
 /** A duration such as `26h` or `7d`, parsed to milliseconds. */
@@ -61,6 +62,8 @@ export const checksSchema = z
       .object({ database: z.string().min(1), sql: z.string().min(1) })
       .strict()
       .optional(),
+    /** Object keys named by a query must exist in a store (files and database restored together). */
+    objects: objectsCheckSchema.optional(),
     write: z.boolean().default(true),
   })
   .strict();

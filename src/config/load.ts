@@ -47,7 +47,8 @@ function resolvePaths(value: unknown, base: string, key = ""): unknown {
   if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
     const out: Record<string, unknown> = {};
     // a source that reads a store (`storage:`) has a key prefix as its path, not a host path
-    const inStore = "storage" in value && "type" in value;
+    // (and so has an `objects` check, which names a store and a query)
+    const inStore = "storage" in value && ("type" in value || "sql" in value);
     for (const [k, v] of Object.entries(value))
       out[k] = k === "path" && inStore ? v : resolvePaths(v, base, k);
     return out;

@@ -1,5 +1,6 @@
 /** The whole configuration file's schema. `config.example.yml` documents every key. */
 import { z } from "zod";
+import { joinObjectStores, unknownObjectStoreIssues } from "../checks/objects-config.js";
 import { evidenceSchema } from "../evidence/evidence-config.js";
 import { alertsSchema } from "../report/alerts/alerts-config.js";
 import { mailSchema } from "../report/mail/mail-config.js";
@@ -120,6 +121,7 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     refineSchedule(cfg, ctx);
     for (const issue of unknownStoreIssues(cfg)) ctx.addIssue({ code: "custom", ...issue });
+    for (const issue of unknownObjectStoreIssues(cfg)) ctx.addIssue({ code: "custom", ...issue });
     const seen = new Set<string>();
     cfg.sources.forEach((s, i) => {
       if (seen.has(s.name))
@@ -139,7 +141,9 @@ export const configSchema = z
     }
   })
   // a source's `storage: NAME` carries the named store's configuration from here on
-  .transform(joinStoreRefs);
+  .transform(joinStoreRefs)
+  // so does the store an `objects` check names
+  .transform(joinObjectStores);
 
 /** The resolved, frozen configuration. */
 export type Config = z.infer<typeof configSchema> & { readonly file: string };
