@@ -131,8 +131,18 @@ describe("the roles section of a pg_dumpall file", () => {
         "f",
         undefined,
       ),
-    ).toThrow(/holds a COPY/);
+    ).toThrow(/holds a COPY at line 4/);
+    expect(() =>
+      sectionForPsql(Buffer.from("CREATE ROLE a;\n-- x\n  copy t to stdout;\n"), "f", undefined),
+    ).toThrow(/holds a COPY at line 3/);
     expect(() => sectionForPsql(Buffer.from("CREATE ROLE a;\n\\! id\n"), "f", undefined)).toThrow(/\\!/);
+  });
+
+  it("lets through the word COPY where it is no statement: a comment, a role's COMMENT, a name", () => {
+    const section = Buffer.from(
+      "-- COPY of the roles\nCREATE ROLE copy_reader;\nCOMMENT ON ROLE copy_reader IS 'reads the COPY of prod';\n",
+    );
+    expect(sectionForPsql(section, "f", undefined).input.toString()).toBe(section.toString());
   });
 
   it("forgives a --clean error only at its own DROP line, and nothing else", () => {

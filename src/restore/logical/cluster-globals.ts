@@ -74,11 +74,12 @@ export function sectionForPsql(
     throw new BackupDefectError(
       `${file}: the roles section of the pg_dumpall file holds the meta-command \\${other.command} at line ${other.line}; pg_dumpall writes none there`,
     );
-  const raw = section.toString("latin1");
-  if (/\bCOPY\b/i.test(raw))
+  // a statement that is a COPY, not the word in a comment or a role's COMMENT text
+  if (scanner.firstCopyLine !== undefined)
     throw new BackupDefectError(
-      `${file}: the roles section of the pg_dumpall file holds a COPY; pg_dumpall writes none there`,
+      `${file}: the roles section of the pg_dumpall file holds a COPY at line ${scanner.firstCopyLine}; pg_dumpall writes none there`,
     );
+  const raw = section.toString("latin1");
   const cuts = scanner.metaCommands.map((m) => ({ start: m.start, end: m.end }));
   const kept: string[] = [];
   // latin1 keeps one character per byte: match offsets are byte offsets

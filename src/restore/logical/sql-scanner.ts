@@ -109,6 +109,8 @@ export class SqlScanner {
   readonly roles = new Set<string>();
   /** Tablespaces the dump puts objects in (pg_dump's SET default_tablespace). */
   readonly tablespaces = new Set<string>();
+  /** Line of the first statement that is a COPY (any direction), when there is one. */
+  firstCopyLine: number | undefined;
   readonly #maxLine: number;
   #state = NORMAL;
   #escapes = false;
@@ -693,6 +695,7 @@ export class SqlScanner {
     const stmt = decodeAs(this.#encoding, this.#stmt.subarray(0, len)).trim();
     const code = Buffer.from(this.#code.buffer, 0, codeLen).toString("latin1").trim();
     for (const h of statementHazards(stmt, code, line)) this.hazards.push(h);
+    if (kw === "COPY") this.firstCopyLine ??= line;
     if (kw === "COPY" && /^COPY\b[\s\S]*\bFROM\s+stdin\b/i.test(code)) {
       this.#state = COPY_REST;
       this.#copyFrom = { ...last, head: last.head.slice() };
