@@ -67,6 +67,13 @@ export interface Sandbox extends AsyncDisposable {
   readonly notes?: readonly string[];
   /** Where an input's host path appears inside the sandbox. */
   inputPath(hostPath: string): string;
+  /**
+   * Takes a file, or a directory of files, that a process of the sandbox wrote (`path` as the
+   * sandbox sees it) out of the sandbox's reach before anything of the backup runs: the sandbox
+   * can still read it (at `inputPath` of the result) but no longer change, replace or link it.
+   * Returns the host path Attest reads it at. Absent: the runtime cannot (say so).
+   */
+  takeFile?(path: string): Promise<string>;
   /** Runs a program inside the sandbox as its unprivileged user; PostgreSQL tools by bare name. */
   exec(program: string, args: readonly string[], opts: SandboxExecOptions): Promise<RunResult>;
   /** Starts the server on the data directory. */

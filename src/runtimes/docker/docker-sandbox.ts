@@ -12,6 +12,7 @@ import { retryUntil } from "../../util/retry.js";
 import { readTail, THROWAWAY_SETTINGS } from "../local/local-sandbox.js";
 import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
 import { handOverSocketDir, takeSocketDir } from "../socket-dir.js";
+import { takeOutOfReach } from "../taken-file.js";
 import type { NetworkMode } from "./docker-container.js";
 import { type ExecOptions, runExec } from "./docker-exec.js";
 import { type HostDir, removeHostDir, type SandboxIds } from "./docker-host-dir.js";
@@ -103,6 +104,7 @@ export class DockerSandbox implements Sandbox {
   #execCount = 0;
   #oomKillsSeen = 0;
   #destroyed = false;
+  #taken = 0;
 
   constructor(parts: DockerSandboxParts) {
     this.#p = parts;
@@ -135,7 +137,38 @@ export class DockerSandbox implements Sandbox {
       if (wanted.startsWith(input.hostPath + sep))
         return input.containerPath + wanted.slice(input.hostPath.length);
     }
+    // what takeFile moved out of the sandbox's reach: read-only at /copies
+    if (wanted.startsWith(this.#p.host.copies + sep))
+      return LAYOUT.copies + wanted.slice(this.#p.host.copies.length);
     throw new Error(`${hostPath} is not an input of sandbox ${this.id}`);
+  }
+
+  /** Moves a file the sandbox wrote under /sandbox to the host's copies (read-only at /copies). */
+  async takeFile(path: string): Promise<string> {
+    const rel = path.slice(LAYOUT.base.length);
+    const own = [LAYOUT.dataMount, LAYOUT.sockets, LAYOUT.pids].some(
+      (d) => path === d || path.startsWith(`${d}/`),
+    );
+    if (!path.startsWith(`${LAYOUT.base}/`) || rel.split("/").includes("..") || own)
+      throw new VerifierError(`${path} is not a file sandbox ${this.id} may hand over`);
+    if (!isRoot()) {
+      // unprivileged, Attest is not the container's user: it must be let in to move the file
+      await this.runScript(
+        'chmod -R a+rwX -- "$1" && chmod a+rwx -- "$(dirname -- "$1")"',
+        [path],
+        60_000,
+      ).then((r) => {
+        if (r.code !== 0)
+          throw new VerifierError(`cannot open ${path} to Attest: ${lastLines(r.stderrTail, 2)}`);
+      });
+    }
+    return takeOutOfReach(
+      this.#p.host.sandbox,
+      rel.slice(1),
+      this.#p.host.copies,
+      `taken-${++this.#taken}`,
+      this.ids?.gid,
+    );
   }
 
   #env(extra?: Record<string, string>): string[] {

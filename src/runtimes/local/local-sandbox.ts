@@ -16,14 +16,15 @@ import {
   readSync,
 } from "node:fs";
 import { rm } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import pg from "pg";
-import { describeError } from "../../util/errors.js";
+import { describeError, VerifierError } from "../../util/errors.js";
 import type { OsUser } from "../../util/os-user.js";
 import { lastLines, type RunResult, runProcess } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
 import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
 import { handOverSocketDir, takeSocketDir } from "../socket-dir.js";
+import { takeOutOfReach } from "../taken-file.js";
 import { type ConfinementMode, confinedArgv, isInside } from "./confine.js";
 import type { SandboxCgroup } from "./sandbox-cgroup.js";
 
@@ -79,6 +80,7 @@ export class LocalSandbox implements Sandbox {
   readonly #p: LocalSandboxParts;
   #server: ChildProcess | undefined;
   #destroyed = false;
+  #taken = 0;
 
   constructor(parts: LocalSandboxParts) {
     this.#p = parts;
@@ -110,6 +112,20 @@ export class LocalSandbox implements Sandbox {
       if (hostPath.startsWith(`${host}/`)) return inside + hostPath.slice(host.length);
     }
     return hostPath;
+  }
+
+  /** Moves a file the sandbox wrote (its host path: the same inside) to `<dir>/taken-N/`, root's. */
+  async takeFile(path: string): Promise<string> {
+    const home = join(this.#p.dir, "home");
+    if (!isInside(path, home) || path === home)
+      throw new VerifierError(`${path} is not in the home directory of sandbox ${this.id}`);
+    return takeOutOfReach(
+      home,
+      relative(home, path),
+      this.#p.dir,
+      `taken-${++this.#taken}`,
+      this.#p.user?.gid,
+    );
   }
 
   #env(extra?: Record<string, string>): Record<string, string> {
