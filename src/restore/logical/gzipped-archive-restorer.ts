@@ -1,7 +1,8 @@
 /**
  * A custom archive inside a gzip stream (`pg_dump -Fc | gzip`): pg_restore reads archives it
  * can seek in (parallel jobs, the TOC checks), so the stream is decompressed first, by gzip inside
- * the sandbox, into the sandbox's own directory; the archive is then restored as any on disk.
+ * the sandbox (either runtime), into the sandbox's own directory; the archive is then taken out of
+ * the sandbox's reach (`Sandbox.takeFile`) and restored as any on disk.
  */
 import type { DrillPlan } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
@@ -34,10 +35,9 @@ export class GzippedArchiveRestorer implements Restorer {
 
   async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
     const b = ctx.plan.backup;
-    // the copy's path is read by host-side checks (its TOC): a runtime whose paths are the host's
-    if (sandbox.runtime !== "local")
+    if (!sandbox.takeFile)
       throw new VerifierError(
-        `${b.id}: a gzipped custom archive is drilled in the local runtime only (not ${sandbox.runtime})`,
+        `${b.id}: the ${sandbox.runtime} runtime cannot take a decompressed archive out of its sandbox's reach`,
       );
     ctx.progress("decompressing the archive");
     const started = Date.now();
@@ -48,6 +48,7 @@ export class GzippedArchiveRestorer implements Restorer {
         [
           "-c",
           'umask 077 && mkdir -p "$HOME/attest-gunzip" && gzip -dc < "$1" > "$HOME/attest-gunzip/archive.dump" && cd "$HOME/attest-gunzip" && pwd -P',
+
           "sh",
           sandbox.inputPath(b.location),
         ],
@@ -64,9 +65,12 @@ export class GzippedArchiveRestorer implements Restorer {
       throw e;
     }
     const gunzipMs = Date.now() - started;
+    // Attest reads the archive's TOC on the host, also after pg_restore ran the backup's code in
+    // the sandbox: out of the sandbox's reach first, so it cannot be swapped for a link
+    const archive = await sandbox.takeFile(`${dir}/archive.dump`);
     const plan: DrillPlan = {
       ...ctx.plan,
-      backup: { ...b, location: `${dir}/archive.dump`, format: "custom" },
+      backup: { ...b, location: archive, format: "custom" },
     };
     await this.#inner.preflight?.(plan, ctx.signal);
     const out = await this.#inner.restore(sandbox, { ...ctx, plan });
