@@ -20,6 +20,96 @@ const ODD = 'my "odd" db ü';
 const edited = mkdtempSync(join(tmpdir(), "attest-dumpall-"));
 /** The genuine file with the `\connect postgres` pg_dumpall up to 9.x writes before its roles. */
 const oldStyle = mkdtempSync(join(tmpdir(), "attest-dumpall-old-"));
+/** A pg_dumpall 8.4 file, put together as pg_dumpall 8.4 writes one around the pg_dump 8.4 sample. */
+const pg84 = mkdtempSync(join(tmpdir(), "attest-dumpall-84-"));
+
+/** pg_dump 8.4's output for a database that holds nothing but its comment and public's ACL. */
+function emptyDb84(db: string, comment: string): string {
+  return `--
+-- PostgreSQL database dump
+--
+
+SET statement_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = off;
+SET check_function_bodies = false;
+SET client_min_messages = warning;
+SET escape_string_warning = off;
+
+--
+-- Name: ${db}; Type: COMMENT; Schema: -; Owner: postgres
+--
+
+COMMENT ON DATABASE ${db} IS '${comment}';
+
+
+--
+-- Name: public; Type: ACL; Schema: -; Owner: postgres
+--
+
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+REVOKE ALL ON SCHEMA public FROM postgres;
+GRANT ALL ON SCHEMA public TO postgres;
+GRANT ALL ON SCHEMA public TO PUBLIC;
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+`;
+}
+
+/** The sample inside a pg_dumpall 8.4 file: roles, CREATE DATABASE from template0, each database after its \connect. */
+function cluster84(sample: string): string {
+  return `--
+-- PostgreSQL database cluster dump
+--
+
+\\connect postgres
+
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = off;
+SET escape_string_warning = off;
+
+--
+-- Roles
+--
+
+CREATE ROLE librarian;
+ALTER ROLE librarian WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN;
+CREATE ROLE postgres;
+ALTER ROLE postgres WITH SUPERUSER INHERIT CREATEROLE CREATEDB LOGIN;
+
+
+
+
+
+
+--
+-- Database creation
+--
+
+CREATE DATABASE library WITH TEMPLATE = template0 OWNER = postgres ENCODING = 'UTF8';
+REVOKE ALL ON DATABASE template1 FROM PUBLIC;
+REVOKE ALL ON DATABASE template1 FROM postgres;
+GRANT ALL ON DATABASE template1 TO postgres;
+GRANT CONNECT ON DATABASE template1 TO PUBLIC;
+
+
+\\connect library
+
+${sample}
+\\connect postgres
+
+${emptyDb84("postgres", "default administrative connection database")}\\connect template1
+
+${emptyDb84("template1", "default template database")}--
+-- PostgreSQL database cluster dump complete
+--
+
+`;
+}
 
 /** `text` with `extra` put on the line after the first line that is exactly `after`. */
 function insertAfter(text: string, after: string, extra: string): string {
@@ -35,6 +125,7 @@ beforeAll(() => {
   });
   chmodSync(edited, 0o755);
   chmodSync(oldStyle, 0o755);
+  chmodSync(pg84, 0o755);
   const cluster = readFileSync(CLUSTER, "utf8");
   const header = "--\n-- PostgreSQL database cluster dump\n--\n\n";
   if (!cluster.startsWith(header)) throw new Error("no pg_dumpall header");
@@ -43,6 +134,7 @@ beforeAll(() => {
     `${header}\\connect postgres\n\n${cluster.slice(header.length)}`,
   );
   const sample = readFileSync(SAMPLE, "utf8");
+  writeFileSync(join(pg84, "library-cluster_20100301T0300.sql"), cluster84(sample));
   writeFileSync(
     join(edited, "pg84_other_exists.sql"),
     insertAfter(sample, "CREATE PROCEDURAL LANGUAGE plpgsql;", "CREATE SCHEMA public;"),
@@ -59,6 +151,7 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(edited, { recursive: true, force: true });
   rmSync(oldStyle, { recursive: true, force: true });
+  rmSync(pg84, { recursive: true, force: true });
 });
 
 describe.each(selectedRuntimes())("pg_dumpall files and dump series in the %s runtime", (runtime) => {
@@ -134,6 +227,30 @@ sources:
       `clean in cold.archive, ${ODD}, postgres, shop.prod`,
     );
     expect(d.notes.join("\n")).toMatch(/forgiven by name: role "postgres" already exists/);
+    expect(code).toBe(0);
+  });
+
+  it("drills a pg_dumpall 8.4 file, whose databases each create plpgsql, with a note", async () => {
+    const ws = config(`
+sources:
+  - name: old84
+    type: dump-dir
+    path: ${pg84}
+    checks:
+      queries:
+        - { name: books, database: library, sql: "select string_agg(title_upper(title), '|' order by id) from public.books where published is not null", expect: "= DIE BLECHTROMMEL|CIEN AÑOS DE SOLEDAD|L'ÉTRANGER" }
+        - { name: comment, database: postgres, sql: "select pg_catalog.shobj_description(oid, 'pg_database') from pg_catalog.pg_database where datname = 'template1'", expect: "= default template database" }`);
+    const { code, doc, stderr } = await audit(ws.config);
+    expect(doc.drills).toHaveLength(1);
+    const d = doc.drills[0]!;
+    expect(d.verdict, `${d.reason} ${stderr.slice(-800)}`).toBe("pass");
+    expect(d.checks.filter((c) => c.name.startsWith("query:")).map((c) => c.status)).toEqual([
+      "pass",
+      "pass",
+    ]);
+    expect(d.notes.join("\n")).toContain(
+      "plpgsql was dropped from template0 (which CREATE DATABASE … TEMPLATE template0 copies), template1, postgres first",
+    );
     expect(code).toBe(0);
   });
 

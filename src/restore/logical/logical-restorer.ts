@@ -150,9 +150,12 @@ export class LogicalRestorer implements Restorer {
       await withClient(sandbox, "postgres", (c) =>
         c.query(`CREATE DATABASE ${quoteIdent(db)} TEMPLATE template0`),
       );
-    // a -C dump creates its database from template0 itself
-    if (b.labels.createsPlpgsql && !cluster)
-      await dropPlpgsql(sandbox, createsOwnDb ? "template0" : db, notes);
+    // a -C dump creates its database from template0 itself; an 8.x pg_dumpall file creates its
+    // databases from template0 and fills postgres and template1 as they are
+    if (cluster && scan?.createsPlpgsql)
+      await dropPlpgsql(sandbox, ["template0", "template1", "postgres"], notes);
+    else if (b.labels.createsPlpgsql && !cluster)
+      await dropPlpgsql(sandbox, [createsOwnDb ? "template0" : db], notes);
     const named = seriesNote(b);
     if (named) notes.push(named);
 
@@ -412,23 +415,34 @@ async function supportsRestrict(sandbox: Sandbox): Promise<boolean> {
 /**
  * pg_dump 8.x creates plpgsql itself (`CREATE PROCEDURAL LANGUAGE plpgsql;`), which fails on
  * 9.0 and later because every new database has it: dropped from the fresh database first (or
- * from template0, which a -C dump's CREATE DATABASE copies), so that statement creates it and
+ * from template0, which a -C dump's CREATE DATABASE copies; for an 8.x pg_dumpall file also
+ * from postgres and template1, which it fills as they are), so that statement creates it and
  * psql still stops at any other error.
  */
-async function dropPlpgsql(sandbox: Sandbox, db: string, notes: string[]): Promise<void> {
-  const template = db === "template0";
+async function dropPlpgsql(sandbox: Sandbox, dbs: string[], notes: string[]): Promise<void> {
   const allow = (on: boolean) =>
     withClient(sandbox, "postgres", (c) =>
       c.query(`UPDATE pg_catalog.pg_database SET datallowconn = ${on} WHERE datname = 'template0'`),
     );
-  if (template) await allow(true);
-  try {
-    await withClient(sandbox, db, (c) => c.query("DROP EXTENSION IF EXISTS plpgsql"));
-  } finally {
-    if (template) await allow(false);
+  for (const db of dbs) {
+    const template = db === "template0";
+    if (template) await allow(true);
+    try {
+      await withClient(sandbox, db, (c) => c.query("DROP EXTENSION IF EXISTS plpgsql"));
+    } finally {
+      if (template) await allow(false);
+    }
   }
+  const where =
+    dbs.length > 1
+      ? dbs.map((db) =>
+          db === "template0" ? "template0 (which CREATE DATABASE … TEMPLATE template0 copies)" : db,
+        )
+      : dbs[0] === "template0"
+        ? ["template0, which the dump's CREATE DATABASE copies,"]
+        : ["the fresh database"];
   notes.push(
-    `the dump creates plpgsql itself (CREATE PROCEDURAL LANGUAGE plpgsql, as pg_dump 8.x writes; on 9.0 and later it fails with "already exists", the one harmless error of loading it by hand): plpgsql was dropped from ${template ? "template0, which the dump's CREATE DATABASE copies," : "the fresh database"} first, so that statement creates it`,
+    `the dump creates plpgsql itself (CREATE PROCEDURAL LANGUAGE plpgsql, as pg_dump 8.x writes; on 9.0 and later it fails with "already exists", the one harmless error of loading it by hand): plpgsql was dropped from ${where.join(", ")} first, so that statement creates it`,
   );
 }
 

@@ -111,6 +111,8 @@ export class SqlScanner {
   readonly tablespaces = new Set<string>();
   /** Line of the first statement that is a COPY (any direction), when there is one. */
   firstCopyLine: number | undefined;
+  /** A statement `CREATE [PROCEDURAL] LANGUAGE plpgsql` (pg_dump 8.x), which fails on 9.0 and later. */
+  createsPlpgsql = false;
   readonly #maxLine: number;
   #state = NORMAL;
   #escapes = false;
@@ -696,6 +698,11 @@ export class SqlScanner {
     const code = Buffer.from(this.#code.buffer, 0, codeLen).toString("latin1").trim();
     for (const h of statementHazards(stmt, code, line)) this.hazards.push(h);
     if (kw === "COPY") this.firstCopyLine ??= line;
+    if (
+      kw === "CREATE" &&
+      /^CREATE\s+(?:TRUSTED\s+)?(?:PROCEDURAL\s+)?LANGUAGE\s+"?plpgsql"?\s*;?$/i.test(code)
+    )
+      this.createsPlpgsql = true;
     if (kw === "COPY" && /^COPY\b[\s\S]*\bFROM\s+stdin\b/i.test(code)) {
       this.#state = COPY_REST;
       this.#copyFrom = { ...last, head: last.head.slice() };
