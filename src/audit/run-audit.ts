@@ -5,6 +5,7 @@ import type { Config } from "../config/schema.js";
 import { recordsOfRun } from "../history/history-record.js";
 import { HistoryStore } from "../history/history-store.js";
 import type { DrillPlan, DrillResult, RunKind, RunResult } from "../model.js";
+import { measureDiskSpace } from "../policy/disk-space.js";
 import { evaluatePolicies } from "../policy/evaluate.js";
 import { createRuntime, type ManagedRuntime } from "../runtimes/registry.js";
 import { createSource } from "../sources/registry.js";
@@ -143,6 +144,7 @@ export async function runAudit(opts: AuditOptions): Promise<RunResult> {
     })),
     drills: done,
     history: past,
+    disks: await measureDiskSpace(config, inventories),
   });
   const findings = inventories.flatMap((i) => i.findings);
   const run: RunResult = {

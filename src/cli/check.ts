@@ -4,6 +4,7 @@ import { inventorySources, pickSources, policiesFor } from "../audit/inventory.j
 import { makeRunId, runStatus } from "../audit/run-status.js";
 import { HistoryStore } from "../history/history-store.js";
 import type { RunResult } from "../model.js";
+import { measureDiskSpace } from "../policy/disk-space.js";
 import { evaluatePolicies, type PolicyInput } from "../policy/evaluate.js";
 import { verifiedRpoTarget } from "../policy/rpo.js";
 import { seriesStatuses } from "../policy/series-status.js";
@@ -40,6 +41,7 @@ async function check(flags: CheckFlags): Promise<number> {
       })),
       drills: [],
       history,
+      disks: await measureDiskSpace(config, inventories),
     };
     const violations = evaluatePolicies(input);
     const problems = inventories

@@ -1,6 +1,7 @@
 /** Schema pieces shared by every source type: durations, selection, checks, policies. */
 import { z } from "zod";
 import { objectsCheckSchema } from "../checks/objects-config.js";
+import { storageFreeSchema } from "../policy/storage-free.js";
 import { parseDuration } from "../util/duration.js";
 
 /** A duration such as `26h` or `7d`, parsed to milliseconds. */
@@ -105,6 +106,8 @@ export const policiesSchema = z
       })
       .strict()
       .optional(),
+    /** Warn when the filesystem of a local backup directory runs short of free space. */
+    storage_free: storageFreeSchema.optional(),
   })
   .strict();
 

@@ -10,6 +10,7 @@ import { rpoRule } from "./rpo.js";
 import { rtoRule } from "./rto.js";
 import { drillRecords, type SeriesRule, seriesInputs } from "./series-input.js";
 import { sizeAnomalyRule } from "./size-anomaly.js";
+import { type DiskSpace, storageFreeRule } from "./storage-free.js";
 import { verifyEveryRule } from "./verify-every.js";
 import { compareViolations } from "./violation-key.js";
 import { walContinuityRule } from "./wal-continuity.js";
@@ -28,6 +29,8 @@ export interface PolicyInput {
   drills: DrillResult[];
   /** Past history rows (before this run). */
   history: HistoryRecord[];
+  /** Free space of the sources' local backup filesystems (measured for `storage_free`). */
+  disks?: DiskSpace[];
 }
 
 /** Every rule name a violation can carry. */
@@ -41,6 +44,7 @@ export const POLICY_RULES = [
   "wal_continuity",
   "clock_skew",
   "last_drill",
+  "storage_free",
 ] as const;
 /** A rule name. */
 export type PolicyRule = (typeof POLICY_RULES)[number];
@@ -82,6 +86,7 @@ export function evaluatePolicies(input: PolicyInput): Violation[] {
       }
     }
     out.push(...walContinuityRule(source, src.findings));
+    out.push(...storageFreeRule(source, src.policies.storage_free, input.disks ?? []));
   }
   return out.sort(compareViolations);
 }
