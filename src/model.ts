@@ -32,8 +32,124 @@ export interface Backup {
   /** Where the backup lives when a configured store (`storage:`) holds it: store name, key, ETag. */
   stored?: { storage: string; key: string; etag?: string };
   walRange?: { timeline: number; startLsn: string; stopLsn?: string; startWal?: string; stopWal?: string };
+  /** The WAL archive a physical backup recovers through, when its source has one (the PITR planner reads it). */
+  walArchive?: WalArchiveFacts;
   manifest?: string;
+  /** Why the backup is unusable, found statically (any family): a drill fails on it without restoring. */
+  problem?: string;
+  /** Typed facts the source found for the stages after it (restorer, planner, drill), by kind. */
+  detail?: BackupDetail;
+  /** Free-form facts for people (`attest list`, its JSON); no stage reads them. */
   labels: Record<string, string>;
+}
+
+/** Where a backup's WAL archive is and how far it reaches. */
+export interface WalArchiveFacts {
+  /** Host path, or where the archive lives (`pgbackrest:<stanza>`, a bucket prefix). */
+  location: string;
+  /** The newest recoverable moment of the archive (ISO), and where that came from. */
+  end?: { time: string; from: string };
+}
+
+/** How a base backup's files lie in its directory (what the physical restorer extracts). */
+export type BaseBackupLayout =
+  | { kind: "plain" }
+  | {
+      kind: "tar";
+      /** The data directory's tar (base.tar, base.tar.gz, …), relative to the backup. */
+      base: string;
+      compression?: "gz" | "lz4" | "zst";
+      /** pg_wal.tar(.gz) when the backup carries its WAL apart. */
+      walTar?: string;
+      /** One tar per tablespace, named `<oid>.tar…`. */
+      tablespaces: string[];
+    }
+  | {
+      kind: "snapshot";
+      /** The data directory inside the backup directory. */
+      dataDir: string;
+      /** A backup_label kept beside the snapshot (archive recovery starts from it). */
+      labelFile?: string;
+      tablespaceMap?: string;
+    };
+
+/** Whether a base backup carries the WAL it needs to reach consistency. */
+export type WalIncluded = "yes" | "no" | "unknown";
+
+/** Facts of a base backup or data directory snapshot (`basebackup` source). */
+export interface BaseBackupDetail {
+  kind: "basebackup";
+  layout: BaseBackupLayout;
+  /** Bytes per WAL segment. */
+  walSegmentSize: number;
+  walIncluded: WalIncluded;
+}
+
+/** Facts of a pg_dump / pg_dumpall file (`dump-dir` source). */
+export interface DumpDetail {
+  kind: "dump";
+  /** A database's dump, or a whole cluster's (pg_dumpall). */
+  scope: "database" | "cluster";
+  /** Major version of the pg_dump that wrote it (the sandbox needs at least this one). */
+  dumpMajor?: number;
+  /** A plain dump that runs CREATE [OR REPLACE] PROCEDURAL LANGUAGE plpgsql (old pg_dump output). */
+  createsPlpgsql?: boolean;
+  /** A pg_dumpall file that carries databases (not only globals). */
+  clusterDatabases?: boolean;
+  /** Schema or data alone (absent: both). */
+  content?: "schema-only" | "data-only";
+  /** How the series was named, when not from the dump's own database name. */
+  seriesFrom?: string;
+  /** The schema dump a data-only dump is paired with, restored first. */
+  schema?: { id: string; location: string; format: string };
+}
+
+/** Facts of a backup in a pgBackRest repository. */
+export interface PgbackrestDetail {
+  kind: "pgbackrest";
+  /** The newest WAL segment the archive holds for the backup's database. */
+  archiveMax?: string;
+}
+
+/** Facts of a backup in a Barman catalog or a barman-cloud bucket. */
+export interface BarmanDetail {
+  kind: "barman" | "barman-cloud";
+  /** The newest WAL segment of the backup's timeline in the archive. */
+  walLast?: string;
+  /** Bytes per WAL segment, when the catalog says. */
+  walSegmentSize?: number;
+  /** Tablespaces the backup holds (barman-cloud restores each one to its own place). */
+  tablespaces?: Array<{ name: string; oid: number }>;
+}
+
+/** Facts of an OCI block volume backup. */
+export interface VolumeBackupDetail {
+  kind: "oci-volume";
+  displayName?: string;
+  /** FULL | INCREMENTAL. */
+  type?: string;
+  sizeGb?: number;
+  /** The backup's defined tags (namespace → key → value). */
+  definedTags?: Record<string, Record<string, unknown>>;
+  /** Kept backup_label for this backup (archive recovery starts from it). */
+  labelFile?: string;
+}
+
+/** The typed facts of a backup, by its source's kind. */
+export type BackupDetail =
+  | BaseBackupDetail
+  | DumpDetail
+  | PgbackrestDetail
+  | BarmanDetail
+  | VolumeBackupDetail;
+
+/** The backup's detail when its source wrote one of `kind`; undefined otherwise. */
+export function detailOf<K extends BackupDetail["kind"]>(
+  backup: Pick<Backup, "detail">,
+  kind: K,
+): (BackupDetail & { kind: K }) | undefined {
+  const d = backup.detail;
+  return d?.kind === kind ? (d as BackupDetail & { kind: K }) : undefined;
 }
 
 /** A static finding about a source's inventory (not a policy decision). */

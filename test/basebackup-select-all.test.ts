@@ -107,7 +107,8 @@ describe("planning `all` on a basebackup source", () => {
       sizeBytes: 1,
       location: `/nowhere/${id}`,
       walRange: { timeline: tli, startLsn: start, stopLsn: stop },
-      labels: { walArchive: "/nowhere/wal" },
+      walArchive: { location: "/nowhere/wal" },
+      labels: {},
     });
     const backups = [
       backup("a", 1, "0/2800028", "0/3000000", "2026-01-01T00:00:00.000Z"),

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Backup, DrillPlan } from "../src/model.js";
+import { type Backup, type DrillPlan, detailOf } from "../src/model.js";
 import { SnapshotRestorer } from "../src/restore/snapshot/snapshot-restorer.js";
 import { LocalRuntime } from "../src/runtimes/local/local-runtime.js";
 import { withClient } from "../src/runtimes/sql.js";
@@ -75,9 +75,9 @@ describe("basebackup source", () => {
       expect(b.createdAt).toBe(new Date(e.stopTime.replace(" UTC", "Z").replace(" ", "T")).toISOString());
       expect(b.labels.createdAtFrom).toContain(e.historyFile);
       expect(b.manifest).toMatch(/backup_manifest$/);
-      expect(b.labels.walSegmentSize).toBe(String(expected.wal_segment_size));
+      expect(detailOf(b, "basebackup")?.walSegmentSize).toBe(expected.wal_segment_size);
       // the last commit in the archive, read with pg_waldump: the upper end of the PITR window
-      expect(b.labels.archiveEnd).toBe(
+      expect(b.walArchive?.end?.time).toBe(
         ms(expected.markers.find((m) => m.label === "m11-last")!.committedAt) + "Z",
       );
     }
@@ -106,8 +106,8 @@ describe("physical drills of good backups", () => {
     const cfg = sourceConfig("base", "wal-gz");
     const { backups } = await listFixture(cfg);
     // pg_waldump (confined) read the newest gzipped segments after expanding them
-    expect(backups[0]!.labels.archiveEndFrom).toMatch(/pg_waldump/);
-    expect(backups[0]!.labels.archiveEnd).toBe(
+    expect(backups[0]!.walArchive?.end?.from).toMatch(/pg_waldump/);
+    expect(backups[0]!.walArchive?.end?.time).toBe(
       ms(expected.markers.find((m) => m.label === "m11-last")!.committedAt) + "Z",
     );
     const r = await drill(cfg, {

@@ -6,7 +6,7 @@
  */
 import { createReadStream } from "node:fs";
 import { join, posix } from "node:path";
-import type { Backup } from "../../model.js";
+import { type Backup, detailOf } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError, describeError, VerifierError } from "../../util/errors.js";
@@ -102,8 +102,8 @@ export async function extractBackup(
 ): Promise<string[]> {
   const notes: string[] = [];
   const data = sandbox.dataDir;
-  const layout = backup.labels.layout;
-  if (layout === "plain") {
+  const layout = detailOf(backup, "basebackup")?.layout;
+  if (layout?.kind === "plain") {
     ctx.progress(`copying ${backup.id}`);
     const src = sandbox.inputPath(backup.location);
     // -P: a link is copied as a link, never followed (containDataDir deals with it next)
@@ -127,22 +127,22 @@ export async function extractBackup(
     notes.push(...(await containDataDir(sandbox, { copiedFrom: backup.location, keepMap: true })));
     return notes;
   }
-  if (layout !== "tar" || !backup.labels.baseTar)
-    throw new VerifierError(`${backup.id}: not a base backup layout this restorer knows (${layout})`);
-  const bytes = await extractTar(sandbox, join(backup.location, backup.labels.baseTar), data, ctx);
-  notes.push(`extracted ${backup.labels.baseTar} (${formatBytes(bytes)} read)`);
-  const tablespaces = (backup.labels.tablespaces ?? "").split(",").filter(Boolean);
+  if (layout?.kind !== "tar")
+    throw new VerifierError(`${backup.id}: not a base backup layout this restorer knows (${layout?.kind})`);
+  const bytes = await extractTar(sandbox, join(backup.location, layout.base), data, ctx);
+  notes.push(`extracted ${layout.base} (${formatBytes(bytes)} read)`);
+  const { tablespaces } = layout;
   const oids = tablespaces.map((ts) => ts.split(".")[0]!);
   // before anything more is written: a pg_wal link or a planted link must not be written through
   notes.push(...(await containDataDir(sandbox, { extractedTablespaces: oids, keepMap: true })));
-  if (backup.labels.walTar) {
+  if (layout.walTar) {
     const walBytes = await extractTar(
       sandbox,
-      join(backup.location, backup.labels.walTar),
+      join(backup.location, layout.walTar),
       posix.join(data, "pg_wal"),
       ctx,
     );
-    notes.push(`extracted ${backup.labels.walTar} into pg_wal (${formatBytes(walBytes)})`);
+    notes.push(`extracted ${layout.walTar} into pg_wal (${formatBytes(walBytes)})`);
   }
   for (const [i, ts] of tablespaces.entries()) {
     const oid = oids[i]!;

@@ -3,7 +3,7 @@
  * then archive recovery from the WAL archive to the drill's target, promoted at the end.
  */
 import { existsSync } from "node:fs";
-import type { Backup, DrillPlan, RecoveryTarget } from "../../model.js";
+import { type Backup, type DrillPlan, detailOf, type RecoveryTarget } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { BackupDefectError, VerifierError } from "../../util/errors.js";
 import { readWalArchive, type WalArchive } from "../../wal/wal-archive.js";
@@ -26,7 +26,7 @@ import { verifyBackup } from "./verify-backup.js";
 export interface PhysicalRestorerOptions {
   /** Superuser of the backed-up cluster (to connect before the sandbox's own login exists). */
   superuser: string;
-  /** WAL archive host path when the backup's labels do not name one. */
+  /** WAL archive host path (the source's wal_archive). */
   walArchive?: string;
 }
 
@@ -40,20 +40,16 @@ export class PhysicalRestorer implements Restorer {
     this.#opts = Object.freeze({ ...opts });
   }
 
-  #archive(backup: Backup): string | undefined {
-    return backup.labels.walArchive ?? this.#opts.walArchive;
-  }
-
   inputs(plan: DrillPlan): string[] {
-    const archive = this.#archive(plan.backup);
+    const archive = this.#opts.walArchive;
     return [plan.backup.location, ...(archive ? [archive] : [])];
   }
 
   async preflight(plan: DrillPlan): Promise<void> {
     const b = plan.backup;
-    if (b.labels.problem) throw new BackupDefectError(`${b.id}: ${b.labels.problem}`);
+    if (b.problem) throw new BackupDefectError(`${b.id}: ${b.problem}`);
     if (!existsSync(b.location)) throw new VerifierError(`${b.location} does not exist (any more)`);
-    const archive = this.#archive(b);
+    const archive = this.#opts.walArchive;
     if (archive && !existsSync(archive)) throw new VerifierError(`WAL archive ${archive} does not exist`);
     if (!archive && plan.target && plan.target.kind !== "immediate") {
       throw new VerifierError(
@@ -65,7 +61,7 @@ export class PhysicalRestorer implements Restorer {
   async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
     const { backup } = ctx.plan;
     await this.preflight(ctx.plan);
-    const archiveHost = this.#archive(backup);
+    const archiveHost = this.#opts.walArchive;
     // without an archive, a backup carrying its WAL is brought to consistency by crash-style recovery
     const target: RecoveryTarget | undefined = archiveHost
       ? (ctx.plan.target ?? { kind: "immediate" })
@@ -75,7 +71,7 @@ export class PhysicalRestorer implements Restorer {
     else notes.push("no backup_manifest: files not verified against a manifest");
 
     const archive = archiveHost
-      ? await readWalArchive(archiveHost, { segSize: Number(backup.labels.walSegmentSize) || undefined })
+      ? await readWalArchive(archiveHost, { segSize: detailOf(backup, "basebackup")?.walSegmentSize })
       : undefined;
     ctx.progress(`recovering to ${target ? describeTarget(target) : "the end of the backup's own WAL"}`);
     const result = await runRecovery(sandbox, ctx, {

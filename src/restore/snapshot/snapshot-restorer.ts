@@ -55,8 +55,7 @@ export class SnapshotRestorer implements Restorer {
 
   async preflight(plan: DrillPlan): Promise<void> {
     const o = this.#opts;
-    if (plan.backup.labels.problem)
-      throw new BackupDefectError(`${plan.backup.id}: ${plan.backup.labels.problem}`);
+    if (plan.backup.problem) throw new BackupDefectError(`${plan.backup.id}: ${plan.backup.problem}`);
     if (o.copyFrom && !existsSync(posix.join(o.copyFrom, "PG_VERSION"))) {
       throw new BackupDefectError(`${o.copyFrom} is not a data directory (no PG_VERSION)`);
     }

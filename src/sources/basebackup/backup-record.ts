@@ -1,7 +1,7 @@
-/** The Backup record of one base backup directory: positions, times, major, series, labels. */
+/** The Backup record of one base backup directory: positions, times, major, series, facts, labels. */
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
-import type { Backup } from "../../model.js";
+import type { Backup, BaseBackupDetail } from "../../model.js";
 import type { WalArchive } from "../../wal/wal-archive.js";
 import { readWalSegmentHeader, type WalSegmentHeader } from "../../wal/wal-header.js";
 import { DEFAULT_WAL_SEGMENT_SIZE, parseLsn, segmentName, segmentOfLsn } from "../../wal/wal-names.js";
@@ -18,24 +18,14 @@ export async function backupRecord(
   archive: WalArchive | undefined,
 ): Promise<Backup> {
   const segSize = archive?.index.segSize ?? cfg.wal_segment_size ?? DEFAULT_WAL_SEGMENT_SIZE;
-  const labels: Record<string, string> = {
-    layout: d.layout.kind,
+  const detail: BaseBackupDetail = {
+    kind: "basebackup",
+    layout: d.layout,
+    walSegmentSize: segSize,
     walIncluded: d.walIncluded,
-    walSegmentSize: String(segSize),
   };
+  const labels: Record<string, string> = {};
   const problems = [...d.problems];
-  if (cfg.wal_archive) labels.walArchive = cfg.wal_archive;
-  if (d.layout.kind === "tar") {
-    labels.baseTar = d.layout.base;
-    if (d.layout.compression) labels.compression = d.layout.compression;
-    if (d.layout.walTar) labels.walTar = d.layout.walTar;
-    if (d.layout.tablespaces.length) labels.tablespaces = d.layout.tablespaces.join(",");
-  }
-  if (d.layout.kind === "snapshot") {
-    labels.dataDir = d.layout.dataDir;
-    if (d.layout.labelFile) labels.labelFile = d.layout.labelFile;
-    if (d.layout.tablespaceMap) labels.tablespaceMap = d.layout.tablespaceMap;
-  }
   const l = d.label;
   let history: BackupLabel | undefined;
   let startHeader: WalSegmentHeader | undefined;
@@ -95,7 +85,6 @@ export async function backupRecord(
     labels.manifestFiles = String(d.manifest.summary.files);
     labels.dataBytes = String(d.manifest.summary.dataBytes);
   }
-  if (problems.length) labels.problem = problems.join("; ");
   const walRange: Backup["walRange"] = l
     ? {
         timeline: l.timeline,
@@ -125,7 +114,10 @@ export async function backupRecord(
     ...(pgMajor !== undefined ? { pgMajor } : {}),
     location: d.dir,
     ...(walRange ? { walRange } : {}),
+    ...(cfg.wal_archive ? { walArchive: { location: cfg.wal_archive } } : {}),
     ...(d.manifest ? { manifest: d.manifest.path } : {}),
+    ...(problems.length ? { problem: problems.join("; ") } : {}),
+    detail,
     labels,
   };
 }

@@ -1,7 +1,7 @@
 /** The `basebackup` source: pg_basebackup output per subdirectory plus a WAL archive. */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Backup, DrillPlan, Finding } from "../../model.js";
+import { type Backup, type DrillPlan, detailOf, type Finding } from "../../model.js";
 import { PhysicalRestorer } from "../../restore/physical/physical-restorer.js";
 import type { Restorer } from "../../restore/restorer.js";
 import { SnapshotRestorer } from "../../restore/snapshot/snapshot-restorer.js";
@@ -48,7 +48,8 @@ export class BasebackupSource implements Source {
     const { superuser, wal_archive } = this.#cfg;
     const walArchive = wal_archive ? { walArchive: wal_archive } : {};
     if (backup.family !== "snapshot") return new PhysicalRestorer({ superuser, ...walArchive });
-    const { dataDir, labelFile, tablespaceMap } = backup.labels;
+    const layout = detailOf(backup, "basebackup")?.layout;
+    const { dataDir, labelFile, tablespaceMap } = layout?.kind === "snapshot" ? layout : {};
     return new SnapshotRestorer({
       superuser,
       ...walArchive,
@@ -107,15 +108,15 @@ export class BasebackupSource implements Source {
       });
       const newestName = archive.index.files.get(tli)?.get(archive.index.segments.get(tli)?.at(-1) ?? -1);
       const fallback = newestName ? archive.mtimeOf(newestName)?.toISOString() : undefined;
-      for (const b of found) {
-        if (end) {
-          b.labels.archiveEnd = end.time;
-          b.labels.archiveEndFrom = `last transaction in ${end.segment} (pg_waldump)`;
-        } else if (fallback) {
-          b.labels.archiveEnd = fallback;
-          b.labels.archiveEndFrom = `modification time of ${newestName} (approximate: pg_waldump unavailable)`;
-        }
-      }
+      const archiveEnd = end
+        ? { time: end.time, from: `last transaction in ${end.segment} (pg_waldump)` }
+        : fallback
+          ? {
+              time: fallback,
+              from: `modification time of ${newestName} (approximate: pg_waldump unavailable)`,
+            }
+          : undefined;
+      for (const b of found) if (b.walArchive && archiveEnd) b.walArchive.end = archiveEnd;
     }
     return found.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
@@ -123,14 +124,14 @@ export class BasebackupSource implements Source {
   async inspect(backups: readonly Backup[], ctx: SourceContext): Promise<Finding[]> {
     const findings = [...this.#findings];
     for (const b of backups) {
-      if (b.labels.problem) {
+      if (b.problem) {
         findings.push({
           source: this.name,
           series: b.series,
           backupId: b.id,
           kind: "backup_unreadable",
           severity: "critical",
-          message: `${b.id}: ${b.labels.problem}`,
+          message: `${b.id}: ${b.problem}`,
         });
       }
     }
@@ -148,7 +149,8 @@ export class BasebackupSource implements Source {
     const needs: BackupWalNeed[] = [];
     for (const b of backups) {
       const r = b.walRange;
-      if (!r || (b.family === "snapshot" && !b.labels.labelFile)) continue;
+      const detail = detailOf(b, "basebackup");
+      if (!r || (detail?.layout.kind === "snapshot" && !detail.layout.labelFile)) continue;
       const segSize = archive.index.segSize;
       needs.push({
         id: b.id,
@@ -156,7 +158,7 @@ export class BasebackupSource implements Source {
         startSeg: segmentOfLsn(parseLsn(r.startLsn), segSize),
         ...(r.stopLsn ? { stopSeg: segmentOfLsn(parseLsn(r.stopLsn) - 1n, segSize) } : {}),
         consistentAt: b.createdAt,
-        walIncluded: b.labels.walIncluded === "yes",
+        walIncluded: detail?.walIncluded === "yes",
       });
     }
     const series = backups[0]?.series;

@@ -1,17 +1,14 @@
 /** Tells what a subdirectory of a basebackup source holds, from its files (nothing extracted). */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
+import type { BaseBackupLayout, WalIncluded } from "../../model.js";
 import { describeError } from "../../util/errors.js";
 import { compressionOfName, readDecompressedHead } from "../../wal/compression.js";
-import type { WalCompression } from "../../wal/wal-names.js";
 import { type BackupLabel, type ManifestSummary, parseBackupLabel, parseManifest } from "./backup-label.js";
 import { tarMembers } from "./tar-head.js";
 
-/** How the backup's files are laid out. */
-export type BackupLayout =
-  | { kind: "plain" }
-  | { kind: "tar"; base: string; compression?: WalCompression; walTar?: string; tablespaces: string[] }
-  | { kind: "snapshot"; dataDir: string; labelFile?: string; tablespaceMap?: string };
+/** How the backup's files are laid out (the Backup record carries it to the restorer). */
+export type BackupLayout = BaseBackupLayout;
 
 /** Everything read about one backup directory. */
 export interface DescribedBackup {
@@ -25,7 +22,7 @@ export interface DescribedBackup {
   pgMajor?: number;
   systemIdentifier?: string;
   /** Whether the backup carries the WAL it needs (pg_wal content, pg_wal.tar). */
-  walIncluded: "yes" | "no" | "unknown";
+  walIncluded: WalIncluded;
   sizeBytes: number;
   mtime: Date;
   /** What makes the backup unusable or doubtful. */

@@ -26,7 +26,7 @@ function byCreated(a: Backup, b: Backup): number {
 function restorable(backups: readonly Backup[]): Map<string, Backup[]> {
   const bySeries = new Map<string, Backup[]>();
   for (const b of backups) {
-    if (b.family !== "physical" || b.labels.problem) continue;
+    if (b.family !== "physical" || b.problem) continue;
     const list = bySeries.get(b.series) ?? [];
     list.push(b);
     bySeries.set(b.series, list);
@@ -41,7 +41,7 @@ export function recoveryWindow(series: readonly Backup[]): RecoveryWindow | unde
   const newest = series[series.length - 1];
   if (!oldest || !newest) return undefined;
   const from = Date.parse(oldest.createdAt) + STOP_TIME_RESOLUTION_MS;
-  const end = newest.labels.archiveEnd ?? oldest.labels.archiveEnd;
+  const end = newest.walArchive?.end?.time ?? oldest.walArchive?.end?.time;
   const to = end ? Date.parse(end) : Date.parse(newest.createdAt);
   return to >= from ? { from, to } : undefined;
 }
@@ -75,7 +75,7 @@ export function planPhysical(
       const newest = list[list.length - 1]!;
       plans.push({
         backup: newest,
-        target: newest.labels.walArchive ? { kind: "latest" } : { kind: "immediate" },
+        target: newest.walArchive ? { kind: "latest" } : { kind: "immediate" },
         reason: "latest",
       });
     }
@@ -87,7 +87,7 @@ export function planPhysical(
   const windowMs = parseDuration(m[2]!)!;
   const plans: DrillPlan[] = [];
   for (const list of series.values()) {
-    if (!list[0]!.labels.walArchive) return undefined;
+    if (!list[0]!.walArchive) return undefined;
     const whole = recoveryWindow(list);
     if (whole) {
       const from = Math.max(whole.from, now.getTime() - windowMs);
@@ -131,7 +131,7 @@ function planAll(
   const chained = new Map<Backup, DrillPlan>();
   for (const list of series.values()) {
     list.forEach((backup, i) => {
-      if (!backup.labels.walArchive) {
+      if (!backup.walArchive) {
         chained.set(backup, { backup, target: { kind: "immediate" }, reason: "all" });
         return;
       }

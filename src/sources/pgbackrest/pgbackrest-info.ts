@@ -81,8 +81,6 @@ export function parseInfo(text: string, ctx: InfoContext): StanzaInfo {
       tool: "pgbackrest",
       stanza: ctx.stanza,
       backupType: type,
-      // a truthy walArchive makes the PITR planner target the archive's end and sample times
-      walArchive: `pgbackrest:${ctx.stanza}`,
       startTime: new Date(b.timestamp.start * 1000).toISOString(),
     };
     if (b.prior) labels.prior = b.prior;
@@ -114,6 +112,8 @@ export function parseInfo(text: string, ctx: InfoContext): StanzaInfo {
       sizeBytes: b.info?.repository?.size ?? b.info?.size ?? 0,
       ...(Number.isFinite(major) ? { pgMajor: major } : {}),
       location: ctx.locate(b.label),
+      // a WAL archive makes the PITR planner target the archive's end and sample times
+      walArchive: { location: `pgbackrest:${ctx.stanza}` },
       ...(b.lsn?.start
         ? {
             walRange: {
