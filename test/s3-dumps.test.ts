@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attest, DUMPS } from "./support/cli.js";
-import { drillSuite } from "./support/runtimes.js";
+import { drillSuite, selectedRuntimes } from "./support/runtimes.js";
 import {
   bucketSnapshot,
   createTestBucket,
@@ -24,13 +24,9 @@ const KEY_REF = '"$' + '{ATTEST_TEST_S3_KEY}"';
 const APP_DIR = join(DUMPS, "good", "app_20261120T0300.dir");
 const APP_GZ = readFileSync(join(DUMPS, "good", "app_20261120T0300.sql.gz"));
 
-describe("dumps in an S3 bucket (local runtime)", () => {
-  const { config, run } = drillSuite("local");
-  let info: S3ClusterInfo;
-  let bucket: string;
-  let before: string[];
-
-  const storeYaml = (accessKey?: string) => `
+/** The `storage:` block naming the test bucket, read with the read-only account (or `accessKey`). */
+function storeYaml(info: S3ClusterInfo, bucket: string, accessKey?: string): string {
+  return `
 storage:
   lab:
     type: s3
@@ -41,6 +37,15 @@ storage:
     access_key_id: ${accessKey ?? KEY_REF}
     secret_access_key: "\${ATTEST_TEST_S3_SECRET}"
     ca_file: ${info.caFile}`;
+}
+
+describe("dumps in an S3 bucket (local runtime)", () => {
+  const { config, run } = drillSuite("local");
+  let info: S3ClusterInfo;
+  let bucket: string;
+  let before: string[];
+
+  const store = (accessKey?: string) => storeYaml(info, bucket, accessKey);
 
   beforeAll(async () => {
     info = await s3Cluster();
@@ -80,7 +85,7 @@ storage:
   });
 
   it("lists the dumps under a prefix with their format and dump time from the header", async () => {
-    const ws = config(`${storeYaml()}
+    const ws = config(`${store()}
 sources:
   - { name: bucket-dumps, type: dump-dir, storage: lab, path: dumps/app/, select: all }`);
     const r = await attest(["list", "--config", ws.config, "--json"]);
@@ -112,7 +117,7 @@ sources:
     ]);
     expect(r.stdout + r.stderr).not.toContain(info.reader.secretAccessKey);
 
-    const undated = config(`${storeYaml()}
+    const undated = config(`${store()}
 sources:
   - { name: undated, type: dump-dir, storage: lab, path: dumps/undated/ }`);
     const u = await attest(["list", "--config", undated.config, "--json"]);
@@ -125,7 +130,7 @@ sources:
   });
 
   it("restores each dump from the bucket into a confined sandbox and passes", async () => {
-    const ws = config(`${storeYaml()}
+    const ws = config(`${store()}
 sources:
   - { name: bucket-dumps, type: dump-dir, storage: lab, path: dumps/app/, select: all }`);
     const { code, doc, stdout, stderr } = await run(["audit", "--config", ws.config]);
@@ -145,7 +150,7 @@ sources:
   });
 
   it("restores plain SQL dumps from the bucket, zstd-compressed ones too", async () => {
-    const ws = config(`${storeYaml()}
+    const ws = config(`${store()}
 sources:
   - { name: bucket-plain, type: dump-dir, storage: lab, path: dumps/plain/, select: all }`);
     const { code, doc, stderr } = await run(["audit", "--config", ws.config]);
@@ -157,7 +162,7 @@ sources:
   });
 
   it("fails a dump object cut short", async () => {
-    const ws = config(`${storeYaml()}
+    const ws = config(`${store()}
 sources:
   - { name: bucket-cut, type: dump-dir, storage: lab, path: dumps/cut/, select: all }`);
     const { code, doc, stderr } = await run(["audit", "--config", ws.config]);
@@ -168,7 +173,7 @@ sources:
   });
 
   it("says error, naming the S3 code, when the keys are wrong", async () => {
-    const ws = config(`${storeYaml("NOSUCHKEY00000000000")}
+    const ws = config(`${store("NOSUCHKEY00000000000")}
 sources:
   - { name: bucket-dumps, type: dump-dir, storage: lab, path: dumps/app/ }`);
     const { code, doc, stderr } = await run(["audit", "--config", ws.config]);
@@ -178,3 +183,69 @@ sources:
     expect(JSON.stringify(doc) + stderr).toContain("InvalidAccessKeyId");
   });
 });
+
+// the same stored dumps in a container with no network: Attest reads each object from the store and
+// pipes it into a process of the container (docker exec's stdin), which writes it into its own
+// directory; kept small, each container drill costs seconds
+describe.each(selectedRuntimes().filter((r) => r === "docker"))(
+  "dumps in an S3 bucket (%s runtime)",
+  (runtime) => {
+    const { config, run } = drillSuite(runtime);
+    let info: S3ClusterInfo;
+    let bucket: string;
+    let before: string[];
+
+    beforeAll(async () => {
+      info = await s3Cluster();
+      bucket = await createTestBucket("s3-dumps-docker");
+      await putObjects(bucket, [
+        { key: "dumps/app/crm_20261120T0300.dump", body: CRM },
+        { key: "dumps/app/crm_20261120T0300.dump.gz", body: gzipSync(CRM) },
+        { key: "dumps/app/app_20261120T0300.sql.gz", body: APP_GZ },
+        ...readdirSync(APP_DIR).map((f) => ({
+          key: `dumps/app/app_20261120T0300.dir/${f}`,
+          body: readFileSync(join(APP_DIR, f)),
+        })),
+        { key: "dumps/cut/crm_20261121T0300.dump", body: CRM.subarray(0, Math.floor(CRM.length / 2)) },
+      ]);
+      before = await bucketSnapshot(bucket);
+      process.env.ATTEST_TEST_S3_KEY = info.reader.accessKeyId;
+      process.env.ATTEST_TEST_S3_SECRET = info.reader.secretAccessKey;
+    });
+
+    afterAll(async () => {
+      if (!bucket) return;
+      expect(await bucketSnapshot(bucket)).toEqual(before);
+      await deleteTestBucket(bucket);
+    });
+
+    it("restores each dump from the bucket in a container without network and passes", async () => {
+      const ws = config(`${storeYaml(info, bucket)}
+sources:
+  - { name: bucket-dumps, type: dump-dir, storage: lab, path: dumps/app/, select: all }`);
+      const { code, doc, stdout, stderr } = await run(["audit", "--config", ws.config]);
+      expect(code, stderr.slice(-2000)).toBe(0);
+      expect(doc.drills.map((d) => [d.backup.format, d.verdict]).sort()).toEqual([
+        ["custom", "pass"],
+        ["custom-gzip", "pass"],
+        ["directory", "pass"],
+        ["plain-gzip", "pass"],
+      ]);
+      for (const d of doc.drills) {
+        expect(d.confinement, d.backup.id).toMatch(/docker container: network none/);
+        expect(d.notes?.join("\n")).toMatch(/fetched s3:\/\/.* into the sandbox's directory/);
+      }
+      expect(stdout + stderr).not.toContain(info.reader.secretAccessKey);
+    });
+
+    it("fails a dump object cut short, as on disk", async () => {
+      const ws = config(`${storeYaml(info, bucket)}
+sources:
+  - { name: bucket-cut, type: dump-dir, storage: lab, path: dumps/cut/, select: all }`);
+      const { code, doc, stderr } = await run(["audit", "--config", ws.config]);
+      expect(code, stderr.slice(-2000)).toBe(1);
+      expect(doc.drills.map((d) => d.verdict)).toEqual(["fail"]);
+      expect(doc.drills[0]?.reason).toMatch(/crm_20261121T0300\.dump: .*cut off/);
+    });
+  },
+);

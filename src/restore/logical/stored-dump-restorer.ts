@@ -1,7 +1,9 @@
 /**
- * A dump that lives in a store (an S3 bucket): streamed from the store into the sandbox's own
- * directory by a process inside the sandbox, then restored as any dump on disk. Nothing of the
- * backup is written anywhere else on the host.
+ * A dump that lives in a store (an S3 bucket): Attest reads the object from the store and pipes it
+ * into a process inside the sandbox, which writes it into the sandbox's own directory (the same
+ * path in both runtimes: the sandbox's exec with a stream on stdin; a container needs no network).
+ * The file is then taken out of the sandbox's reach (`Sandbox.takeFile`) and restored as any dump
+ * on disk. Nothing of the backup is written anywhere else on the host.
  */
 import { Transform } from "node:stream";
 import type { DrillPlan } from "../../model.js";
@@ -42,19 +44,21 @@ export class StoredDumpRestorer implements Restorer {
     const b = ctx.plan.backup;
     if (!b.stored) throw new VerifierError(`${b.id}: no store named for a stored dump`);
     if (!this.#store.config) throw new VerifierError(`store "${this.#store.name}" is not configured`);
-    // the fetched file's path inside the sandbox is read by host-side checks too: one runtime
-    // whose sandbox paths are host paths
-    if (sandbox.runtime !== "local")
+    if (!sandbox.takeFile)
       throw new VerifierError(
-        `dumps in object storage are drilled in the local runtime only (not ${sandbox.runtime})`,
+        `the ${sandbox.runtime} runtime cannot take a fetched dump out of its sandbox's reach`,
       );
     const storage = await createStorage(this.#store.name, this.#store.config);
     try {
       const started = Date.now();
-      const path =
+      const fetched =
         b.format === "directory"
           ? await fetchDirectoryIntoSandbox(sandbox, storage, b.stored, ctx)
           : await fetchIntoSandbox(sandbox, storage, b.stored, b.sizeBytes, ctx);
+      // the host-side checks (the TOC's copy statements and completeness, the scan of a plain
+      // dump, the count of restored entries after pg_restore) read this file, some of them after
+      // the backup's code ran in the sandbox: out of its reach first, so it cannot be swapped
+      const path = await sandbox.takeFile(fetched);
       const note = `fetched ${storage.describe(b.stored.key)} (${formatBytes(b.sizeBytes)}${b.stored.etag ? `, ETag ${b.stored.etag}` : ""}) into the sandbox's directory in ${Date.now() - started} ms`;
       const plan: DrillPlan = { ...ctx.plan, backup: { ...b, location: path } };
       await this.#inner.preflight?.(plan, ctx.signal);
