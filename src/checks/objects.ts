@@ -75,6 +75,8 @@ async function runOne(ctx: CheckContext, o: ObjectsCheckConfig): Promise<CheckRe
       evidence,
     );
   } catch (err) {
+    // a stopped drill ends as stopped, not as a check that could not read its store
+    if (ctx.signal?.aborted) throw err;
     if (err instanceof QueryError) return result(name, "error", err.message);
     // the store refused or failed (its code is in the message), or the server went away
     return result(name, "error", `could not compare with the store: ${describeError(err)}`);
