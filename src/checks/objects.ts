@@ -109,7 +109,7 @@ async function compare(
         throw new QueryError(`the objects query failed: ${describeError(err)}`, { cause: err });
       }
       const tally: Tally = { referenced: 0, skipped: 0, missing: 0, firstMissing: [], mode: "lookup" };
-      let batch = await fetch(c);
+      let batch = await fetchBatch(c);
       let exists: (key: string) => Promise<boolean>;
       if (batch.length < BATCH && batch.length <= LOOKUP_LIMIT) {
         exists = (key) => lookUp(store, key, ctx);
@@ -133,7 +133,7 @@ async function compare(
           }
         }
         if (ctx.signal?.aborted) throw ctx.signal.reason;
-        batch = batch.length < BATCH ? [] : await fetch(c);
+        batch = batch.length < BATCH ? [] : await fetchBatch(c);
       }
       await c.query("commit");
       return tally;
@@ -142,7 +142,8 @@ async function compare(
   );
 }
 
-async function fetch(c: pg.Client): Promise<unknown[][]> {
+/** The next rows of the cursor; fewer than BATCH means the query is done. */
+async function fetchBatch(c: pg.Client): Promise<unknown[][]> {
   try {
     const r = await c.query({ text: `fetch ${BATCH} from attest_objects`, rowMode: "array" });
     return r.rows as unknown[][];
