@@ -1,5 +1,4 @@
 /** `attest audit` and `attest drill`. */
-import type { Command } from "commander";
 import { runAudit } from "../audit/run-audit.js";
 import { makeRunId } from "../audit/run-status.js";
 import { unwritableOutputs } from "../config/output-dirs.js";
@@ -16,7 +15,8 @@ import {
   printSummary,
 } from "./common.js";
 
-interface RunFlags {
+/** The flags of `audit` and `drill`. */
+export interface RunFlags {
   config?: string;
   source?: string[];
   json?: boolean;
@@ -28,7 +28,8 @@ interface RunFlags {
   wait?: string;
 }
 
-async function run(kind: "audit" | "drill", flags: RunFlags): Promise<number> {
+/** Runs `audit` or `drill`; returns the exit code. */
+export async function auditCommand(kind: "audit" | "drill", flags: RunFlags): Promise<number> {
   const logger = loggerFor(flags);
   const controller = new AbortController();
   const signals = installSignalHandlers(controller, logger);
@@ -76,35 +77,4 @@ async function run(kind: "audit" | "drill", flags: RunFlags): Promise<number> {
   } finally {
     signals.dispose();
   }
-}
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-/** Registers `audit` and `drill`. */
-export function registerAudit(program: Command, setExit: (code: number) => void): void {
-  program
-    .command("audit")
-    .description(
-      "drill the selected backups of every source, evaluate policies, record history, send reports",
-    )
-    .requiredOption("--config <file>", "configuration file")
-    .option("--source <name>", "only this source (repeatable)", collect)
-    .option("--json", "print one JSON document on stdout")
-    .option("--no-mail", "do not send e-mail")
-    .option("--wait <duration>", "wait this long for another run's lock (default: refuse at once, exit 3)")
-    .option("-v, --verbose", "debug logs")
-    .action(async (flags: RunFlags) => setExit(await run("audit", flags)));
-  program
-    .command("drill")
-    .description("restore and verify one backup of one source now (exit code gates a release)")
-    .requiredOption("--config <file>", "configuration file")
-    .requiredOption("--source <name>", "the source", collect)
-    .option("--backup <id>", "backup id, or latest", "latest")
-    .option("--target-time <iso>", "recovery target time (physical backups)")
-    .option("--label <text>", "label recorded with the run (release id)")
-    .option("--json", "print one JSON document on stdout")
-    .option("--no-mail", "do not send e-mail")
-    .option("--wait <duration>", "wait this long for another run's lock (default: refuse at once, exit 3)")
-    .option("-v, --verbose", "debug logs")
-    .action(async (flags: RunFlags) => setExit(await run("drill", flags)));
 }

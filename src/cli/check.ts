@@ -1,5 +1,4 @@
 /** `attest check`: policy only, no restore. One Nagios line with perfdata; Nagios exit codes. */
-import type { Command } from "commander";
 import { inventorySources, pickSources, policiesFor } from "../audit/inventory.js";
 import { makeRunId, runStatus } from "../audit/run-status.js";
 import { HistoryStore } from "../history/history-store.js";
@@ -13,14 +12,16 @@ import { describeError } from "../util/errors.js";
 import { redact } from "../util/redact.js";
 import { configFrom, loggerFor, printJson } from "./common.js";
 
-interface CheckFlags {
+/** The flags of `check`. */
+export interface CheckFlags {
   config?: string;
   source?: string[];
   json?: boolean;
   verbose?: boolean;
 }
 
-async function check(flags: CheckFlags): Promise<number> {
+/** Runs `check`; returns the Nagios exit code. */
+export async function check(flags: CheckFlags): Promise<number> {
   try {
     const config = configFrom(flags.config);
     const logger = loggerFor(flags);
@@ -98,18 +99,4 @@ async function check(flags: CheckFlags): Promise<number> {
     else process.stdout.write(`ATTEST UNKNOWN - ${text}\n`);
     return NAGIOS.unknown;
   }
-}
-
-/** Registers `check`. */
-export function registerCheck(program: Command, setExit: (code: number) => void): void {
-  program
-    .command("check")
-    .description(
-      "evaluate policies without restoring: one Nagios line (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
-    )
-    .requiredOption("--config <file>", "configuration file")
-    .option("--source <name>", "only this source (repeatable)", (v: string, p: string[] = []) => [...p, v])
-    .option("--json", "print the check's run document instead of the Nagios line")
-    .option("-v, --verbose", "debug logs")
-    .action(async (flags: CheckFlags) => setExit(await check(flags)));
 }

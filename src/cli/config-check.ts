@@ -1,5 +1,4 @@
 /** `attest config check`: validates the configuration and says what it found. */
-import type { Command } from "commander";
 import { policiesFor } from "../audit/inventory.js";
 import type { PoliciesConfig } from "../config/common-schema.js";
 import { unwritableOutputs } from "../config/output-dirs.js";
@@ -25,44 +24,39 @@ function policiesAsWritten(p: PoliciesConfig): Record<string, unknown> {
   ) as Record<string, unknown>;
 }
 
-/** Registers `config check`. */
-export function registerConfig(program: Command, setExit: (code: number) => void): void {
-  const config = program.command("config").description("configuration commands");
-  config
-    .command("check")
-    .description("validate a configuration file (exit 2 with the key path and reason when invalid)")
-    .requiredOption("--config <file>", "configuration file")
-    .option(
-      "--json",
-      "print the resolved configuration and each source's effective policies (secrets redacted)",
-    )
-    .action((flags: { config?: string; json?: boolean }) => {
-      try {
-        const cfg = configFrom(flags.config);
-        // a run would fail on its first write: say so now, naming the key and the folder
-        const problems = unwritableOutputs(cfg);
-        if (flags.json) {
-          const policies = Object.fromEntries(
-            cfg.sources.map((s) => [s.name, policiesAsWritten(policiesFor(cfg, s))]),
-          );
-          printJson({
-            ok: problems.length === 0,
-            ...(problems.length ? { problems } : {}),
-            config: cfg,
-            policies,
-          });
-        } else if (problems.length) {
-          for (const p of problems) process.stderr.write(redact(`attest: ${cfg.file}: ${p}\n`));
-        } else {
-          process.stdout.write(
-            redact(
-              `${cfg.file}: OK — ${cfg.sources.length} source(s): ${cfg.sources.map((s) => `${s.name} (${s.type})`).join(", ")}; runtime ${cfg.sandbox.runtime}\n`,
-            ),
-          );
-        }
-        setExit(problems.length ? 2 : 0);
-      } catch (err) {
-        setExit(fail(err, flags.json));
-      }
-    });
+/** The flags of `config check`. */
+export interface ConfigCheckFlags {
+  config?: string;
+  json?: boolean;
+}
+
+/** Runs `config check`; returns the exit code (2 when the configuration is unusable). */
+export function configCheck(flags: ConfigCheckFlags): number {
+  try {
+    const cfg = configFrom(flags.config);
+    // a run would fail on its first write: say so now, naming the key and the folder
+    const problems = unwritableOutputs(cfg);
+    if (flags.json) {
+      const policies = Object.fromEntries(
+        cfg.sources.map((s) => [s.name, policiesAsWritten(policiesFor(cfg, s))]),
+      );
+      printJson({
+        ok: problems.length === 0,
+        ...(problems.length ? { problems } : {}),
+        config: cfg,
+        policies,
+      });
+    } else if (problems.length) {
+      for (const p of problems) process.stderr.write(redact(`attest: ${cfg.file}: ${p}\n`));
+    } else {
+      process.stdout.write(
+        redact(
+          `${cfg.file}: OK — ${cfg.sources.length} source(s): ${cfg.sources.map((s) => `${s.name} (${s.type})`).join(", ")}; runtime ${cfg.sandbox.runtime}\n`,
+        ),
+      );
+    }
+    return problems.length ? 2 : 0;
+  } catch (err) {
+    return fail(err, flags.json);
+  }
 }

@@ -2,10 +2,9 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import type { Command } from "commander";
 import { ed25519PublicKey } from "../evidence/bundle-manifest.js";
-import { FRAMEWORK_IDS, type FrameworkId } from "../evidence/evidence-config.js";
 import { exportBundle } from "../evidence/export-bundle.js";
+import { FRAMEWORK_IDS, type FrameworkId } from "../evidence/framework-ids.js";
 import type { ArchiveEntry } from "../evidence/tar-archive.js";
 import { verifyBundle } from "../evidence/verify-bundle.js";
 import type { HistoryRecord } from "../history/history-record.js";
@@ -18,7 +17,8 @@ import { coerceError, UsageError } from "../util/errors.js";
 import { configFrom, fail, printJson } from "./common.js";
 import { parseBound, parseFrameworks } from "./report.js";
 
-interface ExportFlags {
+/** The flags of `evidence export`. */
+export interface ExportFlags {
   config?: string;
   from?: string;
   to?: string;
@@ -48,7 +48,8 @@ async function periodReport(
   }
 }
 
-async function exportCommand(flags: ExportFlags): Promise<number> {
+/** Runs `evidence export`; returns the exit code. */
+export async function exportCommand(flags: ExportFlags): Promise<number> {
   try {
     const config = configFrom(flags.config);
     if (!flags.from || !flags.to) throw new UsageError("--from DATE and --to DATE are required");
@@ -112,13 +113,15 @@ async function exportCommand(flags: ExportFlags): Promise<number> {
   }
 }
 
-interface VerifyFlags {
+/** The flags of `evidence verify`. */
+export interface VerifyFlags {
   publicKey?: string;
   expectHead?: string;
   json?: boolean;
 }
 
-function verifyCommand(file: string, flags: VerifyFlags): number {
+/** Runs `evidence verify`; returns the exit code. */
+export function verifyCommand(file: string, flags: VerifyFlags): number {
   try {
     if (!flags.publicKey) throw new UsageError("--public-key KEY.pem is required");
     let archive: Buffer;
@@ -157,43 +160,4 @@ function verifyCommand(file: string, flags: VerifyFlags): number {
   } catch (err) {
     return fail(err, flags.json);
   }
-}
-
-/** Registers `evidence export` and `evidence verify`. */
-export function registerEvidence(program: Command, setExit: (code: number) => void): void {
-  const evidence = program.command("evidence").description("signed evidence bundles for auditors");
-  evidence
-    .command("export")
-    .description(
-      "write one signed archive of a period: history rows and chain links, run and evidence documents, PDFs, redacted config",
-    )
-    .requiredOption("--config <file>", "configuration file")
-    .requiredOption("--from <date>", "first day (YYYY-MM-DD, UTC) or ISO time")
-    .requiredOption("--to <date>", "last day (inclusive) or ISO time")
-    .option(
-      "--out <file>",
-      "archive to write (default: <reports.dir>/bundles/attest-evidence-<from>_<to>.tar.gz)",
-    )
-    .option(
-      "--framework <list>",
-      `controls the bundled report maps to, any of ${FRAMEWORK_IDS.join(",")} (default: evidence.frameworks, else all)`,
-    )
-    .option("--json", "print one JSON document on stdout")
-    .action(async (flags: ExportFlags) => setExit(await exportCommand(flags)));
-  evidence
-    .command("verify")
-    .description(
-      "check a bundle offline, without a config: signature, every file's SHA-256, the history chain (exit 1 naming the first problem)",
-    )
-    .argument("<file>", "the bundle (.tar.gz)")
-    .requiredOption(
-      "--public-key <pem>",
-      "the signer's Ed25519 public key, kept apart from the verifier host",
-    )
-    .option(
-      "--expect-head <sha256>",
-      "a history chain head kept outside the verifier host; it must be in the bundle's chain",
-    )
-    .option("--json", "print one JSON document on stdout")
-    .action((file: string, flags: VerifyFlags) => setExit(verifyCommand(file, flags)));
 }

@@ -1,16 +1,17 @@
 /** `attest list`: every backup with series, age, size and format. No restore. */
-import type { Command } from "commander";
 import { inventorySources, pickSources } from "../audit/inventory.js";
 import { formatBytes, formatDuration } from "../util/duration.js";
 import { configFrom, fail, loggerFor, printJson } from "./common.js";
 
-interface ListFlags {
+/** The flags of `list`. */
+export interface ListFlags {
   config?: string;
   source?: string[];
   json?: boolean;
 }
 
-async function list(flags: ListFlags): Promise<number> {
+/** Runs `list`; returns the exit code. */
+export async function list(flags: ListFlags): Promise<number> {
   try {
     const config = configFrom(flags.config);
     const logger = loggerFor(flags);
@@ -62,15 +63,4 @@ async function list(flags: ListFlags): Promise<number> {
   } catch (err) {
     return fail(err, flags.json);
   }
-}
-
-/** Registers `list`. */
-export function registerList(program: Command, setExit: (code: number) => void): void {
-  program
-    .command("list")
-    .description("list the backups of each source (no restore)")
-    .requiredOption("--config <file>", "configuration file")
-    .option("--source <name>", "only this source (repeatable)", (v: string, p: string[] = []) => [...p, v])
-    .option("--json", "print one JSON document on stdout")
-    .action(async (flags: ListFlags) => setExit(await list(flags)));
 }

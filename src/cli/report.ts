@@ -1,7 +1,6 @@
 /** `attest report`: the compliance export over a period, from history alone (no restore). */
 import { join } from "node:path";
-import type { Command } from "commander";
-import { FRAMEWORK_IDS, type FrameworkId } from "../evidence/evidence-config.js";
+import { FRAMEWORK_IDS, type FrameworkId } from "../evidence/framework-ids.js";
 import type { HistoryRecord } from "../history/history-record.js";
 import { HistoryStore } from "../history/history-store.js";
 import { EXPORT_FORMATS, type ExportFormat, writeExport } from "../report/export-files.js";
@@ -10,7 +9,8 @@ import { controlSections } from "../report/frameworks/control-mapping.js";
 import { UsageError } from "../util/errors.js";
 import { configFrom, fail, printJson } from "./common.js";
 
-interface ReportFlags {
+/** The flags of `report`. */
+export interface ReportFlags {
   config?: string;
   from?: string;
   to?: string;
@@ -51,7 +51,8 @@ export function parseFrameworks(text: string): FrameworkId[] {
   return [...new Set(wanted)] as FrameworkId[];
 }
 
-async function report(flags: ReportFlags): Promise<number> {
+/** Runs `report`; returns the exit code. */
+export async function report(flags: ReportFlags): Promise<number> {
   try {
     const config = configFrom(flags.config);
     if (!flags.from || !flags.to) throw new UsageError("--from DATE and --to DATE are required");
@@ -102,22 +103,4 @@ async function report(flags: ReportFlags): Promise<number> {
   } catch (err) {
     return fail(err, flags.json);
   }
-}
-
-/** Registers `report`. */
-export function registerReport(program: Command, setExit: (code: number) => void): void {
-  program
-    .command("report")
-    .description("compliance export of drills, violations and coverage over a period, from history alone")
-    .requiredOption("--config <file>", "configuration file")
-    .requiredOption("--from <date>", "first day (YYYY-MM-DD, UTC) or ISO time")
-    .requiredOption("--to <date>", "last day (inclusive) or ISO time")
-    .option("--format <list>", "any of pdf,csv,json", "pdf,csv,json")
-    .option(
-      "--framework <list>",
-      `controls to map the evidence to, any of ${FRAMEWORK_IDS.join(",")} (default: evidence.frameworks)`,
-    )
-    .option("--out <dir>", "output folder (default: <reports.dir>/exports/<from>_<to>)")
-    .option("--json", "print one JSON document (files written, chain state) on stdout")
-    .action(async (flags: ReportFlags) => setExit(await report(flags)));
 }

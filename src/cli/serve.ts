@@ -1,16 +1,17 @@
 /** `attest serve`: the schedule, /healthz, /metrics and /runs until SIGTERM. */
-import type { Command } from "commander";
 import { unwritableOutputs } from "../config/output-dirs.js";
 import { startService } from "../service/service.js";
 import { UsageError } from "../util/errors.js";
 import { configFrom, fail, loggerFor } from "./common.js";
 
-interface ServeFlags {
+/** The flags of `serve`. */
+export interface ServeFlags {
   config?: string;
   verbose?: boolean;
 }
 
-async function serve(flags: ServeFlags): Promise<number> {
+/** Runs `serve` until the service stops; returns the exit code. */
+export async function serve(flags: ServeFlags): Promise<number> {
   const logger = loggerFor(flags);
   let service: Awaited<ReturnType<typeof startService>>;
   try {
@@ -41,16 +42,4 @@ async function serve(flags: ServeFlags): Promise<number> {
   // whatever an aborted run still holds must not keep a stopped service alive
   setTimeout(() => process.exit(code), code === 0 ? 5_000 : 0).unref();
   return code;
-}
-
-/** Registers `serve`. */
-export function registerServe(program: Command, setExit: (code: number) => void): void {
-  program
-    .command("serve")
-    .description(
-      "run the config's schedule: plans on cron, /healthz, /metrics and /runs; SIGTERM stops gracefully, SIGHUP reloads",
-    )
-    .requiredOption("--config <file>", "configuration file")
-    .option("-v, --verbose", "debug logs")
-    .action(async (flags: ServeFlags) => setExit(await serve(flags)));
 }

@@ -1,10 +1,8 @@
 /** The `evidence:` section: the bundle's signing key and the frameworks reports map to. */
 import { z } from "zod";
+import { FRAMEWORK_IDS } from "./framework-ids.js";
 
-/** Frameworks a report can map its evidence to (one data file each in src/report/frameworks). */
-export const FRAMEWORK_IDS = ["iso27001", "soc2", "nist-800-53", "hipaa", "dora"] as const;
-/** A framework id. */
-export type FrameworkId = (typeof FRAMEWORK_IDS)[number];
+export { FRAMEWORK_IDS, type FrameworkId } from "./framework-ids.js";
 
 /** Schema of `evidence:`. */
 export const evidenceSchema = z
