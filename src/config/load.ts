@@ -50,7 +50,7 @@ function resolvePaths(value: unknown, base: string, key = ""): unknown {
     // (and so has an `objects` check, which names a store and a query)
     const inStore = "storage" in value && ("type" in value || "sql" in value);
     for (const [k, v] of Object.entries(value))
-      out[k] = k === "path" && inStore ? v : resolvePaths(v, base, k);
+      out[k] = (k === "path" || k === "wal_archive") && inStore ? v : resolvePaths(v, base, k);
     return out;
   }
   return value;

@@ -6,6 +6,7 @@
  */
 import { createReadStream } from "node:fs";
 import { join, posix } from "node:path";
+import type { Readable } from "node:stream";
 import { type Backup, detailOf } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { formatBytes } from "../../util/duration.js";
@@ -40,8 +41,27 @@ export async function extractTar(
   ctx: RestoreContext,
 ): Promise<number> {
   const name = hostFile.split("/").pop()!;
+  return extractTarStream(
+    sandbox,
+    name,
+    createReadStream(hostFile, { highWaterMark: 1 << 20 }),
+    destDir,
+    ctx,
+  );
+}
+
+/**
+ * Extracts a (possibly compressed, by `name`'s suffix) tar read from `file` (a host file, a stored
+ * object's body) into `destDir` inside the sandbox; returns the bytes read.
+ */
+export async function extractTarStream(
+  sandbox: Sandbox,
+  name: string,
+  file: Readable,
+  destDir: string,
+  ctx: RestoreContext,
+): Promise<number> {
   const compression = compressionOfName(name);
-  const file = createReadStream(hostFile, { highWaterMark: 1 << 20 });
   let read = 0;
   file.on("data", (b) => {
     read += b.length;

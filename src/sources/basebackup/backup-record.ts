@@ -11,11 +11,18 @@ import type { DescribedBackup } from "./describe-backup.js";
 
 const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, "0");
 
+/** How backupRecord reads archive files that are not host files (a stored archive). */
+export interface BackupRecordReads {
+  /** The backup history file `name` of the archive, parsed; undefined when absent. */
+  readHistory?(name: string): Promise<BackupLabel | undefined>;
+}
+
 /** Builds the Backup record of one described directory of source `cfg`. */
 export async function backupRecord(
   cfg: BasebackupSourceConfig,
   d: DescribedBackup,
   archive: WalArchive | undefined,
+  reads: BackupRecordReads = {},
 ): Promise<Backup> {
   const segSize = archive?.index.segSize ?? cfg.wal_segment_size ?? DEFAULT_WAL_SEGMENT_SIZE;
   const detail: BaseBackupDetail = {
@@ -39,7 +46,7 @@ export async function backupRecord(
       const lsn = parseLsn(l.startLsn);
       const seg = segmentOfLsn(lsn, segSize);
       const historyName = `${segmentName(l.timeline, seg, segSize)}.${hex8(Number(lsn % BigInt(segSize)))}.backup`;
-      history = readHistory(archive, historyName);
+      history = reads.readHistory ? await reads.readHistory(historyName) : readHistory(archive, historyName);
       if (history) labels.historyFile = historyName;
       const segFile = archive.index.files.get(l.timeline)?.get(seg);
       if (segFile)

@@ -3,6 +3,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Backup, type DrillPlan, detailOf, type Finding } from "../../model.js";
 import { PhysicalRestorer } from "../../restore/physical/physical-restorer.js";
+import { StoredPhysicalRestorer } from "../../restore/physical/stored-physical-restorer.js";
 import type { Restorer } from "../../restore/restorer.js";
 import { SnapshotRestorer } from "../../restore/snapshot/snapshot-restorer.js";
 import { describeError } from "../../util/errors.js";
@@ -17,6 +18,8 @@ import { backupRecord } from "./backup-record.js";
 import type { BasebackupSourceConfig } from "./basebackup-config.js";
 import { type DescribedBackup, describeBackupDir } from "./describe-backup.js";
 import { planPhysical } from "./pitr-plan.js";
+import { keyPrefix } from "./stored-basebackups.js";
+import { listStoredSource, readStoredArchive, withSourceStorage } from "./stored-source.js";
 
 /** Replaceable parts, for tests. */
 export interface BasebackupSourceDeps {
@@ -32,6 +35,8 @@ export class BasebackupSource implements Source {
   #findings: Finding[] = [];
   /** Timeline histories of the archive as last listed (the planner follows them). */
   #histories: WalArchive["histories"] | undefined;
+  /** A stored archive as last listed (inspect reads it again only when list did not run). */
+  #storedArchive: WalArchive | undefined;
 
   constructor(cfg: BasebackupSourceConfig, deps: BasebackupSourceDeps = {}) {
     this.#cfg = cfg;
@@ -41,11 +46,19 @@ export class BasebackupSource implements Source {
 
   async #archive(): Promise<WalArchive | undefined> {
     if (!this.#cfg.wal_archive) return undefined;
+    if (this.#cfg.storage)
+      return this.#storedArchive ?? withSourceStorage(this.#cfg, (s) => readStoredArchive(this.#cfg, s));
     return readWalArchive(this.#cfg.wal_archive, { segSize: this.#cfg.wal_segment_size });
   }
 
   restorer(backup: Backup): Restorer {
     const { superuser, wal_archive } = this.#cfg;
+    if (this.#cfg.storage)
+      return new StoredPhysicalRestorer({
+        store: this.#cfg.storage,
+        superuser,
+        ...(wal_archive ? { walPrefix: keyPrefix(wal_archive) } : {}),
+      });
     const walArchive = wal_archive ? { walArchive: wal_archive } : {};
     if (backup.family !== "snapshot") return new PhysicalRestorer({ superuser, ...walArchive });
     const layout = detailOf(backup, "basebackup")?.layout;
@@ -61,6 +74,13 @@ export class BasebackupSource implements Source {
 
   async list(ctx: SourceContext): Promise<Backup[]> {
     this.#findings = [];
+    if (this.#cfg.storage) {
+      const listed = await listStoredSource(this.#cfg, ctx);
+      this.#findings = listed.findings;
+      this.#storedArchive = listed.archive;
+      this.#histories = listed.archive?.histories;
+      return listed.backups;
+    }
     const archive = await this.#archive();
     this.#histories = archive?.histories;
     const found: Backup[] = [];

@@ -1,0 +1,266 @@
+/**
+ * `type: basebackup` over a bucket against a real S3 server (Ceph RGW on loopback): a PostgreSQL 15
+ * primary whose archive_command uploads each segment to `wal/`, and pg_basebackup tar output
+ * (plain and gzip) uploaded with its manifest under `base/<id>/`. Listed and drilled by the real
+ * CLI with the read-only account; the bucket is byte-identical before and after every run. Faults
+ * are made on copies of the fixture under fresh prefixes, never on the shared one.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { CopyObjectCommand, DeleteObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunResult } from "../src/model.js";
+import { attest, localSandboxes, workspace } from "./support/cli.js";
+import {
+  bucketSnapshot,
+  createTestBucket,
+  deleteTestBucket,
+  type S3ClusterInfo,
+  s3Cluster,
+  s3TestClient,
+} from "./support/s3.js";
+
+/** What fixtures/build-s3-backups.sh basebackup recorded. */
+interface Expected {
+  prefix: string;
+  backup_id: string;
+  earlier_backup_id: string;
+  stop_wal: string;
+  wal_after_backup: string[];
+  system_identifier: string;
+  markers: Array<{ id: number; label: string; committedAt: string }>;
+}
+
+interface Listed {
+  sources: Array<{
+    backups: Array<{
+      id: string;
+      format: string;
+      location: string;
+      createdAt: string;
+      createdAtOrigin: string;
+      pgMajor: number;
+      series: string;
+      walRange?: { startWal?: string; stopWal?: string };
+    }>;
+    findings: Array<{ kind: string; backupId?: string; severity: string; message: string }>;
+  }>;
+}
+
+/** The run document, or a failure that shows what the CLI said instead. */
+function parseRun(r: { stdout: string; stderr: string; code: number | null }): RunResult {
+  try {
+    return JSON.parse(r.stdout) as RunResult;
+  } catch {
+    throw new Error(`attest exited ${r.code} without a JSON document: ${r.stderr.slice(-3000)}`);
+  }
+}
+
+/** Copies every object under `from/` to `to/` (as the writer), for a fault that must not touch the shared fixture. */
+async function copyPrefix(info: S3ClusterInfo, bucket: string, from: string, to: string): Promise<void> {
+  const s3 = s3TestClient(info, "writer");
+  try {
+    let token: string | undefined;
+    do {
+      const page = await s3.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: `${from}/`,
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
+      );
+      for (const o of page.Contents ?? [])
+        await s3.send(
+          new CopyObjectCommand({
+            Bucket: bucket,
+            Key: `${to}/${o.Key!.slice(from.length + 1)}`,
+            CopySource: `${bucket}/${o.Key}`,
+          }),
+        );
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  } finally {
+    s3.destroy();
+  }
+}
+
+async function deleteKey(info: S3ClusterInfo, bucket: string, key: string): Promise<void> {
+  const s3 = s3TestClient(info, "writer");
+  try {
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  } finally {
+    s3.destroy();
+  }
+}
+
+describe("basebackup source over a bucket (archive_command uploads, pg_basebackup tars, read-only keys)", () => {
+  let info: S3ClusterInfo;
+  let bucket: string;
+  let expected: Expected;
+  let dir: string;
+  const runs: string[] = [];
+
+  beforeAll(async () => {
+    info = await s3Cluster();
+    bucket = await createTestBucket("attest-base");
+    dir = mkdtempSync(join(tmpdir(), "attest-s3-base-"));
+    execFileSync("bash", [resolve("fixtures/build-s3-backups.sh"), "basebackup", join(dir, "built"), "pg"], {
+      stdio: ["ignore", "ignore", "inherit"],
+      timeout: 280_000,
+      env: {
+        PATH: process.env.PATH,
+        S3_ENDPOINT: info.httpsEndpoint,
+        S3_REGION: info.region,
+        S3_BUCKET: bucket,
+        S3_ACCESS_KEY_ID: info.writer.accessKeyId,
+        S3_SECRET_ACCESS_KEY: info.writer.secretAccessKey,
+        S3_CA_FILE: info.caFile,
+      },
+    });
+    expected = JSON.parse(readFileSync(join(dir, "built", "expected.json"), "utf8")) as Expected;
+  });
+
+  afterAll(async () => {
+    for (const id of runs) expect(localSandboxes(id), `sandboxes of run ${id}`).toEqual([]);
+    if (bucket) await deleteTestBucket(bucket);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  // the config's reference to the read-only key, resolved by the CLI from its environment
+  const config = (ws: string, prefix: string, key = "$" + "{ATTEST_TEST_S3_KEY}") => `storage:
+  lab:
+    type: s3
+    endpoint: ${info.httpsEndpoint}
+    region: ${info.region}
+    bucket: ${bucket}
+    path_style: true
+    access_key_id: "${key}"
+    secret_access_key: "\${ATTEST_TEST_S3_SECRET}"
+    ca_file: ${info.caFile}
+    max_attempts: 2
+sources:
+  - name: app-base
+    type: basebackup
+    storage: lab
+    path: ${prefix}/base/
+    wal_archive: ${prefix}/wal/
+    checks:
+      queries:
+        - { name: markers, database: postgres, sql: "select string_agg(label, ',' order by id) from markers", expect: "= \${ATTEST_TEST_MARKERS}" }
+history: { csv: ${ws}/history.csv }
+reports: { dir: ${ws}/reports }
+`;
+
+  /** Runs attest ARGS as the read-only account; the bucket must be the same afterwards. */
+  const run = async (args: string[], opts: { prefix?: string; markers?: number; key?: string } = {}) => {
+    const ws = workspace((d) => config(d, opts.prefix ?? expected.prefix, opts.key));
+    const markers = expected.markers
+      .slice(0, opts.markers ?? expected.markers.length)
+      .map((m) => m.label)
+      .join(",");
+    try {
+      const before = await bucketSnapshot(bucket);
+      const r = await attest([...args, "--config", ws.config, "--json"], {
+        env: {
+          ATTEST_TEST_S3_KEY: info.reader.accessKeyId,
+          ATTEST_TEST_S3_SECRET: info.reader.secretAccessKey,
+          ATTEST_TEST_MARKERS: markers,
+        },
+      });
+      expect(await bucketSnapshot(bucket)).toEqual(before);
+      expect(r.stdout + r.stderr).not.toContain(info.reader.secretAccessKey);
+      return r;
+    } finally {
+      rmSync(ws.dir, { recursive: true, force: true });
+    }
+  };
+
+  it("lists both backups from their manifests and tar heads, with the WAL continuous", async () => {
+    const r = await run(["list"]);
+    const src = (JSON.parse(r.stdout) as Listed).sources[0]!;
+    expect(src.backups.map((b) => [b.id, b.format])).toEqual([
+      [expected.earlier_backup_id, "base-tar"],
+      [expected.backup_id, "base-tar-gz"],
+    ]);
+    const newest = src.backups[1]!;
+    expect(newest).toMatchObject({
+      location: `s3://${bucket}/${expected.prefix}/base/${expected.backup_id}/`,
+      // STOP TIME of the backup history file archive_command uploaded
+      createdAtOrigin: "label",
+      pgMajor: 15,
+      series: expected.system_identifier,
+    });
+    expect(newest.walRange?.stopWal).toBe(expected.stop_wal);
+    expect(src.findings.filter((f) => f.severity !== "info")).toEqual([]);
+
+    const c = await run(["check"]);
+    expect(c.code, c.stderr.slice(-2000)).toBe(0);
+  });
+
+  it("drills the newest backup to the end of the bucket's WAL and passes with every marker", async () => {
+    const r = await run(["drill", "--source", "app-base"]);
+    const doc = parseRun(r);
+    runs.push(doc.run.id);
+    const d = doc.drills[0]!;
+    expect(d.verdict, d.reason).toBe("pass");
+    expect(d.backup.id).toBe(expected.backup_id);
+    expect(d.checks.find((c) => c.name === "query: markers")?.status).toBe("pass");
+    expect(Date.parse(d.reached!.timestamp!)).toBeGreaterThanOrEqual(
+      Date.parse(expected.markers.at(-1)!.committedAt),
+    );
+    const notes = d.notes?.join("\n") ?? "";
+    expect(notes).toMatch(/prefetched \d+ WAL objects .* into the sandbox's directory/);
+    expect(notes).toContain("pg_verifybackup: every file matches the manifest");
+  });
+
+  it("drills to a time between two markers and finds exactly the markers before it", async () => {
+    // between marker 3 and marker 4 (the newest backup ended after marker 2)
+    const m3 = expected.markers.find((m) => m.id === 3)!;
+    const m4 = expected.markers.find((m) => m.id === 4)!;
+    const at = new Date((Date.parse(m3.committedAt) + Date.parse(m4.committedAt)) / 2).toISOString();
+    const r = await run(["drill", "--source", "app-base", "--target-time", at], {
+      markers: expected.markers.findIndex((m) => m.id === 3) + 1,
+    });
+    const doc = parseRun(r);
+    runs.push(doc.run.id);
+    const d = doc.drills[0]!;
+    expect(d.verdict, d.reason).toBe("pass");
+    expect(d.checks.find((c) => c.name === "query: markers")?.status).toBe("pass");
+  });
+
+  it("a WAL object deleted: the latest drill fails naming the segment and the static check names the gap", async () => {
+    const prefix = "pg-walgap";
+    await copyPrefix(info, bucket, expected.prefix, prefix);
+    const [, gone] = expected.wal_after_backup;
+    await deleteKey(info, bucket, `${prefix}/wal/${gone}`);
+    const r = await run(["audit", "--source", "app-base", "--no-mail"], { prefix });
+    const doc = parseRun(r);
+    runs.push(doc.run.id);
+    expect(r.code).toBe(1);
+    const d = doc.drills[0]!;
+    expect(d.verdict).toBe("fail");
+    expect(d.reason).toContain(`WAL segment ${gone} is missing`);
+    const gap = (doc.findings ?? []).find((f) => f.kind === "wal_gap");
+    expect(gap?.message).toContain(`WAL ${gone} missing`);
+  });
+
+  it("the base tar of a backup deleted: its drill fails and the listing says its data is missing", async () => {
+    const prefix = "pg-nobase";
+    await copyPrefix(info, bucket, expected.prefix, prefix);
+    await deleteKey(info, bucket, `${prefix}/base/${expected.backup_id}/base.tar.gz`);
+    const r = await run(["drill", "--source", "app-base", "--backup", expected.backup_id], { prefix });
+    const doc = parseRun(r);
+    runs.push(doc.run.id);
+    const d = doc.drills[0]!;
+    expect(d.verdict, d.reason).toBe("fail");
+    expect(d.reason).toContain("no base.tar (the backup's data is missing)");
+  });
+
+  it("wrong credentials: error naming the S3 code, nothing drilled", async () => {
+    const r = await run(["audit", "--source", "app-base", "--no-mail"], { key: "AKIAWRONGWRONGWRONG0" });
+    expect(r.code).toBe(3);
+    expect(r.stdout + r.stderr).toContain("InvalidAccessKeyId");
+  });
+});
