@@ -128,8 +128,16 @@ describe("basebackup source over a bucket (archive_command uploads, pg_basebacku
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  // the config's reference to the read-only key, resolved by the CLI from its environment
-  const config = (ws: string, prefix: string, key = "$" + "{ATTEST_TEST_S3_KEY}") => `storage:
+  const MARKERS_CHECK = `checks:
+      queries:
+        - { name: markers, database: postgres, sql: "select string_agg(label, ',' order by id) from markers", expect: "= \${ATTEST_TEST_MARKERS}" }`;
+  // the key is a reference to the read-only key, resolved by the CLI from its environment
+  const config = (
+    ws: string,
+    prefix: string,
+    key = "$" + "{ATTEST_TEST_S3_KEY}",
+    more = MARKERS_CHECK,
+  ) => `storage:
   lab:
     type: s3
     endpoint: ${info.httpsEndpoint}
@@ -146,16 +154,17 @@ sources:
     storage: lab
     path: ${prefix}/base/
     wal_archive: ${prefix}/wal/
-    checks:
-      queries:
-        - { name: markers, database: postgres, sql: "select string_agg(label, ',' order by id) from markers", expect: "= \${ATTEST_TEST_MARKERS}" }
+    ${more}
 history: { csv: ${ws}/history.csv }
 reports: { dir: ${ws}/reports }
 `;
 
   /** Runs attest ARGS as the read-only account; the bucket must be the same afterwards. */
-  const run = async (args: string[], opts: { prefix?: string; markers?: number; key?: string } = {}) => {
-    const ws = workspace((d) => config(d, opts.prefix ?? expected.prefix, opts.key));
+  const run = async (
+    args: string[],
+    opts: { prefix?: string; markers?: number; key?: string; more?: string } = {},
+  ) => {
+    const ws = workspace((d) => config(d, opts.prefix ?? expected.prefix, opts.key, opts.more));
     const markers = expected.markers
       .slice(0, opts.markers ?? expected.markers.length)
       .map((m) => m.label)
@@ -228,6 +237,25 @@ reports: { dir: ${ws}/reports }
     const d = doc.drills[0]!;
     expect(d.verdict, d.reason).toBe("pass");
     expect(d.checks.find((c) => c.name === "query: markers")?.status).toBe("pass");
+  });
+
+  it("select: all replays the earlier backup to the newer one's start and the newer to the archive's end", async () => {
+    const r = await run(["audit", "--source", "app-base", "--no-mail"], {
+      more: `select: all
+    checks:
+      queries:
+        - { name: markers, database: postgres, sql: "select max(id) from markers", expect: ">= 1" }`,
+    });
+    const doc = parseRun(r);
+    runs.push(doc.run.id);
+    const byId = new Map(doc.drills.map((d) => [d.backup.id, d]));
+    expect([...byId.keys()].sort()).toEqual([expected.earlier_backup_id, expected.backup_id].sort());
+    for (const d of doc.drills) expect(d.verdict, `${d.backup.id}: ${d.reason}`).toBe("pass");
+    const markerMax = (id: string) => byId.get(id)!.checks.find((c) => c.name === "query: markers")?.detail;
+    // the earlier backup stops at the newer one's start: marker 2 is in, marker 3 not yet
+    expect(markerMax(expected.earlier_backup_id)).toMatch(/^2 satisfies/);
+    expect(markerMax(expected.backup_id)).toMatch(new RegExp(`^${expected.markers.at(-1)!.id} satisfies`));
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
   });
 
   it("a WAL object deleted: the latest drill fails naming the segment and the static check names the gap", async () => {
