@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { Backup } from "../src/model.js";
+import { type Backup, detailOf } from "../src/model.js";
 import { pairDumps } from "../src/sources/dump-dir/dump-pairs.js";
 import { attest, ROOT } from "./support/cli.js";
 import { drillSuite, selectedRuntimes } from "./support/runtimes.js";
@@ -48,7 +48,7 @@ describe("pairing", () => {
       ],
       [{ schema: "app-schema*.dump", data: "app-data*.dump", within: 3_600_000 }],
     );
-    expect(listed.map((b) => [b.id, b.labels.schemaDump ?? null, b.sizeBytes])).toEqual([
+    expect(listed.map((b) => [b.id, detailOf(b, "dump")?.schema?.id ?? null, b.sizeBytes])).toEqual([
       ["app-data_1.dump", "app-schema_1.dump", 20],
       ["app-data_2.dump", "app-schema_2.dump", 20],
       ["app-data_3.dump", null, 10],

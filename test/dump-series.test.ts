@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { Backup } from "../src/model.js";
+import { type Backup, detailOf } from "../src/model.js";
 import { forgivenErrors, PsqlErrorJudge, sectionForPsql } from "../src/restore/logical/cluster-globals.js";
 import { parsePlainHeader } from "../src/sources/dump-dir/plain-header.js";
 import { settleSeriesNames } from "../src/sources/dump-dir/series-names.js";
@@ -29,7 +29,7 @@ beforeAll(() => {
 }, 120_000);
 
 /** A listed dump as the dump-dir source makes it. */
-function backup(id: string, series: string, labels: Record<string, string> = {}): Backup {
+function backup(id: string, series: string, seriesFrom?: string): Backup {
   return {
     source: "s",
     id,
@@ -40,7 +40,8 @@ function backup(id: string, series: string, labels: Record<string, string> = {})
     createdAtOrigin: "name",
     sizeBytes: 1,
     location: `/x/${id}`,
-    labels,
+    detail: { kind: "dump", scope: "database", ...(seriesFrom ? { seriesFrom } : {}) },
+    labels: {},
   };
 }
 
@@ -48,11 +49,11 @@ describe("series names of a dump directory", () => {
   it("gives a plain dump without -C the database of the one dump of its stem that names it", () => {
     const list = [
       backup("shop_20261120.dump", "shop.prod"),
-      backup("shop_20261120.sql", "shop", { seriesFrom: "file name" }),
-      backup("other.sql", "other", { seriesFrom: "file name" }),
+      backup("shop_20261120.sql", "shop", "file name"),
+      backup("other.sql", "other", "file name"),
     ];
     settleSeriesNames(list);
-    expect(list.map((b) => [b.series, b.labels.seriesFrom])).toEqual([
+    expect(list.map((b) => [b.series, detailOf(b, "dump")?.seriesFrom])).toEqual([
       ["shop.prod", undefined],
       ["shop.prod", "dump of the same name: shop_20261120.dump"],
       ["other", "file name"],
@@ -63,17 +64,14 @@ describe("series names of a dump directory", () => {
     const list = [
       backup("a/shop.dump", "shop_eu"),
       backup("b/shop.dump", "shop_us"),
-      backup("shop.sql", "shop", { seriesFrom: "file name" }),
+      backup("shop.sql", "shop", "file name"),
     ];
     settleSeriesNames(list);
     expect(list[2]!.series).toBe("shop");
   });
 
   it("never merges a pg_dumpall file's series with a database's", () => {
-    const list = [
-      backup("app.dump", "app"),
-      backup("app_full.sql", "app", { seriesFrom: "cluster file name" }),
-    ];
+    const list = [backup("app.dump", "app"), backup("app_full.sql", "app", "cluster file name")];
     settleSeriesNames(list);
     expect(list.map((b) => b.series)).toEqual(["app", "app (cluster)"]);
   });

@@ -59,9 +59,10 @@ describe("dump-dir listing of pg_dumpall output", () => {
     const [b, ...more] = await source.list({ logger: silentLogger });
     expect(more).toEqual([]);
     expect(b).toMatchObject({ id: "all.sql", series: "all", format: "plain", family: "logical" });
-    expect(b!.labels).toMatchObject({
-      kind: "cluster",
-      clusterDatabases: "yes",
+    expect(b!.detail).toMatchObject({
+      kind: "dump",
+      scope: "cluster",
+      clusterDatabases: true,
       seriesFrom: "cluster file name",
     });
     expect(await source.inspect()).toEqual([]);

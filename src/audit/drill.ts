@@ -7,7 +7,14 @@
 import type { CheckContext } from "../checks/check.js";
 import { runChecks } from "../checks/registry.js";
 import type { SourceConfig } from "../config/schema.js";
-import type { CheckResult, DrillPlan, DrillResult, DrillTimings, Inventory } from "../model.js";
+import {
+  type CheckResult,
+  type DrillPlan,
+  type DrillResult,
+  type DrillTimings,
+  detailOf,
+  type Inventory,
+} from "../model.js";
 import type { RestoreOutcome, Restorer } from "../restore/restorer.js";
 import type { Runtime, Sandbox } from "../runtimes/runtime.js";
 import type { PreparedBackup, PrepareRecord, Source } from "../sources/source.js";
@@ -223,7 +230,7 @@ async function preflight(st: DrillState): Promise<void> {
         : "reading the archive's table of contents",
   );
   st.restorer = st.deps.sourceAdapter.restorer(b);
-  const dumpMajor = Number(/^(\d+)/.exec(b.labels.dumpVersion ?? "")?.[1] ?? 0);
+  const dumpMajor = detailOf(b, "dump")?.dumpMajor ?? 0;
   // an archive written by a newer pg_dump needs a pg_restore at least that new
   if (b.family === "logical" && dumpMajor > st.major) st.major = dumpMajor;
   await st.restorer.preflight?.(st.plan, st.signal);

@@ -1,6 +1,6 @@
 /** Restores pg_dump output: pg_restore for archives, psql (guarded) for plain SQL. */
 import { randomBytes } from "node:crypto";
-import type { Backup, DrillPlan } from "../../model.js";
+import { type Backup, type DrillPlan, detailOf } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { quoteIdent, quoteLiteral, withClient } from "../../runtimes/sql.js";
 import { needsSchema, needsSchemaReason, pairedSchema } from "../../sources/dump-dir/dump-pairs.js";
@@ -75,8 +75,7 @@ export class LogicalRestorer implements Restorer {
 
   async preflight(plan: DrillPlan, signal?: AbortSignal): Promise<void> {
     const b = plan.backup;
-    if (b.format === "unknown")
-      throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
+    if (b.format === "unknown") throw new BackupDefectError(`${b.id}: ${b.problem ?? "not a pg_dump file"}`);
     if (needsSchema(b)) throw new VerifierError(needsSchemaReason(b));
     const pairProblem = pairPreflight(b);
     if (pairProblem) throw pairProblem;
@@ -128,7 +127,8 @@ export class LogicalRestorer implements Restorer {
         : new Set<string>();
     // a full pg_dumpall file carries the cluster's roles (it creates them itself) and tablespaces,
     // which its roles section would make at host paths: made inside the sandbox first instead
-    const cluster = b.labels.kind === "cluster";
+    const dump = detailOf(b, "dump");
+    const cluster = dump?.scope === "cluster";
     this.#section = cluster ? await this.#clusterSection(b, ctx) : undefined;
     const own = this.#section?.tablespaces ?? [];
     const schemaSpaces = this.#schemaScan?.tablespaces ?? [];
@@ -154,7 +154,7 @@ export class LogicalRestorer implements Restorer {
     // databases from template0 and fills postgres and template1 as they are
     if (cluster && scan?.createsPlpgsql)
       await dropPlpgsql(sandbox, ["template0", "template1", "postgres"], notes);
-    else if (b.labels.createsPlpgsql && !cluster)
+    else if (dump?.createsPlpgsql && !cluster)
       await dropPlpgsql(sandbox, [createsOwnDb ? "template0" : db], notes);
     const named = seriesNote(b);
     if (named) notes.push(named);

@@ -37,7 +37,7 @@ export class StoredDumpRestorer implements Restorer {
     // the content checks need the bytes: they run once the dump is in the sandbox
     const b = plan.backup;
     if (b.format === "unknown")
-      throw new BackupDefectError(`${b.id}: ${b.labels.problem ?? "not a pg_dump file"}`);
+      throw new BackupDefectError(`${b.id}: ${b.problem ?? "not a pg_dump file"}`);
   }
 
   async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {

@@ -2,7 +2,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import picomatch from "picomatch";
-import type { Backup, Finding } from "../../model.js";
+import { type Backup, detailOf, type Finding } from "../../model.js";
 import { archiveContent } from "../../restore/logical/archive-completeness.js";
 import { GzippedArchiveRestorer } from "../../restore/logical/gzipped-archive-restorer.js";
 import { LogicalRestorer } from "../../restore/logical/logical-restorer.js";
@@ -92,7 +92,8 @@ export class DumpDirSource implements Source {
         if (!e.isFile() || !this.#include(rel)) continue;
         const b = await this.#backup(abs, rel, ctx);
         // a full pg_dumpall file is a backup of the whole cluster; --globals-only output is not
-        if (b.labels.kind === "cluster" && !b.labels.clusterDatabases) {
+        const dump = detailOf(b, "dump");
+        if (dump?.scope === "cluster" && !dump.clusterDatabases) {
           ctx.logger.debug("skipping pg_dumpall --globals-only output (configure it as `globals`)", {
             source: this.name,
             file: rel,
@@ -122,15 +123,15 @@ export class DumpDirSource implements Source {
       d = { format: "unknown", problem: `cannot read: ${(err as Error).message}`, sizeBytes: 0 };
     }
     const name = rel.split("/").pop() ?? rel;
-    const { series, labels, pgMajor, createdAt, createdAtOrigin } = dumpFacts(
+    const { series, problem, detail, labels, pgMajor, createdAt, createdAtOrigin } = dumpFacts(
       d,
       rel,
       name === "toc.dat" ? rel : name,
       () => statSync(abs).mtime,
     );
-    // --schema-only / --data-only, from the TOC (a full dump gets no label)
+    // --schema-only / --data-only, from the TOC (a full dump says nothing)
     const content = d.archive ? archiveContent(abs, d.format) : undefined;
-    if (content && content !== "full") labels.content = content;
+    if (content && content !== "full") detail.content = content;
     if (d.problem) {
       this.#findings.push({
         source: this.name,
@@ -157,6 +158,8 @@ export class DumpDirSource implements Source {
       sizeBytes: d.sizeBytes,
       ...(pgMajor !== undefined ? { pgMajor } : {}),
       location: abs,
+      ...(problem ? { problem } : {}),
+      detail,
       labels,
     };
   }

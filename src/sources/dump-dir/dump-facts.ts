@@ -1,12 +1,15 @@
 /** What a dump says of itself, from its detected header: the same for a file and a bucket object. */
-import type { Backup } from "../../model.js";
+import type { Backup, DumpDetail } from "../../model.js";
 import { majorOfVersion, seriesFromName, timestampFromName } from "./archive-header.js";
 import type { Detected } from "./detect-format.js";
 import { SERIES_FROM_CLUSTER_FILE, SERIES_FROM_FILE } from "./series-names.js";
 
-/** A dump's series, labels, major and dump time. */
+/** A dump's series, typed facts, display labels, major and dump time. */
 export interface DumpFacts {
   series: string;
+  /** Why the file is not a usable dump, when it is not. */
+  problem?: string;
+  detail: DumpDetail;
   labels: Record<string, string>;
   pgMajor?: number;
   createdAt: Date;
@@ -22,15 +25,19 @@ export function dumpFacts(d: Detected, rel: string, name: string, stored: () => 
   const dbname = d.archive?.dbname ?? d.plain?.dbname;
   const serverVersion = d.archive?.serverVersion ?? d.plain?.serverVersion;
   const labels: Record<string, string> = {};
-  if (d.problem) labels.problem = d.problem;
+  const dumpVersion = d.archive?.dumpVersion ?? d.plain?.dumpVersion;
+  const dumpMajor = majorOfVersion(dumpVersion);
+  const detail: DumpDetail = {
+    kind: "dump",
+    scope: d.plain?.kind === "cluster" ? "cluster" : "database",
+    ...(dumpMajor !== undefined ? { dumpMajor } : {}),
+    ...(d.plain?.createsPlpgsql ? { createsPlpgsql: true } : {}),
+    ...(d.plain?.databases ? { clusterDatabases: true } : {}),
+  };
   // nothing in the dump names its database (plain without -C) or it is a whole cluster
   if (!dbname && !d.problem)
-    labels.seriesFrom = d.plain?.kind === "cluster" ? SERIES_FROM_CLUSTER_FILE : SERIES_FROM_FILE;
-  if (d.plain?.createsPlpgsql) labels.createsPlpgsql = "yes";
-  if (d.plain?.kind === "cluster") labels.kind = "cluster";
-  if (d.plain?.databases) labels.clusterDatabases = "yes";
+    detail.seriesFrom = d.plain?.kind === "cluster" ? SERIES_FROM_CLUSTER_FILE : SERIES_FROM_FILE;
   if (serverVersion) labels.serverVersion = serverVersion;
-  const dumpVersion = d.archive?.dumpVersion ?? d.plain?.dumpVersion;
   if (dumpVersion) labels.dumpVersion = dumpVersion;
   if (d.archive) labels.archiveVersion = d.archive.version;
   const fromHeader = d.archive?.createdAt ?? d.plain?.startedAt;
@@ -43,6 +50,8 @@ export function dumpFacts(d: Detected, rel: string, name: string, stored: () => 
   const pgMajor = majorOfVersion(serverVersion);
   return {
     series: dbname ?? seriesFromName(name),
+    ...(d.problem ? { problem: d.problem } : {}),
+    detail,
     labels,
     ...(pgMajor !== undefined ? { pgMajor } : {}),
     createdAt,

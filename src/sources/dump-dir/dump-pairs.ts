@@ -1,10 +1,10 @@
 /**
  * Schema/data pairs of a dump directory: a `pg_dump --schema-only` dump and a `--data-only` dump
  * of one database taken together are one backup. The data dump is the backup (its id, series and
- * time); the schema dump it is paired with rides along in its labels and is not listed apart.
+ * time); the schema dump it is paired with rides along in its detail and is not listed apart.
  */
 import picomatch from "picomatch";
-import type { Backup, Finding } from "../../model.js";
+import { type Backup, detailOf, type Finding } from "../../model.js";
 
 /** One configured pairing: globs (relative to the source path) and how far apart in time (ms). */
 export interface PairRule {
@@ -13,16 +13,18 @@ export interface PairRule {
   within: number;
 }
 
-/** The schema dump a paired backup restores first, from its labels; undefined when unpaired. */
+/** The schema dump a paired backup restores first, from its detail; undefined when unpaired. */
 export function pairedSchema(b: Backup): Backup | undefined {
-  const { schemaDump, schemaLocation, schemaFormat } = b.labels;
-  if (!schemaDump || !schemaLocation || !schemaFormat) return undefined;
-  return { ...b, id: schemaDump, location: schemaLocation, format: schemaFormat, labels: {} };
+  const schema = detailOf(b, "dump")?.schema;
+  if (!schema) return undefined;
+  const { problem: _, ...rest } = b;
+  return { ...rest, ...schema, detail: { kind: "dump", scope: "database" }, labels: {} };
 }
 
 /** Whether a backup is a data-only dump with no schema dump paired to it. */
 export function needsSchema(b: Backup): boolean {
-  return b.labels.content === "data-only" && !b.labels.schemaDump;
+  const dump = detailOf(b, "dump");
+  return dump?.content === "data-only" && !dump.schema;
 }
 
 /** The one-line reason an unpaired data-only dump cannot be drilled. */
@@ -44,7 +46,12 @@ export function pairDumps(found: readonly Backup[], rules: readonly PairRule[]):
     const isData = picomatch(rule.data, { basename: true });
     const schemas = found.filter((b) => isSchema(b.id) && b.format !== "unknown");
     for (const d of found) {
-      if (!isData(d.id) || isSchema(d.id) || d.format === "unknown" || byId.get(d.id)?.labels.schemaDump)
+      if (
+        !isData(d.id) ||
+        isSchema(d.id) ||
+        d.format === "unknown" ||
+        detailOf(byId.get(d.id) ?? d, "dump")?.schema
+      )
         continue;
       const at = Date.parse(d.createdAt);
       let best: Backup | undefined;
@@ -58,11 +65,9 @@ export function pairDumps(found: readonly Backup[], rules: readonly PairRule[]):
       byId.set(d.id, {
         ...d,
         sizeBytes: d.sizeBytes + best.sizeBytes,
-        labels: {
-          ...d.labels,
-          schemaDump: best.id,
-          schemaLocation: best.location,
-          schemaFormat: best.format,
+        detail: {
+          ...(detailOf(d, "dump") ?? { kind: "dump", scope: "database" }),
+          schema: { id: best.id, location: best.location, format: best.format },
         },
       });
     }

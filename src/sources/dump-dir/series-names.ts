@@ -3,20 +3,20 @@
  * dump made without -C) joins the database of a dump of the same file stem that does (an
  * archive's header, a -C dump), and a pg_dumpall file's series never merges with a database's.
  */
-import type { Backup } from "../../model.js";
+import { type Backup, detailOf } from "../../model.js";
 import { seriesFromName } from "./archive-header.js";
 
-/** Label value of a backup whose series is its file's stem (nothing in it names the database). */
+/** `seriesFrom` of a backup whose series is its file's stem (nothing in it names the database). */
 export const SERIES_FROM_FILE = "file name";
-/** Label value of a pg_dumpall file's series (the file's stem: one series per cluster dumped). */
+/** `seriesFrom` of a pg_dumpall file's series (the file's stem: one series per cluster dumped). */
 export const SERIES_FROM_CLUSTER_FILE = "cluster file name";
 
-/** Label prefix of a backup whose series another dump of the same file stem named. */
+/** `seriesFrom` prefix of a backup whose series another dump of the same file stem named. */
 export const SERIES_FROM_DUMP = "dump of the same name: ";
 
 /** What the drill record says about the restored database's name, when no header gave it. */
 export function seriesNote(b: Backup): string | undefined {
-  const from = b.labels.seriesFrom;
+  const from = detailOf(b, "dump")?.seriesFrom;
   if (from === SERIES_FROM_FILE)
     return `restored as database ${JSON.stringify(b.series)}, named after the file: this plain dump was made without -C and does not name its database`;
   if (from?.startsWith(SERIES_FROM_DUMP))
@@ -31,26 +31,28 @@ function stemOf(b: Backup): string {
   return seriesFromName(last === "toc.dat" ? (parts.pop() ?? last) : last);
 }
 
-/** Renames series in place, as the module comment says; labels say where each name came from. */
+/** Renames series in place, as the module comment says; `seriesFrom` says where each name came from. */
 export function settleSeriesNames(backups: Backup[]): void {
+  const seriesFrom = (b: Backup) => detailOf(b, "dump")?.seriesFrom;
   const named = new Map<string, Map<string, string>>();
   for (const b of backups) {
-    if (b.labels.seriesFrom || b.format === "unknown") continue;
+    if (seriesFrom(b) || b.format === "unknown") continue;
     const stem = stemOf(b);
     const dbs = named.get(stem) ?? new Map<string, string>();
     if (!dbs.has(b.series)) dbs.set(b.series, b.id);
     named.set(stem, dbs);
   }
-  const databases = new Set(backups.filter((b) => !b.labels.seriesFrom).map((b) => b.series));
+  const databases = new Set(backups.filter((b) => !seriesFrom(b)).map((b) => b.series));
   for (const b of backups) {
-    if (b.labels.seriesFrom === SERIES_FROM_FILE) {
+    const dump = detailOf(b, "dump");
+    if (dump?.seriesFrom === SERIES_FROM_FILE) {
       const dbs = named.get(stemOf(b));
       // only one database under this stem: two would leave the file's own database unknown
       if (dbs?.size !== 1) continue;
       const [db, from] = [...dbs][0]!;
       b.series = db;
-      b.labels.seriesFrom = `${SERIES_FROM_DUMP}${from}`;
-    } else if (b.labels.seriesFrom === SERIES_FROM_CLUSTER_FILE && databases.has(b.series)) {
+      dump.seriesFrom = `${SERIES_FROM_DUMP}${from}`;
+    } else if (dump?.seriesFrom === SERIES_FROM_CLUSTER_FILE && databases.has(b.series)) {
       b.series = `${b.series} (cluster)`;
     }
   }

@@ -4,7 +4,7 @@
  * (the dump itself is not downloaded to be listed).
  */
 import { constants, gunzipSync } from "node:zlib";
-import type { Backup, Finding } from "../../model.js";
+import { type Backup, detailOf, type Finding } from "../../model.js";
 import { compressionOf } from "../../restore/logical/decompress.js";
 import { createStorage } from "../../storage/create-storage.js";
 import type { Storage, StoredObject } from "../../storage/storage.js";
@@ -102,7 +102,8 @@ export async function listStoredDumps(
       while (next < files.length) {
         const o = files[next++]!;
         const b = await storedBackup(cfg, storage, o, relOf(o.key), ctx, findings);
-        if (b.labels.kind !== "cluster" || b.labels.clusterDatabases) found.push(b);
+        const dump = detailOf(b, "dump");
+        if (dump?.scope !== "cluster" || dump.clusterDatabases) found.push(b);
       }
     };
     await Promise.all(Array.from({ length: Math.min(HEAD_READERS, files.length) }, readHeads));
@@ -153,7 +154,7 @@ async function storedBackup(
     });
   }
   // the object's LastModified is the upload's time, not the dump's: only when nothing better exists
-  const { series, labels, pgMajor, createdAt, createdAtOrigin } = dumpFacts(
+  const { series, problem, detail, labels, pgMajor, createdAt, createdAtOrigin } = dumpFacts(
     d,
     rel,
     rel.split("/").pop() ?? rel,
@@ -181,6 +182,8 @@ async function storedBackup(
     ...(pgMajor !== undefined ? { pgMajor } : {}),
     location: storage.describe(o.key),
     stored: { storage: storage.name, key: o.key, ...(o.etag ? { etag: o.etag } : {}) },
+    ...(problem ? { problem } : {}),
+    detail,
     labels,
   };
 }
