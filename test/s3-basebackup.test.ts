@@ -9,7 +9,14 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { CopyObjectCommand, DeleteObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { gzipSync } from "node:zlib";
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
 import { attest, localSandboxes, workspace } from "./support/cli.js";
@@ -256,6 +263,30 @@ reports: { dir: ${ws}/reports }
     expect(markerMax(expected.earlier_backup_id)).toMatch(/^2 satisfies/);
     expect(markerMax(expected.backup_id)).toMatch(new RegExp(`^${expected.markers.at(-1)!.id} satisfies`));
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
+  });
+
+  it("segments an archive_command uploaded gzip-compressed (%f.gz) are listed as the segments and decompressed by restore_command", async () => {
+    const prefix = "pg-gzwal";
+    await copyPrefix(info, bucket, expected.prefix, prefix);
+    const s3 = s3TestClient(info, "writer");
+    try {
+      for (const seg of expected.wal_after_backup) {
+        const key = `${prefix}/wal/${seg}`;
+        const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const body = Buffer.from(await got.Body!.transformToByteArray());
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${key}.gz`, Body: gzipSync(body) }));
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+      }
+    } finally {
+      s3.destroy();
+    }
+    const r = await run(["audit", "--source", "app-base", "--no-mail"], { prefix });
+    const doc = parseRun(r);
+    runs.push(doc.run.id);
+    const d = doc.drills[0]!;
+    expect(d.verdict, d.reason).toBe("pass");
+    expect(d.checks.find((c) => c.name === "query: markers")?.status).toBe("pass");
+    expect((doc.findings ?? []).filter((f) => f.kind.startsWith("wal_"))).toEqual([]);
   });
 
   it("a WAL object deleted: the latest drill fails naming the segment and the static check names the gap", async () => {

@@ -194,6 +194,11 @@ async function extractStoredBackup(
   const notes: string[] = [];
   const data = sandbox.dataDir;
   const base = need(layout.base);
+  const listed = backup.stored?.etag;
+  if (listed && base.etag && base.etag !== listed)
+    throw new VerifierError(
+      `${storage.describe(base.key)} changed since it was listed (ETag ${base.etag}, listed ${listed})`,
+    );
   const bytes = await extractStoredTar(sandbox, storage, base, data, ctx);
   notes.push(
     `streamed ${storage.describe(base.key)} (${formatBytes(bytes)}${base.etag ? `, ETag ${base.etag}` : ""}) into the sandbox and extracted it there`,

@@ -83,7 +83,9 @@ export async function listStoredSource(
             return text === undefined ? undefined : parseBackupLabel(text);
           },
         });
-        b.stored = { storage: storage.name, key: group.prefix };
+        // the base tar's ETag as listed: a drill refuses a backup replaced since
+        const etag = d.layout.kind === "tar" ? group.objects.get(d.layout.base)?.etag : undefined;
+        b.stored = { storage: storage.name, key: group.prefix, ...(etag ? { etag } : {}) };
         // where the archive lives, for the record and the PITR planner (not a host path)
         if (archive) b.walArchive = { location: archive.dir };
         else delete b.walArchive;
