@@ -118,8 +118,8 @@ export interface BarmanDetail {
   walLast?: string;
   /** Bytes per WAL segment, when the catalog says. */
   walSegmentSize?: number;
-  /** Tablespaces the backup holds (barman-cloud restores each one to its own place). */
-  tablespaces?: Array<{ name: string; oid: number }>;
+  /** Tablespaces the backup holds, as its catalog writes them (the restorer refuses an OID that is not digits). */
+  tablespaces?: Array<{ name: string; oid: string }>;
 }
 
 /** Facts of an OCI block volume backup. */

@@ -48,7 +48,7 @@ describe("pgbackrest info", () => {
       ["F1_D1", "pgbackrest-diff", "2026-11-21T20:39:18.000Z", 10, 15],
     ]);
     expect(r.backups[0]!.labels.systemIdentifier).toBe("7710727091929726995");
-    expect(r.backups[1]!.labels.problem).toContain("errors");
+    expect(r.backups[1]!.problem).toContain("errors");
     expect(r.findings.map((f) => [f.kind, f.backupId])).toEqual([["wal_missing_for_backup", "F1"]]);
   });
 

@@ -7,19 +7,15 @@
  */
 import { writeFileSync } from "node:fs";
 import { posix } from "node:path";
-import type { Backup, DrillPlan, Reached, RecoveryTarget } from "../../model.js";
+import { type Backup, type DrillPlan, detailOf, type Reached, type RecoveryTarget } from "../../model.js";
 import { endpointOf, openSandboxStore, type StoreEndpoint } from "../../runtimes/local/store-relay.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { serverPrefix } from "../../sources/barman-cloud/barman-cloud-source.js";
 import type { S3StorageConfig } from "../../storage/s3/s3-config.js";
 import { BackupDefectError, VerifierError } from "../../util/errors.js";
-import { lastLines } from "../../util/process.js";
 import { DEFAULT_WAL_SEGMENT_SIZE, parseLsn, segmentName, segmentOfLsn } from "../../wal/wal-names.js";
-import { describeTarget } from "../physical/recovery-config.js";
-import { runRecovery } from "../physical/recovery-run.js";
-import { sandboxSh } from "../physical/sandbox-shell.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
-import { withRestoreCommand } from "./pgbackrest-restorer.js";
+import { rejectProblem, requireLocal, restoreWithTool } from "./tool-restore.js";
 
 /** Options of the barman-cloud restorer. */
 export interface BarmanCloudRestorerOptions {
@@ -58,8 +54,7 @@ export class BarmanCloudRestorer implements Restorer {
   }
 
   async preflight(plan: DrillPlan): Promise<void> {
-    const b = plan.backup;
-    if (b.labels.problem) throw new BackupDefectError(`${b.id}: ${b.labels.problem}`);
+    rejectProblem(plan.backup);
   }
 
   /** The bucket URL barman-cloud is given: `s3://bucket/path`. */
@@ -97,8 +92,7 @@ export class BarmanCloudRestorer implements Restorer {
   async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
     const { backup } = ctx.plan;
     await this.preflight(ctx.plan);
-    if (sandbox.runtime !== "local")
-      throw new VerifierError("barman-cloud restores need sandbox.runtime: local");
+    requireLocal(sandbox, "barman-cloud");
     const target: RecoveryTarget = ctx.plan.target ?? { kind: "latest" };
     const { url, endpoint } = this.#endpoint();
     const sandboxDir = posix.dirname(sandbox.dataDir);
@@ -117,13 +111,7 @@ export class BarmanCloudRestorer implements Restorer {
       `the bucket's endpoint ${endpoint.host}:${endpoint.port} was the only network barman-cloud had (store relay)`,
     ];
     const source = this.#sourceUrl();
-    const tablespaces = (backup.labels.tablespaces ?? "")
-      .split(",")
-      .filter(Boolean)
-      .map((t) => {
-        const i = t.lastIndexOf(":");
-        return { name: t.slice(0, i), oid: t.slice(i + 1) };
-      });
+    const tablespaces = detailOf(backup, "barman-cloud")?.tablespaces ?? [];
     const tsDir = posix.join(sandboxDir, "home", "barman-cloud-tablespaces");
     for (const t of tablespaces)
       if (/[:\n\r]/.test(t.name) || !/^\d+$/.test(t.oid))
@@ -140,29 +128,6 @@ export class BarmanCloudRestorer implements Restorer {
       backup.id,
       sandbox.dataDir,
     ];
-    ctx.progress(`barman-cloud-restore ${backup.id}`);
-    const started = Date.now();
-    const r = await sandbox.exec(access.script, args, {
-      timeoutMs: Math.max(10_000, ctx.timeoutMs - 60_000),
-      allowFailure: true,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-      env: { LANG: "C.UTF-8" },
-    });
-    if (r.code !== 0 || r.timedOut) {
-      const tail = lastLines(`${r.stderrTail}\n${r.stdout}`, 4) || `exit code ${r.code}`;
-      const msg = `barman-cloud-restore of ${backup.id} failed: ${tail}`;
-      if (r.timedOut || NOT_A_DEFECT.test(tail) || !DEFECT.test(tail)) throw new VerifierError(msg);
-      throw new BackupDefectError(msg);
-    }
-    notes.push(
-      `barman-cloud-restore fetched ${backup.id} from ${source} in ${Math.round((Date.now() - started) / 100) / 10} s`,
-    );
-    if (tablespaces.length) {
-      await sandboxSh(sandbox, 'mv -- "$1" "$2"', [tsDir, posix.join(sandbox.dataDir, TABLESPACES)]);
-      notes.push(
-        `tablespaces ${tablespaces.map((t) => `${t.name} (${t.oid})`).join(", ")} restored inside the sandbox, not at their original locations`,
-      );
-    }
     // PostgreSQL replaces %f/%p; the forwarder gives the tool the store and its keys
     const restoreCommand = [
       access.script,
@@ -175,47 +140,62 @@ export class BarmanCloudRestorer implements Restorer {
       .map(shellWord)
       .join(" ")
       .replace(/%/g, "%%");
-    ctx.progress(`recovering to ${describeTarget(target)}`);
-    const result = await runRecovery(
-      withRestoreCommand(sandbox, `${restoreCommand} %f %p`, "WAL comes from the barman-cloud bucket"),
+    // awaited here: the resources held with `await using` above must outlive the restore
+    return await restoreWithTool(
+      sandbox,
       ctx,
+      notes,
+      {
+        program: access.script,
+        args,
+        progress: `barman-cloud-restore ${backup.id}`,
+        tailLines: 4,
+        failure: (tail, timedOut) => {
+          const msg = `barman-cloud-restore of ${backup.id} failed: ${tail}`;
+          if (timedOut || NOT_A_DEFECT.test(tail) || !DEFECT.test(tail)) return new VerifierError(msg);
+          return new BackupDefectError(msg);
+        },
+        done: (ms) =>
+          `barman-cloud-restore fetched ${backup.id} from ${source} in ${Math.round(ms / 100) / 10} s`,
+        ...(tablespaces.length
+          ? {
+              tablespaces: {
+                from: tsDir,
+                to: TABLESPACES,
+                required: true,
+                note: `tablespaces ${tablespaces.map((t) => `${t.name} (${t.oid})`).join(", ")} restored inside the sandbox, not at their original locations`,
+              },
+            }
+          : {}),
+      },
       {
         target,
+        superuser: this.#opts.superuser,
+        restoreCommand: { command: `${restoreCommand} %f %p`, why: "WAL comes from the barman-cloud bucket" },
         // prepareDataDir needs an archive path; the restore_command appended at start replaces its copy
         archiveDir: posix.join(sandboxDir, "store", "wals"),
-        superuser: this.#opts.superuser,
-        ...(backup.walRange ? { startLsn: backup.walRange.startLsn } : {}),
-        contain: { moved: [{ from: tsDir, to: TABLESPACES }] },
+        moved: [{ from: tsDir, to: TABLESPACES }],
         explainStop: (facts) =>
           facts.lastRestored
             ? `barman-cloud-wal-restore could not deliver the segment after ${facts.lastRestored} (missing from ${source}/${serverPrefix({ path: "", server_name: this.#opts.serverName })}wals/?)`
             : "barman-cloud-wal-restore delivered no WAL at all",
+        note: "restore_command: barman-cloud-wal-restore from the same bucket (read-only keys suffice)",
+        checkEnd: (_server, reached) => checkReachedArchiveEnd(backup, reached, source),
       },
     );
-    if (target.kind === "latest") checkReachedArchiveEnd(backup, result.reached, source);
-    return {
-      databases: result.databases,
-      reached: result.reached,
-      recoveryMs: result.recoveryMs,
-      notes: [
-        ...notes,
-        "restore_command: barman-cloud-wal-restore from the same bucket (read-only keys suffice)",
-        ...result.notes,
-        ...(result.dataChecksums ? ["data checksums are on"] : ["data checksums are off"]),
-      ],
-    };
   }
 }
 
 /**
  * For target `latest`: replay must have reached the newest segment the bucket lists on its
- * timeline (labels.walLast); PostgreSQL ends recovery quietly when the restore_command finds
+ * timeline (its detail's walLast); PostgreSQL ends recovery quietly when the restore_command finds
  * nothing, so a missing object shows only here. Names the segment that could not be delivered.
  */
 function checkReachedArchiveEnd(backup: Backup, reached: Reached, source: string): void {
-  const last = backup.labels.walLast;
+  const detail = detailOf(backup, "barman-cloud");
+  const last = detail?.walLast;
   if (!last || !reached.lsn || reached.timeline === undefined) return;
-  const segSize = Number(backup.labels.walSegmentSize) || DEFAULT_WAL_SEGMENT_SIZE;
+  const segSize = detail?.walSegmentSize || DEFAULT_WAL_SEGMENT_SIZE;
   const seg = segmentOfLsn(parseLsn(reached.lsn) - 1n, segSize);
   const at = segmentName(reached.timeline, seg, segSize);
   // only comparable on one timeline: a later timeline's WAL is followed by recovery_target_timeline

@@ -6,17 +6,16 @@
 import { chownSync, existsSync, mkdirSync, renameSync, rmdirSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import type { Backup, DrillPlan, Reached, RecoveryTarget } from "../../model.js";
+import { type Backup, type DrillPlan, detailOf, type Reached, type RecoveryTarget } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { barmanJson } from "../../sources/barman/barman-cli.js";
 import { BackupDefectError, VerifierError } from "../../util/errors.js";
 import { isRoot, lookupUser } from "../../util/os-user.js";
 import { lastLines, runProcess } from "../../util/process.js";
 import { DEFAULT_WAL_SEGMENT_SIZE, parseLsn, segmentName, segmentOfLsn } from "../../wal/wal-names.js";
-import { describeTarget } from "../physical/recovery-config.js";
-import { runRecovery } from "../physical/recovery-run.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
 import { runBarmanConfined } from "./barman-confined.js";
+import { recoverWithTool, requireLocal } from "./tool-restore.js";
 
 /** Options of the Barman restorer. */
 export interface BarmanRestorerOptions {
@@ -64,7 +63,7 @@ export class BarmanRestorer implements Restorer {
   }
 
   async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
-    if (sandbox.runtime !== "local") throw new VerifierError("barman restores need sandbox.runtime: local");
+    requireLocal(sandbox, "barman");
     const { backup } = ctx.plan;
     const target: RecoveryTarget = ctx.plan.target ?? { kind: "latest" };
     const notes: string[] = [];
@@ -141,33 +140,19 @@ export class BarmanRestorer implements Restorer {
       if (existsSync(staging)) await rm(staging, { recursive: true, force: true, maxRetries: 3 });
       if (existsSync(tsStaging)) await rm(tsStaging, { recursive: true, force: true, maxRetries: 3 });
     }
-    ctx.progress(`recovering to ${describeTarget(target)}`);
-    const result = await runRecovery(sandbox, ctx, {
+    return recoverWithTool(sandbox, ctx, notes, {
       target,
+      superuser: this.#opts.superuser,
       // Barman puts WAL there for a PITR target; for `latest` it fills pg_wal instead, which
       // recovery reads when the restore_command finds nothing
       archiveDir: join(sandbox.dataDir, "barman_wal"),
-      superuser: this.#opts.superuser,
-      ...(backup.walRange ? { startLsn: backup.walRange.startLsn } : {}),
       // Barman's links name the staging directories, whose content is now in the data directory
-      contain: {
-        moved: [
-          { from: staging, to: "." },
-          { from: tsStaging, to: BARMAN_TABLESPACES },
-        ],
-      },
-    });
-    if (target.kind === "latest") checkReachedLastWal(backup, result.reached);
-    return {
-      databases: result.databases,
-      reached: result.reached,
-      recoveryMs: result.recoveryMs,
-      notes: [
-        ...notes,
-        ...result.notes,
-        ...(result.dataChecksums ? ["data checksums are on"] : ["data checksums are off"]),
+      moved: [
+        { from: staging, to: "." },
+        { from: tsStaging, to: BARMAN_TABLESPACES },
       ],
-    };
+      checkEnd: (_server, reached) => checkReachedLastWal(backup, reached),
+    });
   }
 }
 
@@ -208,9 +193,10 @@ export async function barmanTablespaces(
 
 /** For target `latest`: replay must have reached the last WAL segment Barman's catalog holds. */
 export function checkReachedLastWal(backup: Backup, reached: Reached): void {
-  const last = backup.labels.walLast;
+  const detail = detailOf(backup, "barman");
+  const last = detail?.walLast;
   if (!last || !reached.lsn || reached.timeline === undefined) return;
-  const segSize = Number(backup.labels.walSegmentSize) || DEFAULT_WAL_SEGMENT_SIZE;
+  const segSize = detail?.walSegmentSize || DEFAULT_WAL_SEGMENT_SIZE;
   const at = segmentName(reached.timeline, segmentOfLsn(parseLsn(reached.lsn) - 1n, segSize), segSize);
   // only comparable on one timeline: a later timeline's WAL is followed by recovery_target_timeline
   if (at.slice(0, 8) !== last.slice(0, 8) || at >= last) return;

@@ -5,9 +5,9 @@
  */
 import { lstatSync, unlinkSync } from "node:fs";
 import { posix } from "node:path";
-import type { Backup, DrillPlan, Reached, RecoveryTarget } from "../../model.js";
+import { type Backup, type DrillPlan, detailOf, type Reached, type RecoveryTarget } from "../../model.js";
 import { openSandboxStore } from "../../runtimes/local/store-relay.js";
-import type { Sandbox, StartOptions } from "../../runtimes/runtime.js";
+import type { Sandbox } from "../../runtimes/runtime.js";
 import { withClient } from "../../runtimes/sql.js";
 import {
   type PgbackrestRepo,
@@ -18,12 +18,11 @@ import {
 } from "../../sources/pgbackrest/pgbackrest-args.js";
 import { pgbackrestSettingsEnv } from "../../sources/pgbackrest/pgbackrest-confined.js";
 import { BackupDefectError, VerifierError } from "../../util/errors.js";
-import { lastLines } from "../../util/process.js";
 import { parseLsn, segmentName, segmentOfLsn } from "../../wal/wal-names.js";
-import { describeTarget, pgTimestamp, settingsFileText } from "../physical/recovery-config.js";
-import { runRecovery } from "../physical/recovery-run.js";
-import { sandboxSh, writeSandboxFile } from "../physical/sandbox-shell.js";
+import { pgTimestamp } from "../physical/recovery-config.js";
+import { sandboxSh } from "../physical/sandbox-shell.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
+import { rejectProblem, requireLocal, restoreWithTool } from "./tool-restore.js";
 
 /** Options of the pgBackRest restorer. */
 export interface PgbackrestRestorerOptions extends PgbackrestRepo {
@@ -58,8 +57,7 @@ export class PgbackrestRestorer implements Restorer {
   }
 
   async preflight(plan: DrillPlan): Promise<void> {
-    const b = plan.backup;
-    if (b.labels.problem) throw new BackupDefectError(`${b.id}: ${b.labels.problem}`);
+    rejectProblem(plan.backup);
   }
 
   /**
@@ -79,8 +77,7 @@ export class PgbackrestRestorer implements Restorer {
   async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
     const { backup } = ctx.plan;
     await this.preflight(ctx.plan);
-    if (sandbox.runtime !== "local")
-      throw new VerifierError("pgbackrest restores need sandbox.runtime: local");
+    requireLocal(sandbox, "pgbackrest");
     // the sandbox sees an unreadable configuration (an S3 repository's keys, 0600) as its private
     // copy; a posix repository it cannot read stays a refusal (a copy of a whole repository is no answer)
     const repo: PgbackrestRepo = {
@@ -133,63 +130,41 @@ export class PgbackrestRestorer implements Restorer {
       ...(restoreCommand.includes("'") ? [] : [`--recovery-option=restore_command=${restoreCommand}`]),
       "restore",
     ];
-    ctx.progress(`pgbackrest restore --set=${backup.id}`);
-    const started = Date.now();
-    const r = await sandbox.exec(
-      access ? access.script : "pgbackrest",
-      access ? ["pgbackrest", ...args] : args,
+    // awaited here: the resources held with `await using` above must outlive the restore
+    return await restoreWithTool(
+      sandbox,
+      ctx,
+      notes,
       {
-        timeoutMs: Math.max(10_000, ctx.timeoutMs - 60_000),
-        allowFailure: true,
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-        env: { LANG: "C.UTF-8" },
+        program: access ? access.script : "pgbackrest",
+        args: access ? ["pgbackrest", ...args] : args,
+        progress: `pgbackrest restore --set=${backup.id}`,
+        tailLines: 3,
+        failure: (tail, timedOut) => restoreFailure(backup.id, tail, timedOut),
+        done: (ms) =>
+          `pgbackrest restore --set=${backup.id} wrote the data directory in ${Math.round(ms / 1000)} s`,
+        tablespaces: {
+          from: tsDir,
+          to: PGBACKREST_TABLESPACES,
+          required: false,
+          note: "tablespaces restored inside the sandbox (--tablespace-map-all)",
+        },
+      },
+      {
+        target,
+        superuser: this.#opts.superuser,
+        restoreCommand: { command: restoreCommand, why: "WAL comes from the pgBackRest repository" },
+        // prepareDataDir needs an archive; the restore_command written just before start replaces its cp
+        archiveDir: posix.join(repoPathOf(this.#opts) ?? "/nonexistent", "archive", this.#opts.stanza),
+        moved: [{ from: tsDir, to: PGBACKREST_TABLESPACES }],
+        explainStop: (facts) =>
+          facts.lastRestored
+            ? `pgbackrest archive-get could not deliver the segment after ${facts.lastRestored} (missing from the repository?)`
+            : "pgbackrest archive-get delivered no WAL at all",
+        note: "restore_command: pgbackrest archive-get from the same repository (read-only); archive_mode off",
+        checkEnd: (server, reached) => checkArchiveEnd(server, backup, reached),
       },
     );
-    if (r.code !== 0 || r.timedOut) {
-      const tail = lastLines(`${r.stderrTail}\n${r.stdout}`, 3) || `exit code ${r.code}`;
-      if (r.timedOut) throw new VerifierError(`pgbackrest restore of ${backup.id} timed out: ${tail}`);
-      const code = /ERROR: \[(\d{3})\]/.exec(tail)?.[1];
-      // 030-040: options, a running postmaster, a non-empty target: the verifier's doing
-      const ours = code !== undefined && Number(code) >= 30 && Number(code) <= 40;
-      const defect = !ours && ((code !== undefined && DEFECT_CODES.has(code)) || DEFECT_TEXT.test(tail));
-      const msg = `pgbackrest restore of ${backup.id} failed: ${tail}`;
-      throw defect && !/permission denied/i.test(tail) ? new BackupDefectError(msg) : new VerifierError(msg);
-    }
-    notes.push(
-      `pgbackrest restore --set=${backup.id} wrote the data directory in ${Math.round((Date.now() - started) / 1000)} s`,
-    );
-    const moved = await sandboxSh(sandbox, '[ -d "$1" ] || exit 0; mv -- "$1" "$2" && echo moved', [
-      tsDir,
-      posix.join(sandbox.dataDir, PGBACKREST_TABLESPACES),
-    ]);
-    if (moved.stdout.includes("moved"))
-      notes.push("tablespaces restored inside the sandbox (--tablespace-map-all)");
-
-    ctx.progress(`recovering to ${describeTarget(target)}`);
-    const result = await runRecovery(withRestoreCommand(sandbox, restoreCommand), ctx, {
-      target,
-      // prepareDataDir needs an archive; the restore_command written just before start replaces its cp
-      archiveDir: posix.join(repoPathOf(this.#opts) ?? "/nonexistent", "archive", this.#opts.stanza),
-      superuser: this.#opts.superuser,
-      ...(backup.walRange ? { startLsn: backup.walRange.startLsn } : {}),
-      contain: { moved: [{ from: tsDir, to: PGBACKREST_TABLESPACES }] },
-      explainStop: (facts) =>
-        facts.lastRestored
-          ? `pgbackrest archive-get could not deliver the segment after ${facts.lastRestored} (missing from the repository?)`
-          : "pgbackrest archive-get delivered no WAL at all",
-    });
-    if (target.kind === "latest") await checkArchiveEnd(sandbox, backup, result.reached);
-    return {
-      databases: result.databases,
-      reached: result.reached,
-      recoveryMs: result.recoveryMs,
-      notes: [
-        ...notes,
-        "restore_command: pgbackrest archive-get from the same repository (read-only); archive_mode off",
-        ...result.notes,
-        ...(result.dataChecksums ? ["data checksums are on"] : ["data checksums are off"]),
-      ],
-    };
   }
 
   /** The sandbox user must read the repository; say so plainly when it cannot. */
@@ -215,7 +190,7 @@ export class PgbackrestRestorer implements Restorer {
  * lists (archive max); PostgreSQL itself ends recovery quietly when archive-get finds nothing.
  */
 async function checkArchiveEnd(sandbox: Sandbox, backup: Backup, reached: Reached): Promise<void> {
-  const max = backup.labels.archiveMax;
+  const max = detailOf(backup, "pgbackrest")?.archiveMax;
   if (!max || !reached.lsn) return;
   const segSize = Number(
     await withClient(
@@ -236,6 +211,17 @@ async function checkArchiveEnd(sandbox: Sandbox, backup: Backup, reached: Reache
     `the end of the archive was not reached: replay ended at ${reached.lsn} in ${last}${reached.timestamp ? ` (last transaction at ${reached.timestamp})` : ""}, ` +
       `but pgbackrest info lists WAL up to ${max}; archive-get could not deliver ${next} (missing from the repository?)`,
   );
+}
+
+/** What a failed pgbackrest restore means: the repository's content (`fail`) or the verifier's doing. */
+function restoreFailure(id: string, tail: string, timedOut: boolean): Error {
+  if (timedOut) return new VerifierError(`pgbackrest restore of ${id} timed out: ${tail}`);
+  const code = /ERROR: \[(\d{3})\]/.exec(tail)?.[1];
+  // 030-040: options, a running postmaster, a non-empty target: the verifier's doing
+  const ours = code !== undefined && Number(code) >= 30 && Number(code) <= 40;
+  const defect = !ours && ((code !== undefined && DEFECT_CODES.has(code)) || DEFECT_TEXT.test(tail));
+  const msg = `pgbackrest restore of ${id} failed: ${tail}`;
+  return defect && !/permission denied/i.test(tail) ? new BackupDefectError(msg) : new VerifierError(msg);
 }
 
 /** A directory of the sandbox beside its data directory that the sandbox user may write. */
@@ -271,43 +257,6 @@ function typeArgs(target: RecoveryTarget): string[] {
     case "lsn":
       return ["--type=lsn", `--target=${target.lsn}`, "--target-action=promote"];
   }
-}
-
-/**
- * The sandbox, except that start() first appends a tool's restore_command (pgbackrest archive-get,
- * barman-cloud-wal-restore) to
- * postgresql.auto.conf: the shared recovery start writes a copying restore_command for a
- * plain WAL archive, and the last line of the file wins.
- */
-export function withRestoreCommand(
-  sandbox: Sandbox,
-  command: string,
-  why = "WAL comes from the pgBackRest repository",
-): Sandbox {
-  const autoConf = posix.join(sandbox.dataDir, "postgresql.auto.conf");
-  return {
-    id: sandbox.id,
-    runtime: sandbox.runtime,
-    pgMajor: sandbox.pgMajor,
-    connection: sandbox.connection,
-    dataDir: sandbox.dataDir,
-    inputPath: (p) => sandbox.inputPath(p),
-    exec: (program, args, opts) => sandbox.exec(program, args, opts),
-    async start(opts: StartOptions) {
-      await writeSandboxFile(
-        sandbox,
-        autoConf,
-        settingsFileText({ restore_command: command }, `added by attest: ${why}`),
-        "append",
-      );
-      await sandbox.start(opts);
-    },
-    stop: (opts) => sandbox.stop(opts),
-    isRunning: () => sandbox.isRunning(),
-    logTail: (n) => sandbox.logTail(n),
-    destroy: () => sandbox.destroy(),
-    [Symbol.asyncDispose]: () => sandbox[Symbol.asyncDispose](),
-  };
 }
 
 /**

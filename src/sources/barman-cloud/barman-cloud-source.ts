@@ -3,7 +3,7 @@
  * object store, read through the storage layer: each `base/<id>/backup.info`, and the `wals/`
  * listing for static WAL continuity. DONE backups are backups; FAILED and unfinished ones are findings.
  */
-import type { Backup, DrillPlan, Finding, WalArchiveFacts } from "../../model.js";
+import type { Backup, BarmanDetail, DrillPlan, Finding, WalArchiveFacts } from "../../model.js";
 import type { Restorer } from "../../restore/restorer.js";
 import { BarmanCloudRestorer } from "../../restore/tool/barman-cloud-restorer.js";
 import { createStorage } from "../../storage/create-storage.js";
@@ -138,18 +138,20 @@ export class BarmanCloudSource implements Source {
     const labels: Record<string, string> = {
       tool: "barman-cloud",
       serverName: this.#cfg.server_name,
-      walSegmentSize: String(info.walSegmentSize ?? DEFAULT_WAL_SEGMENT_SIZE),
+    };
+    const detail: BarmanDetail = {
+      kind: "barman-cloud",
+      walSegmentSize: info.walSegmentSize ?? DEFAULT_WAL_SEGMENT_SIZE,
+      tablespaces: info.tablespaces,
     };
     if (info.beginTime) labels.startTime = info.beginTime;
     if (info.systemId) labels.systemIdentifier = info.systemId;
     if (info.compression) labels.compression = info.compression;
-    if (info.tablespaces.length)
-      labels.tablespaces = info.tablespaces.map((t) => `${t.name}:${t.oid}`).join(",");
     // a WAL archive makes the PITR planner target the archive's end and sample times
     const walArchive: WalArchiveFacts = { location: storage.describe(`${serverPrefix(this.#cfg)}wals/`) };
     const end = this.#archive ? archiveEndOn(this.#archive.index, timeline) : undefined;
     if (end) {
-      labels.walLast = end.name;
+      detail.walLast = end.name;
       const at = this.#archive?.mtimeOf(this.#archive.index.files.get(timeline)?.get(end.segNo) ?? end.name);
       if (at) walArchive.end = { time: at.toISOString(), from: `upload time of ${end.name}` };
     }
@@ -172,6 +174,7 @@ export class BarmanCloudSource implements Source {
         ...(info.endWal ? { stopWal: info.endWal } : {}),
       },
       walArchive,
+      detail,
       labels,
     };
   }

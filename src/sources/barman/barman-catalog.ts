@@ -1,7 +1,7 @@
 /** Barman's catalog as its JSON output and its files describe it: servers, backups, xlog.db. */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Backup } from "../../model.js";
+import type { Backup, BarmanDetail } from "../../model.js";
 import type { BarmanSourceConfig } from "./barman-config.js";
 
 /** One entry of `barman -f json list-backups SERVER`. */
@@ -93,9 +93,13 @@ export function backupRecord(
       : "end_time_timestamp in Barman's catalog (list-backups; seconds)",
   };
   if (info.begin_time) labels.startTime = barmanTime(info.begin_time) ?? info.begin_time;
-  if (show.wal_information?.last_available) labels.walLast = show.wal_information.last_available;
   if (fileInfo.systemid) labels.systemIdentifier = fileInfo.systemid;
-  if (fileInfo.xlog_segment_size) labels.walSegmentSize = fileInfo.xlog_segment_size;
+  const segSize = Number(fileInfo.xlog_segment_size);
+  const detail: BarmanDetail = {
+    kind: "barman",
+    ...(show.wal_information?.last_available ? { walLast: show.wal_information.last_available } : {}),
+    ...(segSize > 0 ? { walSegmentSize: segSize } : {}),
+  };
   if (server.wals_directory) labels.walsDirectory = server.wals_directory;
   if (show.pgdata_directory) labels.pgdata = show.pgdata_directory;
   if (entry.wal_size_bytes !== undefined) labels.walSizeBytes = String(entry.wal_size_bytes);
@@ -124,6 +128,7 @@ export function backupRecord(
           },
         }
       : {}),
+    detail,
     labels,
   };
 }

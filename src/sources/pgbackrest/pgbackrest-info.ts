@@ -1,5 +1,5 @@
 /** Reads `pgbackrest info --output=json` into Backup records and static findings (pure). */
-import type { Backup, Finding } from "../../model.js";
+import type { Backup, Finding, PgbackrestDetail } from "../../model.js";
 
 /** The part of one backup in the info JSON that Attest reads. */
 interface InfoBackup {
@@ -92,12 +92,9 @@ export function parseInfo(text: string, ctx: InfoContext): StanzaInfo {
     if (b.archive?.stop) labels.archiveStopWal = b.archive.stop;
     const arch = archives.find((a) => a.dbId === b.database?.id);
     if (arch?.min) labels.archiveMin = arch.min;
-    if (arch?.max) labels.archiveMax = arch.max;
+    const detail: PgbackrestDetail = { kind: "pgbackrest", ...(arch?.max ? { archiveMax: arch.max } : {}) };
     const sysId = b.database ? sysIdOf(b.database.id) : undefined;
     if (sysId) labels.systemIdentifier = sysId;
-    if (b.error)
-      labels.problem =
-        "pgbackrest flags this backup with errors (a file changed or failed its checksum during the backup)";
     const major = db ? Number.parseInt(db.version, 10) : Number.NaN;
     const timeline = b.archive?.start ? Number.parseInt(b.archive.start.slice(0, 8), 16) : 1;
     backups.push({
@@ -125,6 +122,13 @@ export function parseInfo(text: string, ctx: InfoContext): StanzaInfo {
             },
           }
         : {}),
+      ...(b.error
+        ? {
+            problem:
+              "pgbackrest flags this backup with errors (a file changed or failed its checksum during the backup)",
+          }
+        : {}),
+      detail,
       labels,
     });
   }

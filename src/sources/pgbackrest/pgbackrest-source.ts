@@ -82,13 +82,13 @@ export class PgbackrestSource implements Source {
     const findings: Finding[] = [...(info?.findings ?? [])];
     const base = { source: this.name, series: this.#cfg.stanza };
     for (const b of backups) {
-      if (b.labels.problem)
+      if (b.problem)
         findings.push({
           ...base,
           backupId: b.id,
           kind: "backup_error",
           severity: "critical",
-          message: `${b.id}: ${b.labels.problem}`,
+          message: `${b.id}: ${b.problem}`,
         });
     }
     if (info && info.archives.length > 0) {
