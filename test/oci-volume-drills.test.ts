@@ -317,6 +317,7 @@ describe("oci-volume-backups against the OCI emulator", () => {
         backups: Array<{
           id: string;
           labels: Record<string, string>;
+          detail?: Record<string, unknown>;
           ageSeconds: number;
           createdAtOrigin: string;
           family: string;
@@ -344,13 +345,12 @@ describe("oci-volume-backups against the OCI emulator", () => {
       createdAtOrigin: "api",
       sizeBytes: 50 * 1024 ** 3,
     });
-    expect(latest.labels).toMatchObject({
+    expect(latest.labels).toMatchObject({ sourceType: "MANUAL", uniqueSizeInGBs: "2", pgBackupOci: "true" });
+    expect(latest.detail).toMatchObject({
+      kind: "oci-volume",
       type: "INCREMENTAL",
-      sourceType: "MANUAL",
-      uniqueSizeInGBs: "2",
       displayName: expected.display_name,
-      pgBackupOci: "true",
-      definedTags: JSON.stringify(DEFINED),
+      definedTags: DEFINED,
     });
     expect(latest.ageSeconds).toBeGreaterThanOrEqual(2 * 3600 - 5);
     expect(latest.labels.volumeId).toBe(PROD);

@@ -351,15 +351,11 @@ describe("static findings", () => {
     );
     writeFileSync(join(dir, "ocid1.volumebackup.oc1..byid.backup_label"), "START WAL LOCATION: 0/2000028\n");
     const byName = backup("backup_20260101030000", 1);
-    expect(byName.labels).toMatchObject({
-      pgBackupOci: "true",
-      labelFile: join(dir, "backup_20260101030000.backup_label"),
-    });
+    expect(byName.labels).toMatchObject({ pgBackupOci: "true" });
+    expect(byName.detail).toMatchObject({ labelFile: join(dir, "backup_20260101030000.backup_label") });
     const byTag = backup("byid", 1, { freeformTags: { script: "pg_backup_oci.py - Ver. 1.1" } });
-    expect(byTag.labels).toMatchObject({
-      pgBackupOci: "true",
-      labelFile: join(dir, "ocid1.volumebackup.oc1..byid.backup_label"),
-    });
+    expect(byTag.labels).toMatchObject({ pgBackupOci: "true" });
+    expect(byTag.detail).toMatchObject({ labelFile: join(dir, "ocid1.volumebackup.oc1..byid.backup_label") });
     expect(backup("nightly", 1).labels.pgBackupOci).toBeUndefined();
     expect(byName).toMatchObject({
       family: "snapshot",

@@ -265,8 +265,11 @@ async function provision(st: DrillState): Promise<void> {
       allowNewer: b.family === "logical",
       labels: { run: deps.runId, source: deps.source.name, backup: b.id },
       mode: prepared ? "empty" : restorer!.sandboxMode,
-      inputs: (restorer!.inputs?.(plan) ?? [b.location]).map((hostPath) => ({ hostPath })),
-      ...(prepared ? { dataDir: prepared.dataDir } : {}),
+      inputs: [
+        ...(restorer!.inputs?.(plan) ?? [b.location]),
+        ...(prepared && "files" in prepared ? prepared.files : []),
+      ].map((hostPath) => ({ hostPath })),
+      ...(prepared && "dataDir" in prepared ? { dataDir: prepared.dataDir } : {}),
     },
     st.signal,
   );

@@ -22,11 +22,9 @@ export interface PrepareContext extends SourceContext {
   record?: PrepareRecord;
 }
 
-/** A backup made reachable as a host data directory (a cloned, attached, mounted volume). */
-export interface PreparedBackup extends AsyncDisposable {
-  /** Host data directory the sandbox runs on; ours to change (a clone, never production). */
-  dataDir: string;
-  /** Major version read from the data directory (PG_VERSION). */
+/** What every prepared backup carries: facts, timings, resources and its release. */
+interface PreparedParts extends AsyncDisposable {
+  /** Major version read from what was prepared (PG_VERSION), when known. */
   pgMajor?: number;
   /** Facts for the drill record ("data directory found at data/"). */
   notes: string[];
@@ -36,6 +34,20 @@ export interface PreparedBackup extends AsyncDisposable {
   /** Unmounts, detaches and deletes; safe to call twice; every step runs, the first error wins. */
   dispose(): Promise<{ phases: Record<string, number> }>;
 }
+
+/** A backup made reachable as a host data directory (a cloned, attached, mounted volume). */
+export interface PreparedDataDir extends PreparedParts {
+  /** Host data directory the sandbox runs on; ours to change (a clone, never production). */
+  dataDir: string;
+}
+
+/** A backup made reachable as host files (fetched, mounted): the sandbox reads them, read-only. */
+export interface PreparedFiles extends PreparedParts {
+  files: string[];
+}
+
+/** What `prepare` made of a backup: a data directory the sandbox runs on, or files it reads. */
+export type PreparedBackup = PreparedDataDir | PreparedFiles;
 
 /** What a sweep of leftovers found and removed. */
 export interface SourceSweepReport {
@@ -59,8 +71,8 @@ export interface Source {
    */
   plan?(rule: string, backups: readonly Backup[], now: Date): DrillPlan[] | undefined;
   /**
-   * Makes a backup reachable as a host data directory before the sandbox is provisioned
-   * (clone a volume backup, attach, mount); the drill disposes it after the sandbox is gone.
+   * Makes a backup reachable as a host data directory or host files before the sandbox is
+   * provisioned (clone a volume backup, attach, mount); the drill disposes it after the sandbox is gone.
    */
   prepare?(plan: DrillPlan, ctx: PrepareContext): Promise<PreparedBackup>;
   /** Removes what runs whose process is gone left behind (clones, attachments, mounts). */

@@ -4,11 +4,11 @@
  * before it throws; the drill disposes a successful one after the sandbox is gone.
  */
 import { basename, join } from "node:path";
-import type { DrillPlan, DrillResource } from "../../model.js";
+import { type DrillPlan, type DrillResource, detailOf } from "../../model.js";
 import { describeError, VerifierError } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
 import { processStartTime } from "../../util/os-user.js";
-import type { PrepareContext, PreparedBackup, PrepareRecord } from "../source.js";
+import type { PrepareContext, PreparedDataDir, PrepareRecord } from "../source.js";
 import {
   assertClone,
   attachClone,
@@ -62,14 +62,15 @@ export async function prepareClone(
   plan: DrillPlan,
   ctx: PrepareContext,
   deps: CloneSessionDeps,
-): Promise<PreparedBackup> {
+): Promise<PreparedDataDir> {
   const { cfg } = deps;
   const { logger } = ctx;
   const b = plan.backup;
   const record: PrepareRecord = ctx.record ?? { phases: {}, resources: [] };
   const index = deps.nextIndex();
   const live: Live = { name: `attest-${ctx.runId}-${index}`, createAttempted: false };
-  const sizeGb = Number(b.labels.sizeInGBs ?? 0) || 0;
+  const facts = detailOf(b, "oci-volume");
+  const sizeGb = facts?.sizeGb ?? 0;
   // before anything is created: what cannot work fails the drill here
   if (cfg.verifier.attach === "iscsi" && cfg.oci.endpoint) {
     throw new VerifierError("iSCSI login is never performed against an emulator endpoint (oci.endpoint)");
@@ -122,7 +123,7 @@ export async function prepareClone(
     const found = findDataDir(mountPoint, cfg.verifier.data_subdir);
     record.phases.mount = Date.now() - t;
     notes.push(
-      `cloned ${b.labels.displayName ?? b.id} into volume ${volume.id}, attached ${cfg.verifier.attach} at ${attached.device}, ` +
+      `cloned ${facts?.displayName ?? b.id} into volume ${volume.id}, attached ${cfg.verifier.attach} at ${attached.device}, ` +
         `PGDATA at ${found.subdir ? `${found.subdir}/` : "the root"} on the clone (PostgreSQL ${found.pgMajor})`,
     );
     logger.info("clone mounted", {
@@ -133,7 +134,7 @@ export async function prepareClone(
       phases: record.phases,
     });
 
-    const prepared: PreparedBackup = {
+    const prepared: PreparedDataDir = {
       dataDir: found.dataDir,
       pgMajor: found.pgMajor,
       notes,

@@ -1,7 +1,7 @@
 /** One OCI volume backup as a Backup record: filters, labels, the kept backup_label. */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { Backup } from "../../model.js";
+import type { Backup, VolumeBackupDetail } from "../../model.js";
 import type { DefinedTags, OciVolumeBackup } from "./oci-api.js";
 import type { OciVolumeBackupsSourceConfig } from "./oci-volume-config.js";
 
@@ -47,21 +47,24 @@ export function describeBackup(
   region: string | undefined,
 ): Backup {
   const labels: Record<string, string> = {
-    displayName: b.displayName,
     volumeId: b.volumeId ?? cfg.volume_id,
     lifecycleState: b.lifecycleState,
   };
-  if (b.type) labels.type = b.type;
   if (b.sourceType) labels.sourceType = b.sourceType;
-  if (b.sizeInGBs !== undefined) labels.sizeInGBs = String(b.sizeInGBs);
   if (b.uniqueSizeInGBs !== undefined) labels.uniqueSizeInGBs = String(b.uniqueSizeInGBs);
   if (b.expirationTime) labels.expirationTime = new Date(b.expirationTime).toISOString();
-  if (b.definedTags && Object.keys(b.definedTags).length) labels.definedTags = JSON.stringify(b.definedTags);
   if (b.freeformTags && Object.keys(b.freeformTags).length)
     labels.freeformTags = JSON.stringify(b.freeformTags);
   if (isPgBackupOci(b)) labels.pgBackupOci = "true";
   const label = keptLabel(b, cfg.backup_labels);
-  if (label) labels.labelFile = label;
+  const detail: VolumeBackupDetail = {
+    kind: "oci-volume",
+    displayName: b.displayName,
+    ...(b.type ? { type: b.type } : {}),
+    ...(b.sizeInGBs !== undefined ? { sizeGb: b.sizeInGBs } : {}),
+    ...(b.definedTags && Object.keys(b.definedTags).length ? { definedTags: b.definedTags } : {}),
+    ...(label ? { labelFile: label } : {}),
+  };
   const sizeBytes = b.sizeInMBs !== undefined ? b.sizeInMBs * MB : (b.sizeInGBs ?? 0) * GB;
   return {
     source: cfg.name,
@@ -75,6 +78,7 @@ export function describeBackup(
     createdAtOrigin: "api",
     sizeBytes,
     location: `oci://${region ? `${region}/` : ""}volumeBackups/${b.id}`,
+    detail,
     labels,
   };
 }

@@ -2,10 +2,9 @@
  * Static findings about a volume's backups: retention that stopped deleting, a chain with no
  * FULL backup, backups missing the defined tags policy asks for. Pure: the clock is an argument.
  */
-import type { Backup, Finding } from "../../model.js";
+import { type Backup, detailOf, type Finding } from "../../model.js";
 import { formatDuration } from "../../util/duration.js";
 import { hasDefinedTags } from "./describe-backup.js";
-import type { DefinedTags } from "./oci-api.js";
 import type { OciVolumeBackupsSourceConfig } from "./oci-volume-config.js";
 
 const DAY = 86_400_000;
@@ -29,12 +28,16 @@ export function inspectBackups(
         backupId: b.id,
         kind: "retention_not_enforced",
         severity: "critical",
-        message: `backup ${b.labels.displayName ?? b.id} (${b.id}) is ${formatDuration(age)} old and still AVAILABLE; retention_days is ${cfg.retention_days} (+${formatDuration(cfg.retention_grace)} grace): old backups are not being deleted`,
+        message: `backup ${detailOf(b, "oci-volume")?.displayName ?? b.id} (${b.id}) is ${formatDuration(age)} old and still AVAILABLE; retention_days is ${cfg.retention_days} (+${formatDuration(cfg.retention_grace)} grace): old backups are not being deleted`,
       });
     }
   }
 
-  if (cfg.require_full && backups.length > 0 && !backups.some((b) => b.labels.type === "FULL")) {
+  if (
+    cfg.require_full &&
+    backups.length > 0 &&
+    !backups.some((b) => detailOf(b, "oci-volume")?.type === "FULL")
+  ) {
     out.push({
       ...base,
       kind: "no_full_backup",
@@ -46,14 +49,14 @@ export function inspectBackups(
   if (cfg.expect_defined_tags) {
     const wanted = cfg.expect_defined_tags;
     for (const b of backups) {
-      const tags = b.labels.definedTags ? (JSON.parse(b.labels.definedTags) as DefinedTags) : undefined;
-      if (hasDefinedTags(tags, wanted)) continue;
+      const facts = detailOf(b, "oci-volume");
+      if (hasDefinedTags(facts?.definedTags, wanted)) continue;
       out.push({
         ...base,
         backupId: b.id,
         kind: "missing_defined_tags",
         severity: "warning",
-        message: `backup ${b.labels.displayName ?? b.id} (${b.id}) lacks the expected defined tags ${JSON.stringify(wanted)} (has ${b.labels.definedTags ?? "none"})`,
+        message: `backup ${facts?.displayName ?? b.id} (${b.id}) lacks the expected defined tags ${JSON.stringify(wanted)} (has ${facts?.definedTags ? JSON.stringify(facts.definedTags) : "none"})`,
       });
     }
   }

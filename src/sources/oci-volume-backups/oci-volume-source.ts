@@ -3,7 +3,7 @@
  * (as the pg_backup_oci script takes them). Lists and inspects them through the API, and
  * prepares a drill by cloning a backup into a volume attached to and mounted on the verifier.
  */
-import type { Backup, DrillPlan, Finding } from "../../model.js";
+import { type Backup, type DrillPlan, detailOf, type Finding } from "../../model.js";
 import type { Restorer } from "../../restore/restorer.js";
 import { SnapshotRestorer } from "../../restore/snapshot/snapshot-restorer.js";
 import type { PrepareContext, PreparedBackup, Source, SourceContext, SourceSweepReport } from "../source.js";
@@ -55,7 +55,7 @@ export class OciVolumeBackupsSource implements Source {
     // the clone is mounted as the sandbox's data directory (no copy); a kept label only helps
     // with the WAL archive: the backup's end lies past the snapshot, in archived WAL
     const { superuser, wal_archive } = this.#cfg;
-    const { labelFile } = backup.labels;
+    const labelFile = detailOf(backup, "oci-volume")?.labelFile;
     return new SnapshotRestorer({
       superuser,
       ...(wal_archive ? { walArchive: wal_archive } : {}),
