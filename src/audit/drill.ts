@@ -264,7 +264,8 @@ async function provision(st: DrillState): Promise<void> {
       pgMajor: st.major,
       allowNewer: b.family === "logical",
       labels: { run: deps.runId, source: deps.source.name, backup: b.id },
-      mode: prepared ? "empty" : restorer!.sandboxMode,
+      // a prepared data directory is the sandbox's own; prepared files are read like any backup
+      mode: prepared && "dataDir" in prepared ? "empty" : restorer!.sandboxMode,
       inputs: [
         ...(restorer!.inputs?.(plan) ?? [b.location]),
         ...(prepared && "files" in prepared ? prepared.files : []),
