@@ -26,7 +26,8 @@ for (const d of dists)
   if (!existsSync(join(d, "cli", "main.js"))) throw new Error(`${d}/cli/main.js does not exist`);
 
 const dump = resolve("fixtures/generated/dumps/plain/sales-eu_20261120T0300.sql");
-if (!existsSync(dump)) throw new Error(`${dump} is missing: build the dumps fixture first (bash fixtures/build-dumps.sh)`);
+if (!existsSync(dump))
+  throw new Error(`${dump} is missing: build the dumps fixture first (bash fixtures/build-dumps.sh)`);
 const majors = readdirSync("/usr/lib/postgresql").filter((v) => /^\d+$/.test(v));
 const bin = `/usr/lib/postgresql/${majors.sort((a, b) => Number(b) - Number(a))[0]}/bin`;
 
@@ -70,7 +71,8 @@ reports: { dir: "${reports}", pdf: false, json: true }
       );
       const d = cli(dist, ["drill", "--config", config, "--source", "tiny", "--json", "--no-mail"]);
       const drill = JSON.parse(d.stdout || "{}").drills?.[0];
-      if (drill?.verdict !== "pass") throw new Error(`the drill did not pass (exit ${d.status}): ${d.stderr.slice(-500)}`);
+      if (drill?.verdict !== "pass")
+        throw new Error(`the drill did not pass (exit ${d.status}): ${d.stderr.slice(-500)}`);
       row.wall.push(d.wall);
       row.total.push(drill.timings.totalMs);
       row.outside.push(d.wall - drill.timings.totalMs);
