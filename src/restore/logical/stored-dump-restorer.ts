@@ -36,8 +36,7 @@ export class StoredDumpRestorer implements Restorer {
   async preflight(plan: DrillPlan): Promise<void> {
     // the content checks need the bytes: they run once the dump is in the sandbox
     const b = plan.backup;
-    if (b.format === "unknown")
-      throw new BackupDefectError(`${b.id}: ${b.problem ?? "not a pg_dump file"}`);
+    if (b.format === "unknown") throw new BackupDefectError(`${b.id}: ${b.problem ?? "not a pg_dump file"}`);
   }
 
   async restore(sandbox: Sandbox, ctx: RestoreContext): Promise<RestoreOutcome> {
@@ -128,13 +127,23 @@ async function fetchIntoSandbox(
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       bytes += chunk.length;
+      // the store said how long the object is: more is not the object (an endless body would
+      // fill the sandbox's disk until the drill's timeout), so stop here
+      if (bytes > now.sizeBytes) {
+        broken = new VerifierError(
+          `the store sent more than the ${now.sizeBytes} bytes ${storage.describe(stored.key)} has`,
+        );
+        body.destroy();
+        done(broken);
+        return;
+      }
       ctx.progress(`fetching ${formatBytes(bytes)} of ${formatBytes(expectedBytes)}`);
       done(null, chunk);
     },
   });
   body.on("error", (err) => {
     // a store that failed mid-object must not look like a short dump (which is the backup's fault)
-    broken = coerceError(err);
+    broken ??= coerceError(err);
     counter.destroy(broken);
   });
   body.pipe(counter);

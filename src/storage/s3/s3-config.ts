@@ -1,6 +1,13 @@
 /** Configuration of an `s3` store: a bucket of an S3-compatible service (AWS, Ceph RGW, MinIO, …). */
 import { existsSync } from "node:fs";
 import { z } from "zod";
+import { parseDuration } from "../../util/duration.js";
+
+// the config schema imports this file through storage-config.ts: parse durations here directly
+const listTimeoutSchema = z
+  .string()
+  .refine((s) => (parseDuration(s) ?? 0) > 0, { message: "not a duration (use e.g. 90s, 10m)" })
+  .transform((s) => parseDuration(s)!);
 
 /** One bucket; keys are object keys in it. */
 export const s3StorageSchema = z
@@ -25,6 +32,10 @@ export const s3StorageSchema = z
       .optional(),
     /** Attempts per request, with backoff, on 5xx, 429, SlowDown and dropped connections. */
     max_attempts: z.number().int().min(1).max(20).default(5),
+    /** Most keys one listing may return: a store that lists more (or lists forever) is refused. */
+    max_keys_listed: z.number().int().min(1).default(1_000_000),
+    /** Deadline of one whole listing (every page of a prefix); past it the listing fails. */
+    list_timeout: listTimeoutSchema.prefault("10m"),
   })
   .strict()
   .superRefine((cfg, ctx) => {

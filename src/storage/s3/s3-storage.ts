@@ -7,6 +7,7 @@ import {
   type ListObjectsV2CommandOutput,
   S3Client,
 } from "@aws-sdk/client-s3";
+import { formatDuration } from "../../util/duration.js";
 import { registerSecret } from "../../util/redact.js";
 import { systemClock } from "../../util/retry.js";
 import { type Storage, type StorageCallOptions, StorageError, type StoredObject } from "../storage.js";
@@ -26,7 +27,15 @@ interface GetResult {
   body: Body;
   etag?: string;
   contentLength: number;
+  /** Whether the answer carried a Content-Length at all. */
+  knownLength: boolean;
 }
+
+/** C0 control characters and DEL: never part of a key Attest turns into a backup id. */
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+/** Pages in a row that bring no key past the last one before a listing counts as repeating. */
+const MAX_IDLE_PAGES = 3;
 
 const unquote = (etag: string | undefined) => etag?.replace(/^"|"$/g, "");
 
@@ -74,7 +83,17 @@ export class S3Storage implements Storage {
   }
 
   async *list(prefix: string, opts: StorageCallOptions = {}): AsyncIterable<StoredObject> {
+    const where = this.describe(prefix);
+    const cap = this.#cfg.max_keys_listed;
+    // one deadline for every page of the listing: a store that trickles pages, or answers
+    // forever, ends here and the audit goes on with the listing as a failure
+    const deadline = AbortSignal.timeout(this.#cfg.list_timeout);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+    const seenTokens = new Set<string>();
     let token: string | undefined;
+    let lastKey: string | undefined;
+    let listed = 0;
+    let idlePages = 0;
     do {
       let page: ListObjectsV2CommandOutput;
       try {
@@ -85,13 +104,34 @@ export class S3Storage implements Storage {
             MaxKeys: 1000,
             ...(token ? { ContinuationToken: token } : {}),
           }),
-          { abortSignal: opts.signal },
+          { abortSignal: signal },
         );
       } catch (err) {
-        throw s3Error(err, `${this.name}: cannot list ${this.describe(prefix)}`);
+        if (deadline.aborted && !opts.signal?.aborted)
+          throw new StorageError(
+            `${this.name}: listing ${where} took longer than list_timeout (${formatDuration(this.#cfg.list_timeout)}): abandoned`,
+            "ListTimeout",
+            undefined,
+            { cause: err },
+          );
+        throw s3Error(err, `${this.name}: cannot list ${where}`);
       }
+      let advanced = false;
       for (const o of page.Contents ?? []) {
         if (o.Key === undefined) continue;
+        // S3 lists in key order; a key at or before the last one is a page the store repeats
+        if (lastKey !== undefined && o.Key <= lastKey) continue;
+        lastKey = o.Key;
+        advanced = true;
+        // a key with a newline or another control character would become a backup id that
+        // breaks log lines, mail subjects and CSV readers: such objects are not listed
+        if (CONTROL_CHARS.test(o.Key)) continue;
+        listed += 1;
+        if (listed > cap)
+          throw new StorageError(
+            `${this.name}: ${where} lists more than ${cap} keys (max_keys_listed): refused`,
+            "TooManyKeys",
+          );
         yield {
           key: o.Key,
           sizeBytes: o.Size ?? 0,
@@ -101,6 +141,13 @@ export class S3Storage implements Storage {
       }
       // a service that says "truncated" without a token would loop forever: stop instead
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      idlePages = advanced ? 0 : idlePages + 1;
+      if (token !== undefined && (seenTokens.has(token) || idlePages > MAX_IDLE_PAGES))
+        throw new StorageError(
+          `${this.name}: the store repeats its listing of ${where} (a continuation token or page it already sent): refused`,
+          "RepeatedListing",
+        );
+      if (token !== undefined) seenTokens.add(token);
     } while (token);
   }
 
@@ -144,6 +191,7 @@ export class S3Storage implements Storage {
         body: r.Body as Body,
         ...(r.ETag ? { etag: unquote(r.ETag)! } : {}),
         contentLength: r.ContentLength ?? 0,
+        knownLength: r.ContentLength !== undefined,
       };
     } catch (err) {
       throw s3Error(err, `${this.name}: cannot read ${this.describe(key)}`);
@@ -166,12 +214,20 @@ export class S3Storage implements Storage {
       throw err;
     }
     const chunks: Buffer[] = [];
+    let received = 0;
     try {
-      for await (const chunk of got.body) chunks.push(chunk as Buffer);
+      for await (const chunk of got.body) {
+        chunks.push(chunk as Buffer);
+        received += (chunk as Buffer).length;
+        // a service that ignores Range sends the whole object (or an endless body): stop reading
+        // once the range is complete; leaving the loop destroys the body and its connection
+        if (received >= length) break;
+      }
     } catch (err) {
       throw s3Error(err, `${this.name}: reading ${this.describe(key)} broke off`);
+    } finally {
+      got.body.destroy();
     }
-    // a service that ignores Range sends the whole object: keep only what was asked for
     return Buffer.concat(chunks).subarray(0, length);
   }
 
@@ -179,6 +235,7 @@ export class S3Storage implements Storage {
     const start = opts.offset ?? 0;
     const first = await this.#get(key, { offset: start }, opts);
     const expectedEnd = start + first.contentLength;
+    const knownLength = first.knownLength;
     const attempts = this.#cfg.max_attempts;
     const name = this.name;
     const where = this.describe(key);
@@ -193,13 +250,22 @@ export class S3Storage implements Storage {
         try {
           for await (const chunk of body) {
             pos += (chunk as Buffer).length;
+            // the answer said how long it is: a body past that is not the object (an endless
+            // stream would fill the sandbox's disk); stop rather than resume
+            if (knownLength && pos > expectedEnd) {
+              body.destroy();
+              throw new StorageError(
+                `${name}: the store sent more than the ${expectedEnd} bytes ${where} has`,
+                "LongRead",
+              );
+            }
             failures = 0;
             yield chunk as Buffer;
           }
           if (pos >= expectedEnd) return;
           throw new StorageError(`${name}: ${where} ended at byte ${pos} of ${expectedEnd}`, "ShortRead");
         } catch (err) {
-          if (opts.signal?.aborted) throw err;
+          if (opts.signal?.aborted || (err instanceof StorageError && err.code === "LongRead")) throw err;
           failures += 1;
           if (failures >= attempts) throw s3Error(err, `${name}: reading ${where} broke off at byte ${pos}`);
           await systemClock.sleep(Math.min(100 * 2 ** failures, 5_000), opts.signal);
