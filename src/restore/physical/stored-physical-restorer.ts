@@ -152,6 +152,13 @@ async function extractStoredTar(
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       bytes += chunk.length;
+      // more than the listed size is not the object (an endless body would fill the disk)
+      if (bytes > obj.sizeBytes) {
+        broken ??= new Error(`the store sent more than the ${obj.sizeBytes} bytes the object has`);
+        body.destroy();
+        done(broken);
+        return;
+      }
       done(null, chunk);
     },
   });
