@@ -305,6 +305,37 @@ reports: { dir: ${ws}/reports }
     expect(gap?.message).toContain(`WAL ${gone} missing`);
   });
 
+  it("a zstd base tar (the head is not read when listing: the start comes from the manifest) lists and drills", async () => {
+    const prefix = "pg-zst";
+    await copyPrefix(info, bucket, expected.prefix, prefix);
+    const key = `${prefix}/base/${expected.earlier_backup_id}/base.tar`;
+    const s3 = s3TestClient(info, "writer");
+    try {
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const tar = Buffer.from(await got.Body!.transformToByteArray());
+      const zst = execFileSync("zstd", ["-q", "-c", "-3"], { input: tar, maxBuffer: 256 * 1024 * 1024 });
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${key}.zst`, Body: zst }));
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    } finally {
+      s3.destroy();
+    }
+    const listed = await run(["list"], { prefix });
+    const src = (JSON.parse(listed.stdout) as Listed).sources[0]!;
+    const zstBackup = src.backups.find((b) => b.id === expected.earlier_backup_id);
+    expect(zstBackup?.format).toBe("base-tar-zst");
+    expect(zstBackup?.walRange?.startWal).toMatch(/^00000001/);
+    // a drill of one named backup recovers to its consistency point: the first marker only
+    const r = await run(["drill", "--source", "app-base", "--backup", expected.earlier_backup_id], {
+      prefix,
+      markers: 1,
+    });
+    const doc = parseRun(r);
+    runs.push(doc.run.id);
+    const d = doc.drills[0]!;
+    expect(d.verdict, d.reason).toBe("pass");
+    expect(d.notes?.join("\n")).toContain("base.tar.zst");
+  });
+
   it("the base tar of a backup deleted: its drill fails and the listing says its data is missing", async () => {
     const prefix = "pg-nobase";
     await copyPrefix(info, bucket, expected.prefix, prefix);
