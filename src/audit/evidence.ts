@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import type { HistoryRecord } from "../history/history-record.js";
 import type { CheckResult, Inventory } from "../model.js";
+import { redactDeep } from "../util/redact.js";
 
 /** What an evidence file holds. */
 export interface Evidence {
@@ -20,7 +21,8 @@ export function writeEvidence(reportsDir: string, ev: Evidence, index: number): 
   const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 80);
   const file = join(reportsDir, "evidence", ev.runId, `${index}-${safe(ev.source)}-${safe(ev.series)}.json`);
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(`${file}.tmp`, JSON.stringify(ev, null, 2));
+  // a secret that reached a note or check detail is never stored in clear
+  writeFileSync(`${file}.tmp`, JSON.stringify(redactDeep(ev), null, 2));
   renameSync(`${file}.tmp`, file);
   return relative(reportsDir, file);
 }

@@ -11,6 +11,7 @@ import { createRuntime, type ManagedRuntime } from "../runtimes/registry.js";
 import { createSource } from "../sources/registry.js";
 import { describeError, UsageError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
+import { redactDeep } from "../util/redact.js";
 import { abortedListingRun } from "./aborted-listing.js";
 import { runDrill } from "./drill.js";
 import { previousInventory, writeEvidence } from "./evidence.js";
@@ -185,7 +186,8 @@ export function writeRunDocument(reportsDir: string, run: RunResult): string {
   const dir = join(reportsDir, "runs");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${run.run.id}.json`);
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(run, null, 2)}\n`);
+  // a secret that reached an error text (a store echoing its request) is never stored in clear
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(redactDeep(run), null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
   return file;
 }

@@ -4,7 +4,7 @@
  * needs the full later rows (not only their hashes) to walk from the period to the head.
  */
 import { HISTORY_COLUMNS, type HistoryRecord } from "../history/history-record.js";
-import { GENESIS_HASH, parseCsv, rowHash } from "../history/history-store.js";
+import { escapeCell, GENESIS_HASH, parseCsv, rowHash, unescapeCell } from "../history/history-store.js";
 
 /** Where the carried rows sit in the whole history. */
 export interface SliceInfo {
@@ -52,7 +52,8 @@ const quote = (v: string) => `"${v.replace(/"/g, '""')}"`;
 /** The rows as CSV text with the history's own header, readable by `parseCsv`. */
 export function sliceCsv(rows: readonly HistoryRecord[]): string {
   const lines = [HISTORY_COLUMNS.map(quote).join(",")];
-  for (const r of rows) lines.push(HISTORY_COLUMNS.map((c) => quote(r[c] ?? "")).join(","));
+  // the same ' before formula-like text as history.csv: the slice is opened in spreadsheets too
+  for (const r of rows) lines.push(HISTORY_COLUMNS.map((c) => quote(escapeCell(c, r[c] ?? ""))).join(","));
   return `${lines.join("\n")}\n`;
 }
 
@@ -65,7 +66,9 @@ export function parseSliceCsv(text: string): HistoryRecord[] {
   return rows.map((cells, i) => {
     if (cells.length !== HISTORY_COLUMNS.length)
       throw new Error(`row ${i + 1} has ${cells.length} fields, not ${HISTORY_COLUMNS.length}`);
-    return Object.fromEntries(HISTORY_COLUMNS.map((c, k) => [c, cells[k] ?? ""])) as HistoryRecord;
+    return Object.fromEntries(
+      HISTORY_COLUMNS.map((c, k) => [c, unescapeCell(c, cells[k] ?? "")]),
+    ) as HistoryRecord;
   });
 }
 

@@ -16,7 +16,8 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import { Parser } from "@json2csv/plainjs";
-import { HISTORY_COLUMNS, type HistoryRecord } from "./history-record.js";
+import { redact } from "../util/redact.js";
+import { HISTORY_COLUMNS, type HistoryColumn, type HistoryRecord } from "./history-record.js";
 
 /** The hash of the empty chain (what the first row's prevHash holds). */
 export const GENESIS_HASH = "0".repeat(64);
@@ -31,6 +32,39 @@ export function rowHash(row: HistoryRecord): string {
   }
   return h.digest("hex");
 }
+
+/** Columns that hold numbers: `-1` there is a number, never a formula, and stays as it is. */
+const NUMERIC_COLUMNS: ReadonlySet<HistoryColumn> = new Set([
+  "sizeBytes",
+  "provisionMs",
+  "restoreMs",
+  "recoveryMs",
+  "checksMs",
+  "teardownMs",
+  "totalMs",
+  "measuredRpoSeconds",
+  "reachedTimeline",
+]);
+
+// a spreadsheet reads a cell starting with = + - @ (or tab/CR before them) as a formula: such a
+// text cell is written with a leading ' (the OWASP rule). A value that already starts with
+// quotes before one of those gets one more, so reading back (strip one ') is exact.
+const FORMULA_START = /^'*[=+\-@\t\r]/;
+
+/** The cell as written to the file: text that a spreadsheet would evaluate gets a leading '. */
+export function escapeCell(column: HistoryColumn, value: string): string {
+  return !NUMERIC_COLUMNS.has(column) && FORMULA_START.test(value) ? `'${value}` : value;
+}
+
+/** The value a written cell stands for (undoes escapeCell). */
+export function unescapeCell(column: HistoryColumn, cell: string): string {
+  return !NUMERIC_COLUMNS.has(column) && cell.startsWith("'") && FORMULA_START.test(cell.slice(1))
+    ? cell.slice(1)
+    : cell;
+}
+
+const escapeRow = (row: HistoryRecord): HistoryRecord =>
+  Object.fromEntries(HISTORY_COLUMNS.map((c) => [c, escapeCell(c, row[c] ?? "")])) as HistoryRecord;
 
 const parser = new Parser<HistoryRecord, HistoryRecord>({
   fields: [...HISTORY_COLUMNS],
@@ -102,7 +136,10 @@ export class HistoryStore {
       throw new Error(`${this.path}: not an Attest history file (unexpected header)`);
     }
     return rows.map(
-      (cells) => Object.fromEntries(HISTORY_COLUMNS.map((c, i) => [c, cells[i] ?? ""])) as HistoryRecord,
+      (cells) =>
+        Object.fromEntries(
+          HISTORY_COLUMNS.map((c, i) => [c, unescapeCell(c, cells[i] ?? "")]),
+        ) as HistoryRecord,
     );
   }
 
@@ -156,10 +193,13 @@ export class HistoryStore {
       let prev = this.head();
       let text = fstatSync(fd).size === 0 ? headerLine : "";
       for (const r of rows) {
-        const row = { ...r, prevHash: prev };
+        // a secret that reached a reason or message (a store echoing its request) is masked
+        // before the row is hashed and stored: history is kept for years and exported
+        const row = Object.fromEntries(HISTORY_COLUMNS.map((c) => [c, redact(r[c] ?? "")])) as HistoryRecord;
+        row.prevHash = prev;
         row.hash = rowHash(row);
         prev = row.hash;
-        text += `${parser.parse([row])}\n`;
+        text += `${parser.parse([escapeRow(row)])}\n`;
       }
       writeSync(fd, text, fstatSync(fd).size);
       fsyncSync(fd);

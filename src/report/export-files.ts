@@ -2,6 +2,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Parser } from "@json2csv/plainjs";
+import { redactDeep } from "../util/redact.js";
 import { writeAtomic } from "./mail/outbox.js";
 import { renderReport } from "./pdf/render-report.js";
 import type { ReportModel } from "./report-model.js";
@@ -31,10 +32,12 @@ const csv = (fields: string[], rows: Array<Record<string, unknown>>) =>
 
 /** Writes the model in each format; returns the files written. */
 export async function writeExport(
-  model: ReportModel,
+  given: ReportModel,
   formats: readonly ExportFormat[],
   outDir: string,
 ): Promise<string[]> {
+  // a secret that reached a stored reason or message is masked in every exported file
+  const model = redactDeep(given);
   mkdirSync(outDir, { recursive: true });
   const stem = `compliance-${model.period.from.slice(0, 10)}_${model.period.to.slice(0, 10)}`;
   const files: string[] = [];

@@ -1,4 +1,6 @@
 /** Renders a report model to a PDF: cover, summary, violations, charts, drills, chain. */
+
+import { redactDeep } from "../../util/redact.js";
 import { REPORT_STATUS_WORDS, statusLabel } from "../cover-status.js";
 import { controlsSection } from "../frameworks/control-section.js";
 import type { ReportModel } from "../report-model.js";
@@ -8,7 +10,9 @@ import { type Cell, PdfWriter } from "./pdf-writer.js";
 import { chartsSection, drillTableSection, summarySection, violationsSection } from "./sections.js";
 
 /** Writes the report to `file`. */
-export async function renderReport(model: ReportModel, file: string): Promise<void> {
+export async function renderReport(given: ReportModel, file: string): Promise<void> {
+  // a secret that reached a stored reason or message is masked in the document too
+  const model = redactDeep(given);
   const w = new PdfWriter({
     title: `${model.organization.name} - ${model.title}`,
     author: model.organization.name,
