@@ -19,7 +19,7 @@ import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
 import { extractBackup } from "./extract.js";
 import { describeTarget } from "./recovery-config.js";
 import type { RecoveryLogFacts } from "./recovery-log.js";
-import { type RecoveryResult, runRecovery } from "./recovery-run.js";
+import { type RecoveryResult, recoveryOutcome, runRecovery } from "./recovery-run.js";
 import { verifyBackup } from "./verify-backup.js";
 
 /** Options of the physical restorer. */
@@ -82,16 +82,7 @@ export class PhysicalRestorer implements Restorer {
       ...(archive ? { explainStop: (facts) => explainStop(archive, facts, backup) } : {}),
     });
     if (target?.kind === "latest" && archive) checkReachedEnd(archive, result);
-    return {
-      databases: result.databases,
-      reached: result.reached,
-      recoveryMs: result.recoveryMs,
-      notes: [
-        ...notes,
-        ...result.notes,
-        ...(result.dataChecksums ? ["data checksums are on"] : ["data checksums are off"]),
-      ],
-    };
+    return recoveryOutcome(result, notes);
   }
 }
 

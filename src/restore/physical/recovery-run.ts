@@ -11,7 +11,7 @@ import { lastLines } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
 import { parseHistory } from "../../wal/timeline-history.js";
 import { formatLsn, parseLsn } from "../../wal/wal-names.js";
-import type { RestoreContext } from "../restorer.js";
+import type { RestoreContext, RestoreOutcome } from "../restorer.js";
 import type { ContainOptions } from "./contain-data-dir.js";
 import { prepareDataDir } from "./prepare-data-dir.js";
 import { describeTarget, recoveryStartSettings } from "./recovery-config.js";
@@ -46,6 +46,20 @@ export interface RecoveryResult {
   currentTimeline: number;
   /** Why recovery stopped, from the new timeline's history ("before transaction 812 at …"). */
   stopReason?: string;
+}
+
+/** What a restore that ended in `result` reports: its reach and databases, `notes` then recovery's own. */
+export function recoveryOutcome(result: RecoveryResult, notes: readonly string[]): RestoreOutcome {
+  return {
+    databases: result.databases,
+    reached: result.reached,
+    recoveryMs: result.recoveryMs,
+    notes: [
+      ...notes,
+      ...result.notes,
+      ...(result.dataChecksums ? ["data checksums are on"] : ["data checksums are off"]),
+    ],
+  };
 }
 
 /** Starts the server and waits until it is promoted (or crash recovery is over). */

@@ -16,7 +16,7 @@ import { readWalArchive } from "../../wal/wal-archive.js";
 import { parseWalFileName } from "../../wal/wal-names.js";
 import { checkReachedEnd, explainStop } from "../physical/physical-restorer.js";
 import { describeTarget } from "../physical/recovery-config.js";
-import { runRecovery } from "../physical/recovery-run.js";
+import { recoveryOutcome, runRecovery } from "../physical/recovery-run.js";
 import { sandboxSh, writeSandboxFile } from "../physical/sandbox-shell.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
 
@@ -132,16 +132,7 @@ export class SnapshotRestorer implements Restorer {
         : {}),
     });
     if (target?.kind === "latest" && archive) checkReachedEnd(archive, result);
-    return {
-      databases: result.databases,
-      reached: result.reached,
-      recoveryMs: result.recoveryMs,
-      notes: [
-        ...notes,
-        ...result.notes,
-        ...(result.dataChecksums ? ["data checksums are on"] : ["data checksums are off"]),
-      ],
-    };
+    return recoveryOutcome(result, notes);
   }
 }
 

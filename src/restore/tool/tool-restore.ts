@@ -12,7 +12,7 @@ import { BackupDefectError, VerifierError } from "../../util/errors.js";
 import { lastLines } from "../../util/process.js";
 import { describeTarget } from "../physical/recovery-config.js";
 import type { RecoveryLogFacts } from "../physical/recovery-log.js";
-import { runRecovery } from "../physical/recovery-run.js";
+import { recoveryOutcome, runRecovery } from "../physical/recovery-run.js";
 import { sandboxSh } from "../physical/sandbox-shell.js";
 import type { RestoreContext, RestoreOutcome } from "../restorer.js";
 import { withRestoreCommand } from "./restore-command.js";
@@ -117,17 +117,7 @@ export async function recoverWithTool(
     ...(rec.explainStop ? { explainStop: rec.explainStop } : {}),
   });
   if (rec.target.kind === "latest") await rec.checkEnd?.(sandbox, result.reached);
-  return {
-    databases: result.databases,
-    reached: result.reached,
-    recoveryMs: result.recoveryMs,
-    notes: [
-      ...notes,
-      ...(rec.note ? [rec.note] : []),
-      ...result.notes,
-      ...(result.dataChecksums ? ["data checksums are on"] : ["data checksums are off"]),
-    ],
-  };
+  return recoveryOutcome(result, [...notes, ...(rec.note ? [rec.note] : [])]);
 }
 
 /** The whole sequence for a tool that runs inside the sandbox: the tool, then recovery. */

@@ -123,19 +123,14 @@ export class DumpDirSource implements Source {
       d = { format: "unknown", problem: `cannot read: ${(err as Error).message}`, sizeBytes: 0 };
     }
     const name = rel.split("/").pop() ?? rel;
-    const { series, problem, detail, labels, pgMajor, createdAt, createdAtOrigin } = dumpFacts(
-      d,
-      rel,
-      name === "toc.dat" ? rel : name,
-      () => statSync(abs).mtime,
-    );
+    const facts = dumpFacts(d, rel, name === "toc.dat" ? rel : name, () => statSync(abs).mtime);
     // --schema-only / --data-only, from the TOC (a full dump says nothing)
     const content = d.archive ? archiveContent(abs, d.format) : undefined;
-    if (content && content !== "full") detail.content = content;
+    if (content && content !== "full") facts.detail.content = content;
     if (d.problem) {
       this.#findings.push({
         source: this.name,
-        series,
+        series: facts.series,
         backupId: rel,
         kind: "unreadable",
         severity: "critical",
@@ -147,20 +142,6 @@ export class DumpDirSource implements Source {
         problem: d.problem,
       });
     }
-    return {
-      source: this.name,
-      id: rel,
-      series,
-      family: "logical",
-      format: d.format,
-      createdAt: createdAt.toISOString(),
-      createdAtOrigin,
-      sizeBytes: d.sizeBytes,
-      ...(pgMajor !== undefined ? { pgMajor } : {}),
-      location: abs,
-      ...(problem ? { problem } : {}),
-      detail,
-      labels,
-    };
+    return { source: this.name, id: rel, ...facts, sizeBytes: d.sizeBytes, location: abs };
   }
 }

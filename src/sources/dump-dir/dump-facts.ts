@@ -4,17 +4,10 @@ import { majorOfVersion, seriesFromName, timestampFromName } from "./archive-hea
 import type { Detected } from "./detect-format.js";
 import { SERIES_FROM_CLUSTER_FILE, SERIES_FROM_FILE } from "./series-names.js";
 
-/** A dump's series, typed facts, display labels, major and dump time. */
-export interface DumpFacts {
-  series: string;
-  /** Why the file is not a usable dump, when it is not. */
-  problem?: string;
+/** The part of a dump's Backup record its content decides: series, format, time, major, facts, labels. */
+export type DumpFacts = Omit<Backup, "source" | "id" | "sizeBytes" | "location" | "stored" | "detail"> & {
   detail: DumpDetail;
-  labels: Record<string, string>;
-  pgMajor?: number;
-  createdAt: Date;
-  createdAtOrigin: Backup["createdAtOrigin"];
-}
+};
 
 /**
  * The facts of dump `rel` (its path under the source), named `name` for its series when nothing
@@ -50,11 +43,13 @@ export function dumpFacts(d: Detected, rel: string, name: string, stored: () => 
   const pgMajor = majorOfVersion(serverVersion);
   return {
     series: dbname ?? seriesFromName(name),
+    family: "logical",
+    format: d.format,
+    createdAt: createdAt.toISOString(),
+    createdAtOrigin,
+    ...(pgMajor !== undefined ? { pgMajor } : {}),
     ...(d.problem ? { problem: d.problem } : {}),
     detail,
     labels,
-    ...(pgMajor !== undefined ? { pgMajor } : {}),
-    createdAt,
-    createdAtOrigin,
   };
 }

@@ -154,16 +154,11 @@ async function storedBackup(
     });
   }
   // the object's LastModified is the upload's time, not the dump's: only when nothing better exists
-  const { series, problem, detail, labels, pgMajor, createdAt, createdAtOrigin } = dumpFacts(
-    d,
-    rel,
-    rel.split("/").pop() ?? rel,
-    () => o.lastModified,
-  );
+  const facts = dumpFacts(d, rel, rel.split("/").pop() ?? rel, () => o.lastModified);
   if (d.problem) {
     findings.push({
       source: cfg.name,
-      series,
+      series: facts.series,
       backupId: rel,
       kind: "unreadable",
       severity: "critical",
@@ -173,17 +168,9 @@ async function storedBackup(
   return {
     source: cfg.name,
     id: rel,
-    series,
-    family: "logical",
-    format: d.format,
-    createdAt: createdAt.toISOString(),
-    createdAtOrigin,
+    ...facts,
     sizeBytes: o.sizeBytes,
-    ...(pgMajor !== undefined ? { pgMajor } : {}),
     location: storage.describe(o.key),
     stored: { storage: storage.name, key: o.key, ...(o.etag ? { etag: o.etag } : {}) },
-    ...(problem ? { problem } : {}),
-    detail,
-    labels,
   };
 }
