@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-deps.sh
 bash scripts/ensure-sandbox.sh
-npx tsc -p tsconfig.json
+npm run --silent build
 # samples older than 12 h would (rightly) trip the 26 h RPO policy: build fresh ones
 if [ -n "$(find fixtures/generated/dumps/.complete -mmin +720 2>/dev/null)" ]; then rm -rf fixtures/generated/dumps; fi
 bash fixtures/build-dumps.sh fixtures/generated/dumps

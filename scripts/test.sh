@@ -9,7 +9,7 @@ bash scripts/ensure-system.sh
 bash scripts/ensure-s3.sh
 bash docker/build-sandbox-image.sh 15
 echo "attest: build, lint, type-check" >&2
-npx tsc -p tsconfig.json
+npm run --silent build
 chmod +x dist/cli/main.js
 npx biome check --diagnostic-level=error .
 npx tsc --noEmit -p tsconfig.test.json
