@@ -15,8 +15,10 @@ import {
   detailOf,
   type Inventory,
 } from "../model.js";
+import { guardCatalog } from "../restore/catalog-guard.js";
 import type { RestoreOutcome, Restorer } from "../restore/restorer.js";
 import type { Runtime, Sandbox } from "../runtimes/runtime.js";
+import { withClient } from "../runtimes/sql.js";
 import type { PreparedBackup, PrepareRecord, Source } from "../sources/source.js";
 import { formatDuration } from "../util/duration.js";
 import { Cleanups, describeError } from "../util/errors.js";
@@ -294,6 +296,9 @@ async function restore(st: DrillState): Promise<void> {
     });
     st.timings.recoveryMs = st.restored.recoveryMs ?? 0;
     st.notes.push(...st.restored.notes);
+    // the checks query these databases next: a catalog that shadows built-ins ends the drill here
+    for (const db of new Set(["postgres", ...st.restored.databases]))
+      await withClient(st.sandbox!, db, (c) => guardCatalog(c, db));
   } finally {
     // `timed` adds the whole step to restoreMs; the recovery part is reported on its own
     st.timings.restoreMs -= Math.min(st.timings.recoveryMs, Date.now() - t0);

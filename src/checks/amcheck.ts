@@ -67,7 +67,11 @@ export function exactPattern(name: string): string {
 async function freshAmcheck(ctx: CheckContext, db: string): Promise<boolean> {
   return withClient(ctx.sandbox, db, async (c) => {
     const had =
-      (await c.query("select 1 from pg_catalog.pg_extension where extname = 'amcheck'")).rowCount! > 0;
+      (
+        await c.query(
+          "select 1 from pg_catalog.pg_extension where extname operator(pg_catalog.=) 'amcheck'::pg_catalog.name",
+        )
+      ).rowCount! > 0;
     if (had) await c.query("DROP EXTENSION amcheck CASCADE");
     const schema = `attest_amcheck_${randomBytes(4).toString("hex")}`;
     await c.query(`CREATE SCHEMA ${quoteIdent(schema)}`);

@@ -19,7 +19,11 @@ async function checksumsOn(ctx: CheckContext): Promise<boolean> {
     ctx.sandbox,
     "postgres",
     async (c) =>
-      (await c.query<{ v: string }>("select current_setting('data_checksums') as v")).rows[0]?.v === "on",
+      (
+        await c.query<{ v: string }>(
+          "select pg_catalog.current_setting('data_checksums'::pg_catalog.text) as v",
+        )
+      ).rows[0]?.v === "on",
   );
 }
 
@@ -31,9 +35,15 @@ export const checksumFailuresCheck: Check = {
     if (!(await checksumsOn(ctx))) return result("checksum_failures", "skip", CHECKSUMS_OFF);
     const rows = await withClient(ctx.sandbox, "postgres", async (c) => {
       const r = await c.query<{ db: string; failures: string; last: string | null }>(
-        `select coalesce(datname, '(shared objects)') as db, checksum_failures::text as failures,
-                checksum_last_failure::text as last
-         from pg_stat_database where checksum_failures > 0 order by 1`,
+        // the statistics functions, not the pg_stat_database view (a view the backup can redefine)
+        `select coalesce(d.datname::pg_catalog.text, '(shared objects)'::pg_catalog.text) as db,
+                pg_catalog.pg_stat_get_db_checksum_failures(d.oid) as failures,
+                pg_catalog.to_char(pg_catalog.pg_stat_get_db_checksum_last_failure(d.oid),
+                  'YYYY-MM-DD HH24:MI:SS.USOF'::pg_catalog.text) as last
+           from (select oid, datname from pg_catalog.pg_database
+                 union all select 0::pg_catalog.oid, null::pg_catalog.name) d
+          where pg_catalog.pg_stat_get_db_checksum_failures(d.oid) operator(pg_catalog.>) 0::pg_catalog.int8
+          order by 1`,
       );
       return r.rows;
     });

@@ -20,12 +20,15 @@ export interface ListedRelation {
 }
 
 const TABLES_SQL = `
-  select n.nspname as schema, c.relname as name, c.relkind::text as kind,
+  select n.nspname as schema, c.relname as name, c.relkind::pg_catalog.text as kind,
          c.relispopulated as populated,
-         exists (select 1 from pg_inherits i where i.inhparent = c.oid) as parent
-  from pg_class c join pg_namespace n on n.oid = c.relnamespace
-  where c.relkind in ('r', 'p', 'm') and n.nspname not in ('pg_catalog', 'information_schema')
-    and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'
+         exists (select 1 from pg_catalog.pg_inherits i where i.inhparent operator(pg_catalog.=) c.oid) as parent
+  from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid operator(pg_catalog.=) c.relnamespace
+  where c.relkind operator(pg_catalog.=) any ('{r,p,m}'::pg_catalog."char"[])
+    and n.nspname operator(pg_catalog.<>) 'pg_catalog'::pg_catalog.name
+    and n.nspname operator(pg_catalog.<>) 'information_schema'::pg_catalog.name
+    and n.nspname operator(pg_catalog.!~~) 'pg_toast%'::pg_catalog.text
+    and n.nspname operator(pg_catalog.!~~) 'pg_temp%'::pg_catalog.text
   order by 1, 2`;
 
 /** Lists tables, partitioned tables and materialized views of a database. */
@@ -60,9 +63,10 @@ export const fullReadCheck: Check = {
           const rel = `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
           try {
             // ONLY: an inheritance parent's rows, not its children's (read on their own);
-            // t::text forces every column, TOASTed ones included, to be read and decompressed
+            // the row's text form forces every column, TOASTed ones included, to be read and
+            // decompressed; record_out, not t::text (a cast from the table's row type is the backup's to define)
             const r = await c.query<{ n: string }>(
-              `select count(*)::text as n, sum(length(t::text)) from only ${rel} t`,
+              `select count(*) as n, pg_catalog.sum(pg_catalog.length(pg_catalog.textin(pg_catalog.record_out(t)))) from only ${rel} t`,
             );
             const n = Number(r.rows[0]?.n ?? 0);
             perDb.set(`${t.schema}.${t.name}`, n);

@@ -12,7 +12,11 @@ async function collect(ctx: CheckContext): Promise<Inventory> {
   const inv: Inventory = { databases: [], roles: [] };
   inv.roles = await withClient(ctx.sandbox, "postgres", async (c) =>
     (
-      await c.query<{ r: string }>("select rolname as r from pg_roles where rolname !~ '^pg_' order by 1")
+      await c.query<{ r: string }>(
+        // base catalogs only (a system view can be redefined by the backup), operators and
+        // literals with a built-in's exact types (a closer overload cannot be added)
+        "select rolname as r from pg_catalog.pg_authid where rolname operator(pg_catalog.!~) '^pg_'::pg_catalog.text order by 1",
+      )
     ).rows.map((r) => r.r),
   );
   for (const db of restoredDatabases(ctx)) {
@@ -31,7 +35,7 @@ async function collect(ctx: CheckContext): Promise<Inventory> {
             (await withClient(ctx.sandbox, db, async (c) => {
               // ONLY: an inheritance parent's children are counted once, as themselves
               const r = await c.query<{ n: string }>(
-                `select count(*)::text as n from only ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
+                `select count(*) as n from only ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
               );
               return Number(r.rows[0]?.n ?? 0);
             }));
@@ -42,24 +46,31 @@ async function collect(ctx: CheckContext): Promise<Inventory> {
       const q = async (sql: string) => (await c.query<{ v: string }>(sql)).rows.map((r) => r.v);
       return {
         schemas: await q(
-          "select nspname as v from pg_namespace where nspname !~ '^pg_' and nspname <> 'information_schema' order by 1",
+          "select nspname as v from pg_catalog.pg_namespace where nspname operator(pg_catalog.!~) '^pg_'::pg_catalog.text and nspname operator(pg_catalog.<>) 'information_schema'::pg_catalog.name order by 1",
         ),
         indexes: Number(
           (
             await q(
-              "select count(*)::text as v from pg_indexes where schemaname !~ '^pg_' and schemaname <> 'information_schema'",
+              `select count(*) as v from pg_catalog.pg_index x
+               join pg_catalog.pg_class c on c.oid operator(pg_catalog.=) x.indrelid
+               join pg_catalog.pg_class i on i.oid operator(pg_catalog.=) x.indexrelid
+               join pg_catalog.pg_namespace n on n.oid operator(pg_catalog.=) c.relnamespace
+              where c.relkind operator(pg_catalog.=) any ('{r,m,p}'::pg_catalog."char"[])
+                and i.relkind operator(pg_catalog.=) any ('{i,I}'::pg_catalog."char"[])
+                and nspname operator(pg_catalog.!~) '^pg_'::pg_catalog.text and nspname operator(pg_catalog.<>) 'information_schema'::pg_catalog.name`,
             )
           )[0],
         ),
-        sequences: Number((await q("select count(*)::text as v from pg_sequences"))[0]),
+        sequences: Number((await q("select count(*) as v from pg_catalog.pg_sequence"))[0]),
         views: Number(
           (
             await q(
-              "select count(*)::text as v from pg_class c join pg_namespace n on n.oid=c.relnamespace where relkind in ('v','m') and nspname !~ '^pg_' and nspname <> 'information_schema'",
+              `select count(*) as v from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid operator(pg_catalog.=) c.relnamespace
+               where c.relkind operator(pg_catalog.=) any ('{v,m}'::pg_catalog."char"[]) and nspname operator(pg_catalog.!~) '^pg_'::pg_catalog.text and nspname operator(pg_catalog.<>) 'information_schema'::pg_catalog.name`,
             )
           )[0],
         ),
-        extensions: (await q("select extname as v from pg_extension order by 1")).filter(
+        extensions: (await q("select extname as v from pg_catalog.pg_extension order by 1")).filter(
           (e) => !OWN_EXTENSIONS.has(e),
         ),
       };

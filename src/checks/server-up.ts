@@ -10,7 +10,7 @@ export const serverUpCheck: Check = {
   async run(ctx) {
     return withClient(ctx.sandbox, "postgres", async (c) => {
       const r = await c.query<{ v: string; rec: boolean }>(
-        "select version() as v, pg_is_in_recovery() as rec",
+        "select pg_catalog.version() as v, pg_catalog.pg_is_in_recovery() as rec",
       );
       const row = r.rows[0]!;
       if (row.rec) return result("server_up", "fail", "server is still in recovery");

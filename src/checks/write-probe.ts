@@ -13,8 +13,10 @@ export const writeProbeCheck: Check = {
         await c.query(
           "create table public.attest_write_probe (id int primary key, at timestamptz default now())",
         );
-        await c.query("insert into public.attest_write_probe (id) select generate_series(1, 100)");
-        const r = await c.query<{ n: string }>("select count(*)::text as n from public.attest_write_probe");
+        await c.query(
+          "insert into public.attest_write_probe (id) select pg_catalog.generate_series(1::pg_catalog.int4, 100::pg_catalog.int4)",
+        );
+        const r = await c.query<{ n: string }>("select count(*) as n from public.attest_write_probe");
         await c.query("drop table public.attest_write_probe");
         if (r.rows[0]?.n !== "100")
           throw new Error(`probe table returned ${r.rows[0]?.n} rows instead of 100`);

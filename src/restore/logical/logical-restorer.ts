@@ -199,7 +199,10 @@ export class LogicalRestorer implements Restorer {
       );
       const dir = r.stdout.trim();
       await withClient(sandbox, "postgres", async (c) => {
-        const exists = await c.query("select 1 from pg_catalog.pg_tablespace where spcname = $1", [name]);
+        const exists = await c.query(
+          "select 1 from pg_catalog.pg_tablespace where spcname operator(pg_catalog.=) $1::pg_catalog.name",
+          [name],
+        );
         if (!exists.rowCount)
           await c.query(`CREATE TABLESPACE ${quoteIdent(name)} LOCATION ${quoteLiteral(dir)}`);
       });
@@ -275,7 +278,7 @@ export class LogicalRestorer implements Restorer {
     const have = await withClient(sandbox, "postgres", async (c) => {
       const names = async (sql: string) => (await c.query<{ n: string }>(sql)).rows.map((r) => r.n);
       return {
-        roles: await names("select rolname as n from pg_catalog.pg_roles"),
+        roles: await names("select rolname as n from pg_catalog.pg_authid"),
         tablespaces: await names("select spcname as n from pg_catalog.pg_tablespace"),
         databases: await names("select datname as n from pg_catalog.pg_database"),
         currentUser: (await names("select current_user as n"))[0] ?? "",
@@ -360,7 +363,9 @@ export class LogicalRestorer implements Restorer {
     if (roles.size === 0) return;
     const created = await withClient(sandbox, "postgres", async (c) => {
       const existing = new Set(
-        (await c.query<{ rolname: string }>("select rolname from pg_roles")).rows.map((r) => r.rolname),
+        (await c.query<{ rolname: string }>("select rolname from pg_catalog.pg_authid")).rows.map(
+          (r) => r.rolname,
+        ),
       );
       const missing = [...roles].filter((r) => !existing.has(r)).sort();
       for (const r of missing) await c.query(`CREATE ROLE ${quoteIdent(r)} NOLOGIN`);
@@ -380,7 +385,7 @@ export class LogicalRestorer implements Restorer {
         try {
           const size = await withClient(sandbox, "postgres", async (c) => {
             const r = await c.query<{ s: string }>(
-              "select coalesce(pg_database_size(" + quoteLiteral(db) + "),0)::text as s",
+              `select coalesce(pg_catalog.pg_database_size(${quoteLiteral(db)}::pg_catalog.name), 0::pg_catalog.int8) as s`,
             );
             return Number(r.rows[0]?.s ?? 0);
           });

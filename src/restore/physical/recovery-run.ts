@@ -11,6 +11,7 @@ import { lastLines } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
 import { parseHistory } from "../../wal/timeline-history.js";
 import { formatLsn, parseLsn } from "../../wal/wal-names.js";
+import { CATALOG_SHADOWS_SQL, parseShadowLines, refuseShadows } from "../catalog-guard.js";
 import type { RestoreContext, RestoreOutcome } from "../restorer.js";
 import type { ContainOptions } from "./contain-data-dir.js";
 import { prepareDataDir } from "./prepare-data-dir.js";
@@ -28,6 +29,11 @@ export interface RecoveryPlan {
   superuser: string;
   /** Where replay starts (the backup's start), for progress and the replay rate. */
   startLsn?: string;
+  /**
+   * Called once the server left recovery, before Attest sends it any other SQL: the last
+   * restore_command has run, so whatever served it (a store relay, keys) goes now.
+   */
+  onRecovered?: () => Promise<void>;
   /** Tells the failure reason more about where WAL is missing, given what the log says. */
   explainStop?: (facts: RecoveryLogFacts) => string | undefined;
   /** How the data directory was filled, for keeping its links inside the sandbox. */
@@ -117,7 +123,9 @@ export async function runRecovery(
       const sql = socketSql(sandbox, socketDir, plan.superuser);
       let row: string;
       try {
-        row = await sql.query("select pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn()::text, '')", {
+        // zero-argument built-ins and the LSN in its own output form: nothing the backup's catalog
+        // adds (an overload, a cast pg_lsn → text) can be picked instead
+        row = await sql.query("select pg_catalog.pg_is_in_recovery(), pg_catalog.pg_last_wal_replay_lsn()", {
           timeoutMs: 15_000,
         });
       } catch (err) {
@@ -167,24 +175,30 @@ export async function runRecovery(
   const recoveryMs = Date.now() - startedAt;
 
   const sql = socketSql(sandbox, socketDir!, plan.superuser);
-  const info = JSON.parse(
+  // before any other query: a catalog that shadows built-ins ends the drill (catalog-guard.ts)
+  await plan.onRecovered?.();
+  refuseShadows(parseShadowLines(await sql.query(CATALOG_SHADOWS_SQL)), "postgres");
+  // every call with its built-in's exact argument types, values read in their output form
+  const [lsnText = "", tsText = "", walfile = "", checksums = ""] = (
     await sql.query(
-      `select json_build_object(
-        'lsn', pg_last_wal_replay_lsn()::text,
-        'ts', to_char(pg_last_xact_replay_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'walfile', pg_walfile_name(pg_current_wal_lsn()),
-        'checkpoint_tli', (select timeline_id from pg_control_checkpoint()),
-        'checksums', current_setting('data_checksums'),
-        'dbs', (select json_agg(datname order by datname) from pg_database where not datistemplate and datallowconn))`,
-    ),
-  ) as {
-    lsn: string | null;
-    ts: string | null;
-    walfile: string;
-    checkpoint_tli: number;
-    checksums: string;
-    dbs: string[] | null;
-  };
+      `select pg_catalog.pg_last_wal_replay_lsn(),
+        pg_catalog.to_char(pg_catalog.timezone('UTC'::pg_catalog.text, pg_catalog.pg_last_xact_replay_timestamp()),
+          'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'::pg_catalog.text),
+        pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()),
+        pg_catalog.current_setting('data_checksums'::pg_catalog.text)`,
+    )
+  ).split("|");
+  // database names hex-encoded, one a line: a name may hold a newline or a `|`
+  const dbs = (
+    await sql.query(
+      `select pg_catalog.encode(pg_catalog.convert_to(datname::pg_catalog.text, 'UTF8'::pg_catalog.name), 'hex'::pg_catalog.text)
+         from pg_catalog.pg_database where not datistemplate and datallowconn order by datname`,
+    )
+  )
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((h) => Buffer.from(h.trim(), "hex").toString("utf8"));
+  const info = { lsn: lsnText || null, ts: tsText || null, walfile, checksums, dbs };
   const currentTimeline = Number.parseInt(info.walfile.slice(0, 8), 16);
   const facts = await logFacts();
   const reached: Reached = {};
@@ -192,7 +206,7 @@ export async function runRecovery(
   if (plan.target && currentTimeline > 1) {
     // the new timeline's history names the parent that was replayed and why recovery stopped
     const text = await sql.query(
-      `select pg_read_file('pg_wal/${currentTimeline.toString(16).toUpperCase().padStart(8, "0")}.history', 0, 1048576, true)`,
+      `select pg_catalog.pg_read_file('pg_wal/${currentTimeline.toString(16).toUpperCase().padStart(8, "0")}.history'::pg_catalog.text, 0::pg_catalog.int8, 1048576::pg_catalog.int8, true)`,
     );
     const last = text ? parseHistory(text).at(-1) : undefined;
     if (last) {
@@ -256,7 +270,7 @@ async function promotedTimeline(
   timeoutMs: number,
 ): Promise<number> {
   await sql.query("CHECKPOINT", { timeoutMs });
-  const tli = Number(await sql.query("select timeline_id from pg_control_checkpoint()"));
+  const tli = Number(await sql.query("select timeline_id from pg_catalog.pg_control_checkpoint()"));
   return Number.isInteger(tli) && tli > 0 ? tli : fallback;
 }
 
@@ -269,7 +283,10 @@ async function setUpAccess(
   const { user, password } = sandbox.connection;
   const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
   const ident = `"${user.replace(/"/g, '""')}"`;
-  const existed = (await sql.query(`select count(*) from pg_roles where rolname = ${q(user)}`)) === "1";
+  const existed =
+    (await sql.query(
+      `select count(*) from pg_catalog.pg_authid where rolname operator(pg_catalog.=) ${q(user)}::pg_catalog.name`,
+    )) === "1";
   await sql.query(
     [
       "SET password_encryption = 'scram-sha-256';",

@@ -181,6 +181,8 @@ export class BarmanCloudRestorer implements Restorer {
             : "barman-cloud-wal-restore delivered no WAL at all",
         note: "restore_command: barman-cloud-wal-restore from the same bucket (read-only keys suffice)",
         checkEnd: (_server, reached) => checkReachedArchiveEnd(backup, reached, source),
+        // the relay and the keys go before Attest's first query after promotion
+        closeStore: () => access.close(),
       },
     );
   }

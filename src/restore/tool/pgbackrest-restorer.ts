@@ -163,6 +163,11 @@ export class PgbackrestRestorer implements Restorer {
             : "pgbackrest archive-get delivered no WAL at all",
         note: "restore_command: pgbackrest archive-get from the same repository (read-only); archive_mode off",
         checkEnd: (server, reached) => checkArchiveEnd(server, backup, reached),
+        // the relay and the private copy of the keys go before Attest's first query after promotion
+        closeStore: async () => {
+          await access?.close();
+          await _keys[Symbol.asyncDispose]();
+        },
       },
     );
   }
@@ -197,8 +202,11 @@ async function checkArchiveEnd(sandbox: Sandbox, backup: Backup, reached: Reache
       sandbox,
       "postgres",
       async (c) =>
-        (await c.query<{ s: string }>("select setting as s from pg_settings where name = 'wal_segment_size'"))
-          .rows[0]?.s,
+        (
+          await c.query<{ s: string }>(
+            "select setting as s from pg_catalog.pg_show_all_settings() where name operator(pg_catalog.=) 'wal_segment_size'::pg_catalog.text",
+          )
+        ).rows[0]?.s,
     ),
   );
   if (!segSize) return;

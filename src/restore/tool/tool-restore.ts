@@ -67,6 +67,12 @@ export interface ToolRecovery {
   note?: string;
   /** For target `latest`: throws when replay ended before the archive's newest segment. */
   checkEnd?: (sandbox: Sandbox, reached: Reached) => void | Promise<void>;
+  /**
+   * Closes what only the restore_command needed (the store relay, keys): run as soon as the
+   * server left recovery, before Attest's first query to it, which a hostile catalog could
+   * turn into the backup's code (S3-1).
+   */
+  closeStore?: () => Promise<void>;
 }
 
 /** Runs the tool into the empty data directory; returns the record's notes. */
@@ -115,6 +121,7 @@ export async function recoverWithTool(
     ...(backup.walRange ? { startLsn: backup.walRange.startLsn } : {}),
     ...(rec.moved ? { contain: { moved: rec.moved } } : {}),
     ...(rec.explainStop ? { explainStop: rec.explainStop } : {}),
+    ...(rec.closeStore ? { onRecovered: rec.closeStore } : {}),
   });
   if (rec.target.kind === "latest") await rec.checkEnd?.(sandbox, result.reached);
   return recoveryOutcome(result, [...notes, ...(rec.note ? [rec.note] : [])]);
