@@ -15,12 +15,13 @@ import {
 } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir, totalmem } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { describeError, VerifierError } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
 import { isRoot, lookupUser, type OsUser, processAlive, processStartTime } from "../../util/os-user.js";
 import { runProcess } from "../../util/process.js";
 import { chooseMajor, type Runtime, type Sandbox, type SandboxSpec, type SweepReport } from "../runtime.js";
+import { copyTemplate, INITDB_ARGS, keepTemplate, templateDir } from "./cluster-template.js";
 import { assertConfinable, type ConfinementMode, etcFiles, installRoot } from "./confine.js";
 import { discoverInstalls, type PgInstall } from "./local-binaries.js";
 import { LocalSandbox, stopPostmaster } from "./local-sandbox.js";
@@ -208,23 +209,23 @@ export class LocalRuntime implements Runtime {
     try {
       if (spec.dataDir) await adoptDataDir(spec.dataDir, user, signal);
       if (spec.mode === "init" && !spec.dataDir) {
-        await sandbox.exec(
-          "initdb",
-          [
-            "-D",
-            sandbox.dataDir,
-            "-U",
-            "postgres",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            `--pwfile=${join(dir, "pwfile")}`,
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-            "--no-sync",
-          ],
-          { timeoutMs: 120_000, signal },
-        );
+        // a copy of the template of these binaries, else initdb (kept as the template). The
+        // template's password is not this sandbox's: the server listens on its socket only,
+        // where local connections are trusted, so none is ever asked
+        const template = templateDir(dirname(this.#base), install.binDir, user);
+        if (!(await copyTemplate(template, sandbox.dataDir, signal))) {
+          await sandbox.exec(
+            "initdb",
+            ["-D", sandbox.dataDir, `--pwfile=${join(dir, "pwfile")}`, ...INITDB_ARGS],
+            {
+              timeoutMs: 120_000,
+              signal,
+            },
+          );
+          await keepTemplate(sandbox.dataDir, template, signal).catch((err: unknown) =>
+            this.#opts.logger.debug("no template cluster kept", { error: describeError(err) }),
+          );
+        }
         await sandbox.start({
           timeoutMs: 60_000,
           signal,
