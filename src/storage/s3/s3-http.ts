@@ -92,6 +92,18 @@ class BoundedHttpHandler extends NodeHttpHandler {
       },
     });
     body.on("error", (err: Error) => counted.destroy(err));
+    // the SDK's abort ends a request until its headers arrive; a body that stalls after them
+    // (a listing's deadline) must end too
+    const signal = options?.abortSignal as AbortSignal | undefined;
+    const onAbort = () => {
+      const err = new Error("the request was aborted");
+      err.name = "AbortError";
+      body.destroy?.(err);
+      counted.destroy(err);
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener?.("abort", onAbort, { once: true });
+    counted.on("close", () => signal?.removeEventListener?.("abort", onAbort));
     body.pipe(counted);
     res.body = counted;
     return out;

@@ -91,7 +91,7 @@ export class S3Storage implements Storage {
     const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
     const seenTokens = new Set<string>();
     let token: string | undefined;
-    let lastKey: string | undefined;
+    let lastKey: Buffer | undefined;
     let listed = 0;
     let idlePages = 0;
     do {
@@ -119,10 +119,13 @@ export class S3Storage implements Storage {
       let advanced = false;
       for (const o of page.Contents ?? []) {
         if (o.Key === undefined) continue;
-        // S3 lists in key order; a key at or before the last one is a page the store repeats
-        if (lastKey !== undefined && o.Key <= lastKey) continue;
-        lastKey = o.Key;
-        advanced = true;
+        // S3 lists in key order (UTF-8 bytes): a page with no key past the greatest so far is
+        // the store repeating itself (its keys are still listed, a store out of order loses none)
+        const bytes = Buffer.from(o.Key, "utf8");
+        if (lastKey === undefined || Buffer.compare(bytes, lastKey) > 0) {
+          lastKey = bytes;
+          advanced = true;
+        }
         // a key with a newline or another control character would become a backup id that
         // breaks log lines, mail subjects and CSV readers: such objects are not listed
         if (CONTROL_CHARS.test(o.Key)) continue;
