@@ -15,7 +15,7 @@ export async function disableEventTriggers(ctx: CheckContext): Promise<CheckResu
   for (const db of restoredDatabases(ctx)) {
     await withClient(ctx.sandbox, db, async (c) => {
       const r = await c.query<{ name: string }>(
-        "select evtname as name from pg_catalog.pg_event_trigger where evtenabled operator(pg_catalog.<>) 'D' order by 1",
+        "select evtname as name from pg_catalog.pg_event_trigger where evtenabled operator(pg_catalog.<>) 'D'::pg_catalog.\"char\" order by 1",
       );
       // ALTER EVENT TRIGGER is not itself captured by event triggers
       for (const t of r.rows) {

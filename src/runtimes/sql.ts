@@ -65,7 +65,7 @@ export async function withClient<T>(
     // functions and operators it calls come first, so the backup cannot shadow them (evil.count)
     if (kind === "user")
       await client.query(
-        "select pg_catalog.set_config('search_path', 'pg_catalog, ' operator(pg_catalog.||) pg_catalog.current_setting('search_path'), false)",
+        "select pg_catalog.set_config('search_path'::pg_catalog.text, 'pg_catalog, '::pg_catalog.text operator(pg_catalog.||) pg_catalog.current_setting('search_path'::pg_catalog.text), false)",
       );
     return await fn(client);
   } finally {
