@@ -7,9 +7,20 @@
  * one of Attest's queries (the marker appears nowhere in what the run printed or stored).
  */
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CheckContext } from "../src/checks/check.js";
+import { checksumFailuresCheck } from "../src/checks/checksums.js";
+import { disableEventTriggers } from "../src/checks/event-triggers.js";
+import { fullReadCheck } from "../src/checks/full-read.js";
+import { inventoryCheck } from "../src/checks/inventory.js";
+import { serverUpCheck } from "../src/checks/server-up.js";
+import { writeProbeCheck } from "../src/checks/write-probe.js";
+import { CATALOG_SHADOWS_SQL } from "../src/restore/catalog-guard.js";
+import { sessionOptions } from "../src/runtimes/sql.js";
 import { ROOT } from "./support/cli.js";
 import { drillSuite } from "./support/runtimes.js";
 
@@ -67,4 +78,106 @@ sources:
     expect(d.checks).toEqual([]);
     expect(`${r.stdout}\n${r.stderr}\n${textsUnder(join(ws.dir, "reports"))}`).not.toContain(MARKER);
   }, 120_000);
+});
+
+/**
+ * The guard aside: Attest's own check queries, run as the drill runs them (its pinned session),
+ * against a real server started from the hijacked base backup, pick the built-ins every time;
+ * the same server answers the old query shapes with the backup's functions (the hijack is real).
+ */
+describe("Attest's check queries on a hijacked catalog", () => {
+  const PGBIN = "/usr/lib/postgresql/15/bin";
+  let dir = "";
+  const asPostgres = (args: string[]) =>
+    execFileSync("runuser", ["-u", "postgres", "--", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "attest-hijack-server-"));
+    chmodSync(dir, 0o755);
+    cpSync(join(FIXTURE, "base", "hijack"), join(dir, "data"), { recursive: true });
+    execFileSync("chown", ["-R", "postgres:", dir]);
+    chmodSync(join(dir, "data"), 0o700);
+    asPostgres([
+      `${PGBIN}/pg_ctl`,
+      "-D",
+      join(dir, "data"),
+      "-l",
+      join(dir, "log"),
+      "-w",
+      "-t",
+      "60",
+      "-o",
+      `-c listen_addresses= -c port=5432 -c unix_socket_directories=${dir}`,
+      "start",
+    ]);
+  }, 120_000);
+
+  afterAll(() => {
+    if (!dir) return;
+    try {
+      asPostgres([`${PGBIN}/pg_ctl`, "-D", join(dir, "data"), "-m", "immediate", "-w", "stop"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const ctx = (): CheckContext =>
+    ({
+      sandbox: { connection: { host: dir, port: 5432, user: "postgres", password: "" } },
+      plan: {},
+      restored: { databases: ["app", "postgres"], notes: [] },
+      config: { full_read: true, write: true, inventory: { compare: false, row_drop_tolerance: 0 } },
+      shared: {},
+      drillStartedAt: new Date(),
+      timeoutMs: 60_000,
+    }) as unknown as CheckContext;
+
+  /** One query in Attest's pinned session, as the drill's checks send it. */
+  async function query(db: string, sql: string): Promise<string> {
+    const c = new pg.Client({
+      host: dir,
+      port: 5432,
+      user: "postgres",
+      database: db,
+      options: sessionOptions(),
+    });
+    await c.connect();
+    try {
+      return JSON.stringify((await c.query(sql)).rows);
+    } catch (err) {
+      return String(err);
+    } finally {
+      await c.end();
+    }
+  }
+
+  it("the old query shapes run the backup's functions; Attest's checks never do", async () => {
+    expect(await query("app", "select nspname from pg_namespace where nspname !~ '^pg_'")).toContain(MARKER);
+    expect(await query("app", "select count(*)::text from pg_class")).toContain(MARKER);
+    expect(await query("app", "select sum(length(t::text)) from public.items t")).toContain(MARKER);
+    expect(await query("postgres", "select pg_read_file('PG_VERSION', 0, 100, true)")).toContain(MARKER);
+    expect(await query("postgres", CATALOG_SHADOWS_SQL)).toContain(
+      "pg_read_file(text,integer,integer,boolean)",
+    );
+
+    const c = ctx();
+    expect(await disableEventTriggers(c)).toBeUndefined();
+    const results = [
+      await serverUpCheck.run(c),
+      await fullReadCheck.run(c),
+      await inventoryCheck.run(c),
+      await checksumFailuresCheck.run(c),
+      await writeProbeCheck.run(c),
+    ];
+    for (const r of results) {
+      expect(r.detail, r.name).not.toContain(MARKER);
+      expect(["pass", "skip"], `${r.name}: ${r.detail}`).toContain(r.status);
+    }
+    expect(results[1]!.detail).toMatch(/50 rows/);
+    const app = c.shared.inventory!.databases.find((d) => d.name === "app")!;
+    expect(app.schemas).toEqual(["public"]);
+    expect(app.tables).toEqual([{ name: "public.items", rows: 50 }]);
+    expect(app.indexes).toBe(1);
+    expect(c.shared.inventory!.roles).toEqual(["postgres"]);
+  }, 60_000);
 });
