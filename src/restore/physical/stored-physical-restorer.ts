@@ -238,15 +238,31 @@ async function fetchFileIntoSandbox(
   const name = obj.key.slice(obj.key.lastIndexOf("/") + 1).replace(/[^A-Za-z0-9._-]/g, "_");
   const body = await storage.openRead(obj.key, ctx.signal ? { signal: ctx.signal } : {});
   let broken: Error | undefined;
-  body.on("error", (err) => {
-    broken = coerceError(err);
+  // more than the listed size is not the object (an endless body would fill the disk): stop
+  let received = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      received += chunk.length;
+      if (received > obj.sizeBytes) {
+        broken ??= new Error(`the store sent more than the ${obj.sizeBytes} bytes the object has`);
+        body.destroy();
+        done(broken);
+        return;
+      }
+      done(null, chunk);
+    },
   });
+  body.on("error", (err) => {
+    broken ??= coerceError(err);
+    counted.destroy(broken);
+  });
+  body.pipe(counted);
   const r = await sandboxSh(
     sandbox,
     'umask 077 && mkdir -p "$HOME/attest-fetched" && cd "$HOME/attest-fetched" && cat > "$1" && wc -c < "$1" && pwd -P',
     [name],
     {
-      stdin: body,
+      stdin: counted,
       timeoutMs: ctx.timeoutMs,
       allowFailure: true,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
