@@ -46,6 +46,15 @@ const NUMERIC_COLUMNS: ReadonlySet<HistoryColumn> = new Set([
   "reachedTimeline",
 ]);
 
+/** Columns of free text, where an error message (and so a secret it echoes) can land. */
+const FREE_TEXT_COLUMNS: ReadonlySet<HistoryColumn> = new Set([
+  "reason",
+  "message",
+  "evidence",
+  "checks",
+  "target",
+]);
+
 // a spreadsheet reads a cell starting with = + - @ (or tab/CR before them) as a formula: such a
 // text cell is written with a leading ' (the OWASP rule). A value that already starts with
 // quotes before one of those gets one more, so reading back (strip one ') is exact.
@@ -195,7 +204,10 @@ export class HistoryStore {
       for (const r of rows) {
         // a secret that reached a reason or message (a store echoing its request) is masked
         // before the row is hashed and stored: history is kept for years and exported
-        const row = Object.fromEntries(HISTORY_COLUMNS.map((c) => [c, redact(r[c] ?? "")])) as HistoryRecord;
+        // (free-text columns only: a short secret must never mask a date or number policies parse)
+        const row = Object.fromEntries(
+          HISTORY_COLUMNS.map((c) => [c, FREE_TEXT_COLUMNS.has(c) ? redact(r[c] ?? "") : (r[c] ?? "")]),
+        ) as HistoryRecord;
         row.prevHash = prev;
         row.hash = rowHash(row);
         prev = row.hash;
