@@ -61,7 +61,12 @@ async function collect(ctx: CheckContext): Promise<Inventory> {
             )
           )[0],
         ),
-        sequences: Number((await q("select count(*) as v from pg_catalog.pg_sequence"))[0]),
+        sequences: Number(
+          (
+            await q(`select count(*) as v from pg_catalog.pg_sequence s join pg_catalog.pg_class c on c.oid operator(pg_catalog.=) s.seqrelid
+               where not pg_catalog.pg_is_other_temp_schema(c.relnamespace)`)
+          )[0],
+        ),
         views: Number(
           (
             await q(
