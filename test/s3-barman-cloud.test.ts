@@ -7,7 +7,13 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { DeleteObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
 import { parseBackupInfo } from "../src/sources/barman-cloud/backup-info.js";
@@ -98,7 +104,7 @@ describe("barman-cloud source (CloudNativePG's backups in a bucket, read-only ke
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const config = (ws: string) => `storage:
+  const config = (ws: string, prefix = expected.prefix) => `storage:
   lab:
     type: s3
     endpoint: ${info.httpsEndpoint}
@@ -112,7 +118,7 @@ sources:
   - name: cnpg
     type: barman-cloud
     storage: lab
-    path: ${expected.prefix}/
+    path: ${prefix}/
     server_name: ${expected.server_name}
     checks:
       queries:
@@ -122,8 +128,8 @@ reports: { dir: ${ws}/reports }
 `;
 
   /** Runs attest ARGS (as the read-only account) and checks the bucket is the same afterwards. */
-  const run = async (args: string[]) => {
-    const ws = workspace((d) => config(d));
+  const run = async (args: string[], prefix?: string) => {
+    const ws = workspace((d) => config(d, prefix));
     try {
       const before = await bucketState(info, bucket);
       const r = await attest([...args, "--config", ws.config, "--json"], {
@@ -174,6 +180,104 @@ reports: { dir: ${ws}/reports }
       Date.parse(expected.markers.at(-1)!.committedAt),
     );
     expect(d.notes?.join("\n")).toMatch(/only network barman-cloud had \(store relay\)/);
+  });
+
+  it("a backup.info under a directory that is not a barman id is a finding, never drilled; a restore whose backup_label is not the listed backup fails", async () => {
+    // a copy of the fixture under its own prefix, changed with the writer's keys (the shared one stays intact)
+    const prefix = `${expected.prefix}-named`;
+    const base = `${prefix}/${expected.server_name}/base`;
+    const s3 = s3TestClient(info, "writer");
+    let real: string;
+    try {
+      let token: string | undefined;
+      do {
+        const page = await s3.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: `${expected.prefix}/`,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        );
+        for (const o of page.Contents ?? [])
+          await s3.send(
+            new CopyObjectCommand({
+              Bucket: bucket,
+              Key: `${prefix}/${o.Key!.slice(expected.prefix.length + 1)}`,
+              CopySource: `${bucket}/${o.Key}`,
+            }),
+          );
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      const got = await s3.send(
+        new GetObjectCommand({ Bucket: bucket, Key: `${base}/${expected.backup_id}/backup.info` }),
+      );
+      real = await got.Body!.transformToString();
+      const now = new Date().toISOString().replace("T", " ").replace("Z", "+00:00");
+      // the real backup gets a name; "fresh" is a newer backup.info with no data that barman would resolve to it
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `${base}/${expected.backup_id}/backup.info`,
+          Body: `${real.trimEnd()}\nbackup_name=fresh\n`,
+        }),
+      );
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `${base}/fresh/backup.info`,
+          Body: real
+            .replace(/^begin_time=.*$/m, `begin_time=${now}`)
+            .replace(/^end_time=.*$/m, `end_time=${now}`),
+        }),
+      );
+    } finally {
+      s3.destroy();
+    }
+    const listed = JSON.parse((await run(["list"], prefix)).stdout) as {
+      sources: Array<{
+        backups: Array<{ id: string }>;
+        findings: Array<{ kind: string; severity: string; message: string }>;
+      }>;
+    };
+    expect(listed.sources[0]!.backups.map((b) => b.id)).toEqual([expected.backup_id]);
+    const named = listed.sources[0]!.findings.find((f) => f.message.includes('"fresh"'));
+    expect(named).toMatchObject({ kind: "backup_unreadable", severity: "critical" });
+    expect(named!.message).toContain("not a barman backup id");
+
+    const drilled = parseRun(await run(["drill", "--source", "cnpg", "--backup", "latest"], prefix));
+    runs.push(drilled.run.id);
+    const d = drilled.drills[0]!;
+    expect(d.backup.id).toBe(expected.backup_id);
+    expect(d.verdict, d.reason).toBe("pass");
+    expect(d.notes?.join("\n")).toContain(`the restored backup_label is ${expected.backup_id}'s`);
+
+    // a well-formed id whose backup.info claims another start than the data it holds
+    const other = "20991231T000000";
+    const w = s3TestClient(info, "writer");
+    try {
+      await w.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: `${base}/${other}/data.tar`,
+          CopySource: `${bucket}/${base}/${expected.backup_id}/data.tar`,
+        }),
+      );
+      await w.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `${base}/${other}/backup.info`,
+          Body: real!
+            .replace(/^begin_xlog=.*$/m, "begin_xlog=0/FF000028")
+            .replace(/^end_time=.*$/m, "end_time=2099-12-31 00:00:00.000000+00:00"),
+        }),
+      );
+    } finally {
+      w.destroy();
+    }
+    const wrong = parseRun(await run(["drill", "--source", "cnpg", "--backup", other], prefix));
+    runs.push(wrong.run.id);
+    expect(wrong.drills[0]!.verdict).toBe("fail");
+    expect(wrong.drills[0]!.reason).toContain("barman-cloud-restore restored a different backup than listed");
   });
 
   it("a WAL object deleted from the bucket: the drill fails at that segment and the listing names the gap", async () => {

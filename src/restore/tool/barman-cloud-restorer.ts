@@ -10,12 +10,14 @@ import { posix } from "node:path";
 import { type Backup, type DrillPlan, detailOf, type Reached, type RecoveryTarget } from "../../model.js";
 import { endpointOf, openSandboxStore, type StoreEndpoint } from "../../runtimes/local/store-relay.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
-import { serverPrefix } from "../../sources/barman-cloud/barman-cloud-source.js";
+import { BARMAN_BACKUP_ID, serverPrefix } from "../../sources/barman-cloud/barman-cloud-source.js";
+import { parseBackupLabel } from "../../sources/basebackup/backup-label.js";
 import type { S3StorageConfig } from "../../storage/s3/s3-config.js";
 import { BackupDefectError, VerifierError } from "../../util/errors.js";
 import { DEFAULT_WAL_SEGMENT_SIZE, parseLsn, segmentName, segmentOfLsn } from "../../wal/wal-names.js";
+import { sandboxSh } from "../physical/sandbox-shell.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
-import { rejectProblem, requireLocal, restoreWithTool } from "./tool-restore.js";
+import { recoverWithTool, rejectProblem, requireLocal, runTool } from "./tool-restore.js";
 
 /** Options of the barman-cloud restorer. */
 export interface BarmanCloudRestorerOptions {
@@ -55,6 +57,11 @@ export class BarmanCloudRestorer implements Restorer {
 
   async preflight(plan: DrillPlan): Promise<void> {
     rejectProblem(plan.backup);
+    // the source lists no other ids; an argument the tool could read as a name or an option is refused
+    if (!BARMAN_BACKUP_ID.test(plan.backup.id))
+      throw new VerifierError(
+        `${JSON.stringify(plan.backup.id)} is not a barman backup id (YYYYMMDDTHHMMSS); barman-cloud-restore is not run with it`,
+      );
   }
 
   /** The bucket URL barman-cloud is given: `s3://bucket/path`. */
@@ -141,51 +148,81 @@ export class BarmanCloudRestorer implements Restorer {
       .join(" ")
       .replace(/%/g, "%%");
     // awaited here: the resources held with `await using` above must outlive the restore
-    return await restoreWithTool(
-      sandbox,
-      ctx,
-      notes,
-      {
-        program: access.script,
-        args,
-        progress: `barman-cloud-restore ${backup.id}`,
-        tailLines: 4,
-        failure: (tail, timedOut) => {
-          const msg = `barman-cloud-restore of ${backup.id} failed: ${tail}`;
-          if (timedOut || NOT_A_DEFECT.test(tail) || !DEFECT.test(tail)) return new VerifierError(msg);
-          return new BackupDefectError(msg);
-        },
-        done: (ms) =>
-          `barman-cloud-restore fetched ${backup.id} from ${source} in ${Math.round(ms / 100) / 10} s`,
-        ...(tablespaces.length
-          ? {
-              tablespaces: {
-                from: tsDir,
-                to: TABLESPACES,
-                required: true,
-                note: `tablespaces ${tablespaces.map((t) => `${t.name} (${t.oid})`).join(", ")} restored inside the sandbox, not at their original locations`,
-              },
-            }
-          : {}),
+    const written = await runTool(sandbox, ctx, {
+      program: access.script,
+      args,
+      progress: `barman-cloud-restore ${backup.id}`,
+      tailLines: 4,
+      failure: (tail, timedOut) => {
+        const msg = `barman-cloud-restore of ${backup.id} failed: ${tail}`;
+        if (timedOut || NOT_A_DEFECT.test(tail) || !DEFECT.test(tail)) return new VerifierError(msg);
+        return new BackupDefectError(msg);
       },
-      {
-        target,
-        superuser: this.#opts.superuser,
-        restoreCommand: { command: `${restoreCommand} %f %p`, why: "WAL comes from the barman-cloud bucket" },
-        // prepareDataDir needs an archive path; the restore_command appended at start replaces its copy
-        archiveDir: posix.join(sandboxDir, "store", "wals"),
-        moved: [{ from: tsDir, to: TABLESPACES }],
-        explainStop: (facts) =>
-          facts.lastRestored
-            ? `barman-cloud-wal-restore could not deliver the segment after ${facts.lastRestored} (missing from ${source}/${serverPrefix({ path: "", server_name: this.#opts.serverName })}wals/?)`
-            : "barman-cloud-wal-restore delivered no WAL at all",
-        note: "restore_command: barman-cloud-wal-restore from the same bucket (read-only keys suffice)",
-        checkEnd: (_server, reached) => checkReachedArchiveEnd(backup, reached, source),
-        // the relay and the keys go before Attest's first query after promotion
-        closeStore: () => access.close(),
-      },
+      done: (ms) =>
+        `barman-cloud-restore fetched ${backup.id} from ${source} in ${Math.round(ms / 100) / 10} s`,
+      ...(tablespaces.length
+        ? {
+            tablespaces: {
+              from: tsDir,
+              to: TABLESPACES,
+              required: true,
+              note: `tablespaces ${tablespaces.map((t) => `${t.name} (${t.oid})`).join(", ")} restored inside the sandbox, not at their original locations`,
+            },
+          }
+        : {}),
+    });
+    // before recovery: the data directory must be the listed backup, not one the tool picked by name
+    const labelNote = await checkRestoredLabel(sandbox, backup);
+    return await recoverWithTool(sandbox, ctx, [...notes, ...written, labelNote], {
+      target,
+      superuser: this.#opts.superuser,
+      restoreCommand: { command: `${restoreCommand} %f %p`, why: "WAL comes from the barman-cloud bucket" },
+      // prepareDataDir needs an archive path; the restore_command appended at start replaces its copy
+      archiveDir: posix.join(sandboxDir, "store", "wals"),
+      moved: [{ from: tsDir, to: TABLESPACES }],
+      explainStop: (facts) =>
+        facts.lastRestored
+          ? `barman-cloud-wal-restore could not deliver the segment after ${facts.lastRestored} (missing from ${source}/${serverPrefix({ path: "", server_name: this.#opts.serverName })}wals/?)`
+          : "barman-cloud-wal-restore delivered no WAL at all",
+      note: "restore_command: barman-cloud-wal-restore from the same bucket (read-only keys suffice)",
+      checkEnd: (_server, reached) => checkReachedArchiveEnd(backup, reached, source),
+      // the relay and the keys go before Attest's first query after promotion
+      closeStore: () => access.close(),
+    });
+  }
+}
+
+/**
+ * The restored backup_label must name the listed backup: its START WAL LOCATION is the
+ * backup.info's begin_xlog/begin_wal, and a barman LABEL names the listed id. Otherwise the tool
+ * restored another backup (a backup.info with no data of its own, S3-8) and the drill would
+ * vouch for bytes that are not this backup's.
+ */
+async function checkRestoredLabel(sandbox: Sandbox, backup: Backup): Promise<string> {
+  const r = await sandboxSh(sandbox, 'cat -- "$1"', [posix.join(sandbox.dataDir, "backup_label")], {
+    allowFailure: true,
+  });
+  const wrong = (why: string) =>
+    new BackupDefectError(`barman-cloud-restore restored a different backup than listed (${why})`);
+  if (r.code !== 0) throw wrong(`no backup_label in the restored data directory for ${backup.id}`);
+  let label: ReturnType<typeof parseBackupLabel>;
+  try {
+    label = parseBackupLabel(r.stdout);
+  } catch (err) {
+    throw new BackupDefectError(
+      `barman-cloud-restore restored a different backup than listed (its backup_label is unreadable for ${backup.id})`,
+      { cause: err },
     );
   }
+  const listed = backup.walRange;
+  if (listed && parseLsn(label.startLsn) !== parseLsn(listed.startLsn))
+    throw wrong(`backup_label starts at ${label.startLsn}, ${backup.id}'s backup.info at ${listed.startLsn}`);
+  if (listed?.startWal && label.startWal && label.startWal !== listed.startWal)
+    throw wrong(`backup_label starts in ${label.startWal}, ${backup.id}'s backup.info in ${listed.startWal}`);
+  const named = label.label?.match(/\b(\d{8}T\d{6})\b/)?.[1];
+  if (label.label?.startsWith("Barman backup") && named !== backup.id)
+    throw wrong(`backup_label's LABEL is "${label.label}", not ${backup.id}`);
+  return `the restored backup_label is ${backup.id}'s (start ${label.startLsn})`;
 }
 
 /**

@@ -8,6 +8,8 @@
 /** The fields of a backup.info that Attest reads. */
 export interface BarmanCloudBackupInfo {
   backupId: string;
+  /** The `backup_id` line, when the file has one (it must equal the directory's name). */
+  declaredId?: string;
   /** DONE, FAILED, STARTED, WAITING_FOR_WALS, … */
   status: string;
   error?: string;
@@ -64,6 +66,7 @@ export function parseBackupInfo(text: string, backupId: string): BarmanCloudBack
   const set = <K extends keyof BarmanCloudBackupInfo>(k: K, v: BarmanCloudBackupInfo[K] | undefined) => {
     if (v !== undefined) info[k] = v;
   };
+  set("declaredId", value("backup_id"));
   set("error", value("error"));
   set("beginTime", time("begin_time"));
   set("endTime", time("end_time"));

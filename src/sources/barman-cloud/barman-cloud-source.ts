@@ -25,6 +25,13 @@ export interface BarmanCloudSourceDeps {
   random?: () => number;
 }
 
+/**
+ * Barman's own backup id shape (YYYYMMDDTHHMMSS). barman-cloud-restore reads any other id as a
+ * backup *name* and restores whichever backup carries it, so a `base/<other>/backup.info` would be
+ * drilled as the bytes of another backup (S3-8): such entries are findings, never backups.
+ */
+export const BARMAN_BACKUP_ID = /^\d{8}T\d{6}$/;
+
 /** The key prefix of a server: `<path>/<server_name>/`. */
 export function serverPrefix(cfg: Pick<BarmanCloudSourceConfig, "path" | "server_name">): string {
   const path = cfg.path.replace(/\/+$/, "");
@@ -90,8 +97,26 @@ export class BarmanCloudSource implements Source {
       for (const id of infos) {
         if (signal?.aborted) break;
         const key = `${prefix}base/${id}/backup.info`;
+        if (!BARMAN_BACKUP_ID.test(id)) {
+          this.#finding(
+            "backup_unreadable",
+            "critical",
+            `${storage.describe(key)}: ${JSON.stringify(id)} is not a barman backup id (YYYYMMDDTHHMMSS); barman-cloud-restore would read it as a backup name and restore another backup, so it is not drilled`,
+          );
+          continue;
+        }
         try {
-          parsed.push(parseBackupInfo((await readWhole(storage, key, signal)).toString("utf8"), id));
+          const info = parseBackupInfo((await readWhole(storage, key, signal)).toString("utf8"), id);
+          if (info.declaredId !== undefined && info.declaredId !== id) {
+            this.#finding(
+              "backup_unreadable",
+              "critical",
+              `${storage.describe(key)}: its backup_id ${JSON.stringify(info.declaredId)} is not its directory's ${id}; not a barman backup id it can be restored by, so it is not drilled`,
+              id,
+            );
+            continue;
+          }
+          parsed.push(info);
         } catch (err) {
           this.#finding(
             "backup_unreadable",
