@@ -20,7 +20,7 @@ import { containDataDir, TABLESPACE_DIR } from "./contain-data-dir.js";
 import { extractTarStream } from "./extract.js";
 import { checkReachedEnd, explainStop } from "./physical-restorer.js";
 import { describeTarget } from "./recovery-config.js";
-import { runRecovery } from "./recovery-run.js";
+import { recoveryOutcome, runRecovery } from "./recovery-run.js";
 import { sandboxSh } from "./sandbox-shell.js";
 import { verifyBackup } from "./verify-backup.js";
 import { prefetchWal, walToPrefetch } from "./wal-prefetch.js";
@@ -106,16 +106,7 @@ export class StoredPhysicalRestorer implements Restorer {
         ...(archive ? { explainStop: (facts) => explainStop(archive, facts, backup) } : {}),
       });
       if (target?.kind === "latest" && archive) checkReachedEnd(archive, result);
-      return {
-        databases: result.databases,
-        reached: result.reached,
-        recoveryMs: result.recoveryMs,
-        notes: [
-          ...notes,
-          ...result.notes,
-          ...(result.dataChecksums ? ["data checksums are on"] : ["data checksums are off"]),
-        ],
-      };
+      return recoveryOutcome(result, notes);
     } finally {
       storage.close();
     }
