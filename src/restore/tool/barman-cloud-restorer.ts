@@ -173,7 +173,7 @@ export class BarmanCloudRestorer implements Restorer {
     });
     // before recovery: the data directory must be the listed backup, not one the tool picked by name
     const labelNote = await checkRestoredLabel(sandbox, backup);
-    return await recoverWithTool(sandbox, ctx, [...notes, ...written, labelNote], {
+    const outcome = await recoverWithTool(sandbox, ctx, [...notes, ...written, labelNote], {
       target,
       superuser: this.#opts.superuser,
       restoreCommand: { command: `${restoreCommand} %f %p`, why: "WAL comes from the barman-cloud bucket" },
@@ -189,6 +189,12 @@ export class BarmanCloudRestorer implements Restorer {
       // the relay and the keys go before Attest's first query after promotion
       closeStore: () => access.close(),
     });
+    const refused = access.relay.refused();
+    if (refused > 0)
+      outcome.notes.push(
+        `the store relay refused ${refused} connection(s) from the sandbox beyond its limit of concurrent connections`,
+      );
+    return outcome;
   }
 }
 

@@ -39,6 +39,8 @@ export interface StoreRelay extends AsyncDisposable {
   readonly socketPath: string;
   /** Connections relayed so far. */
   connections(): number;
+  /** Connections closed unrelayed because `maxConnections` were open (a flood from the sandbox, S3-7). */
+  refused(): number;
   close(): Promise<void>;
 }
 
@@ -49,7 +51,20 @@ export interface StoreRelayOptions {
   dir: string;
   /** The account the confined tool runs as (it must connect to the socket); undefined: ours. */
   owner?: OsUser | undefined;
+  /** Connections relayed at once (default RELAY_MAX_CONNECTIONS); more are closed at once and counted. */
+  maxConnections?: number;
+  /** A relayed connection with no traffic this long is closed (default RELAY_IDLE_MS). */
+  idleMs?: number;
 }
+
+/**
+ * At most this many relayed connections at once per sandbox: pgBackRest opens process-max,
+ * boto3 up to 10. Each one is a descriptor of Attest's own process and a connection to the store,
+ * so a backup's code that floods the socket must not exhaust either (S3-7).
+ */
+export const RELAY_MAX_CONNECTIONS = 32;
+/** Idle limit of a relayed connection: longer than any store answer, short enough that held-open ones go. */
+export const RELAY_IDLE_MS = 300_000;
 
 /**
  * Starts a relay from `dir/store.sock` to the endpoint. The endpoint's host is resolved once and
@@ -66,7 +81,17 @@ export async function startStoreRelay(opts: StoreRelayOptions): Promise<StoreRel
   if (existsSync(socketPath)) rmSync(socketPath, { force: true });
   const live = new Set<Socket>();
   let count = 0;
+  let refused = 0;
+  let active = 0;
+  const max = opts.maxConnections ?? RELAY_MAX_CONNECTIONS;
+  const idleMs = opts.idleMs ?? RELAY_IDLE_MS;
   const server = createServer({ allowHalfOpen: true }, (inner) => {
+    if (active >= max) {
+      refused++;
+      inner.destroy();
+      return;
+    }
+    active++;
     count++;
     // no Nagle: S3 clients send small requests and wait for each answer (40 ms stalls otherwise)
     const outer = createConnection({
@@ -77,7 +102,12 @@ export async function startStoreRelay(opts: StoreRelayOptions): Promise<StoreRel
     });
     live.add(inner);
     live.add(outer);
+    let ended = false;
     const end = () => {
+      if (!ended) {
+        ended = true;
+        active--;
+      }
       inner.destroy();
       outer.destroy();
       live.delete(inner);
@@ -85,6 +115,9 @@ export async function startStoreRelay(opts: StoreRelayOptions): Promise<StoreRel
     };
     inner.on("error", end).on("close", end);
     outer.on("error", end).on("close", end);
+    // idle in both directions (data either way resets each socket's timer)
+    inner.setTimeout(idleMs, end);
+    outer.setTimeout(idleMs, end);
     inner.pipe(outer);
     outer.pipe(inner);
   });
@@ -114,6 +147,7 @@ export async function startStoreRelay(opts: StoreRelayOptions): Promise<StoreRel
     address,
     socketPath,
     connections: () => count,
+    refused: () => refused,
     close,
     [Symbol.asyncDispose]: close,
   };
