@@ -3,7 +3,15 @@
  * gives a confined tool network to the store and nothing else.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -197,7 +205,7 @@ describe("pgbackrest source on an S3 repository (repo1-type=s3, read-only keys)"
   });
 
   /** An owner-only pgbackrest.conf for the read-only account, with the endpoint named `host`. */
-  const writeConf = (name: string, host: string) => {
+  const writeConf = (name: string, host: string, secret = info.reader.secretAccessKey) => {
     const { port } = new URL(info.httpsEndpoint);
     const file = join(dir, name);
     writeFileSync(
@@ -212,7 +220,7 @@ describe("pgbackrest source on an S3 repository (repo1-type=s3, read-only keys)"
         `repo1-s3-region=${info.region}`,
         "repo1-s3-uri-style=path",
         `repo1-s3-key=${info.reader.accessKeyId}`,
-        `repo1-s3-key-secret=${info.reader.secretAccessKey}`,
+        `repo1-s3-key-secret=${secret}`,
         `repo1-storage-ca-file=${join(dir, "ca.crt")}`,
         "",
         "[demo]",
@@ -288,6 +296,38 @@ reports: { dir: ${ws}/reports }
     expect(d.notes?.join("\n")).toMatch(/only network pgbackrest had \(store relay\)/);
   });
 
+  it("a wrong secret in pgbackrest.conf is Attest's error (exit 3) naming the S3 code, and the secret is stored nowhere", async () => {
+    const secret = `WrongSecret${"x".repeat(29)}`;
+    const file = writeConf("pgbackrest-wrong.conf", new URL(info.httpsEndpoint).hostname, secret);
+    const ws = workspace((d) => config(d, file));
+    try {
+      const before = await bucketState(info, bucket);
+      const r = await attest([
+        "audit",
+        "--source",
+        "pgbr-s3",
+        "--no-mail",
+        "--verbose",
+        "--config",
+        ws.config,
+        "--json",
+      ]);
+      expect(await bucketState(info, bucket)).toEqual(before);
+      expect(r.code, r.stderr.slice(-2000)).toBe(3);
+      const doc = parseRun(r);
+      const failed = (doc.findings ?? []).find((f) => f.kind === "list_failed");
+      expect(failed?.message).toMatch(/SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied/);
+      expect((doc.findings ?? []).map((f) => f.kind)).not.toContain("stanza_status");
+      const stored = [r.stdout, r.stderr, ...readdirRecursive(ws.dir).map((f) => readFileSync(f, "utf8"))];
+      for (const text of stored) {
+        expect(text).not.toContain(secret);
+        expect(text).not.toContain("CanonicalRequest");
+      }
+    } finally {
+      rmSync(ws.dir, { recursive: true, force: true });
+    }
+  });
+
   it("a WAL object deleted from the bucket: the drill fails at that segment and the listing names the gap", async () => {
     const [, gone] = expected.wal_after_backup;
     const s3 = s3TestClient(info, "writer");
@@ -316,3 +356,10 @@ reports: { dir: ${ws}/reports }
     expect(gap?.message).toContain(`continues at ${expected.wal_after_backup[2]}`);
   });
 });
+
+/** Every file under `dir` (history, reports, run JSON), for a look for secrets. */
+function readdirRecursive(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+}

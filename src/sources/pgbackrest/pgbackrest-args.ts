@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import type { StoreEndpoint } from "../../runtimes/local/store-relay.js";
 import { VerifierError } from "../../util/errors.js";
+import { registerSecret } from "../../util/redact.js";
 
 /** The repository part of a pgbackrest source's configuration. */
 export interface PgbackrestRepo {
@@ -53,6 +54,30 @@ export function repoOption(r: PgbackrestRepo, name: string): string | undefined 
       found = kv[2]!.trim();
   }
   return found;
+}
+
+/** Options whose values are the store's secrets (any repository number). */
+const SECRET_OPTION = /^repo\d+-s3-(?:key-secret|token)$/;
+
+/**
+ * Registers the repository secrets of the config file (repo<N>-s3-key-secret, repo<N>-s3-token,
+ * any section) and of PGBACKREST_REPO<N>_S3_KEY_SECRET/_TOKEN as secrets, so an error text that
+ * carries one (a store echoing its request) is masked wherever Attest prints or stores it.
+ */
+export function registerRepoSecrets(r: PgbackrestRepo): void {
+  for (const [k, v] of Object.entries(process.env))
+    if (v && /^PGBACKREST_REPO\d+_S3_(?:KEY_SECRET|TOKEN)$/.test(k)) registerSecret(v);
+  if (!r.config_file) return;
+  let text: string;
+  try {
+    text = readFileSync(r.config_file, "utf8");
+  } catch {
+    return; // unreadable: pgBackRest will say so itself, and no secret of it can leak through us
+  }
+  for (const raw of text.split("\n")) {
+    const kv = /^\s*([^=#\s]+)\s*=\s*(.*?)\s*$/.exec(raw);
+    if (kv && SECRET_OPTION.test(kv[1]!) && kv[2]) registerSecret(kv[2]);
+  }
 }
 
 /** The repository's type (repo<N>-type): posix unless it says otherwise. */

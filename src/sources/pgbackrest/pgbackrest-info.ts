@@ -19,6 +19,8 @@ interface InfoBackup {
 interface InfoStanza {
   name: string;
   status: { code: number; message: string };
+  /** Per repository: status 99 ("other") keeps its reason here only. */
+  repo?: Array<{ key?: number; cipher?: string; status?: { code?: number; message?: string } }>;
   backup?: InfoBackup[];
   archive?: Array<{ id: string; min?: string | null; max?: string | null; database?: { id: number } }>;
   db?: Array<{ id: number; "system-id": number; version: string }>;
@@ -41,6 +43,43 @@ export interface InfoContext {
 }
 
 const BACKUP_TYPES = ["full", "diff", "incr"] as const;
+
+/** pgBackRest's error classes that say the store could not be reached or refused Attest's keys. */
+const STORE_ERROR =
+  /\[(ProtocolError|HostConnectError|HostInvalidError|CryptoError|ServiceError|ProtocolTimeoutError)\]/;
+
+/**
+ * Why the repository could not be read when that is the verifier's side (credentials, endpoint,
+ * TLS, connection), named without the store's response: pgBackRest prints the response content,
+ * and a SignatureDoesNotMatch body echoes the canonical request with the session token. Only the
+ * S3 `<Code>`, the HTTP status, or the first line of a connect/TLS error is kept.
+ */
+export function storeAccessProblem(text: string, stanza: string): string | undefined {
+  let doc: InfoStanza[];
+  try {
+    doc = JSON.parse(text) as InfoStanza[];
+  } catch {
+    return undefined;
+  }
+  const st = Array.isArray(doc) ? doc.find((s) => s.name === stanza) : undefined;
+  if (!st || st.status?.code === 0) return undefined;
+  for (const repo of st.repo ?? []) {
+    const msg = repo.status?.message ?? "";
+    const cls = STORE_ERROR.exec(msg)?.[1];
+    if (!cls) continue;
+    const where = `repo${repo.key ?? ""}`;
+    const code = /<Code>([A-Za-z][A-Za-z0-9.]{0,63})<\/Code>/.exec(msg)?.[1];
+    const http = /HTTP request failed with (\d{3})(?: \(([A-Za-z ]{1,40})\))?/.exec(msg);
+    const status = http ? `HTTP ${http[1]}${http[2] ? ` ${http[2]}` : ""}` : undefined;
+    if (code) return `${where}: the store answered ${code}${status ? ` (${status})` : ""}`;
+    if (cls === "ProtocolError" || cls === "ServiceError")
+      return `${where}: the store refused the request (${status ?? cls})`;
+    // a connect or TLS error names host and reason on its first line, nothing of a response
+    const line = msg.split("\n")[0]!.replace(/\s+/g, " ").slice(0, 240);
+    return `${where}: ${line}`;
+  }
+  return undefined;
+}
 
 /** Parses info JSON text (system ids are read from the text: they exceed 2^53). */
 export function parseInfo(text: string, ctx: InfoContext): StanzaInfo {

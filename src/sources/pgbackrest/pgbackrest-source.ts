@@ -3,14 +3,20 @@ import { posix } from "node:path";
 import type { Backup, DrillPlan, Finding } from "../../model.js";
 import type { Restorer } from "../../restore/restorer.js";
 import { PgbackrestRestorer } from "../../restore/tool/pgbackrest-restorer.js";
-import { describeError } from "../../util/errors.js";
+import { describeError, VerifierError } from "../../util/errors.js";
 import { lastLines, ProcessError } from "../../util/process.js";
 import { planPhysical } from "../basebackup/pitr-plan.js";
 import type { Source, SourceContext } from "../source.js";
-import { backupSetPath, repoOption, repoPathOf, repoStoreOf } from "./pgbackrest-args.js";
+import {
+  backupSetPath,
+  registerRepoSecrets,
+  repoOption,
+  repoPathOf,
+  repoStoreOf,
+} from "./pgbackrest-args.js";
 import type { PgbackrestSourceConfig } from "./pgbackrest-config.js";
 import { runPgbackrestConfined } from "./pgbackrest-confined.js";
-import { parseInfo, type StanzaInfo } from "./pgbackrest-info.js";
+import { parseInfo, type StanzaInfo, storeAccessProblem } from "./pgbackrest-info.js";
 import { verifyFindings } from "./pgbackrest-verify.js";
 import { archivedSegmentsOf, findGaps } from "./pgbackrest-wal.js";
 
@@ -33,6 +39,8 @@ export class PgbackrestSource implements Source {
     this.#cfg = Object.freeze({ ...cfg });
     this.name = cfg.name;
     this.#random = deps.random ?? Math.random;
+    // before any pgbackrest output can carry them (S3-9)
+    registerRepoSecrets(cfg);
   }
 
   async #pgbackrest(
@@ -59,8 +67,12 @@ export class PgbackrestSource implements Source {
         cause: err,
       });
     });
-    const repoPath = repoPathOf(this.#cfg);
     const stanza = this.#cfg.stanza;
+    // the verifier's keys, endpoint or TLS: Attest could not look (error), not a failed backup
+    const access = storeAccessProblem(r.stdout, stanza);
+    if (access)
+      throw new VerifierError(`pgbackrest info --stanza=${stanza} could not read the repository: ${access}`);
+    const repoPath = repoPathOf(this.#cfg);
     const bucket = repoStoreOf(this.#cfg) ? repoOption(this.#cfg, "s3-bucket") : undefined;
     const prefix = repoOption(this.#cfg, "path") ?? "/var/lib/pgbackrest";
     this.#info = parseInfo(r.stdout, {
