@@ -180,6 +180,10 @@ reports: { dir: ${ws}/reports }
       Date.parse(expected.markers.at(-1)!.committedAt),
     );
     expect(d.notes?.join("\n")).toMatch(/only network barman-cloud had \(store relay\)/);
+    // S3-11: no SQL reached the server while the relay and keys were in the sandbox (log_connections)
+    expect(d.notes?.join("\n")).toContain(
+      "recovery watched without SQL while the store was reachable (hot_standby off; 0 connection(s) in the server log before the store was closed)",
+    );
   });
 
   it("a backup.info under a directory that is not a barman id is a finding, never drilled; a restore whose backup_label is not the listed backup fails", async () => {

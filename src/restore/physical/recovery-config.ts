@@ -110,14 +110,19 @@ export function hardeningSettings(dataDir: string): Record<string, string> {
   };
 }
 
-/** Settings only the recovery start needs (on the command line, not persisted). */
-export function recoveryStartSettings(): Record<string, string> {
+/**
+ * Settings only the recovery start needs (on the command line, not persisted). With
+ * `hotStandby` false the server takes no connection until promotion (a recovery that must see
+ * no SQL while the store's keys are in the sandbox), and logs every connection as evidence.
+ */
+export function recoveryStartSettings(hotStandby = true): Record<string, string> {
   return {
     log_min_messages: "log",
     timezone: "UTC",
     log_timezone: "UTC",
     lc_messages: "C",
-    hot_standby: "on",
+    hot_standby: hotStandby ? "on" : "off",
+    ...(hotStandby ? {} : { log_connections: "on" }),
   };
 }
 

@@ -17,7 +17,7 @@ import type { ContainOptions } from "./contain-data-dir.js";
 import { prepareDataDir } from "./prepare-data-dir.js";
 import { describeTarget, recoveryStartSettings } from "./recovery-config.js";
 import { classifyRecoveryFailure, type RecoveryLogFacts, readRecoveryLog } from "./recovery-log.js";
-import { socketDirOf, socketSql } from "./sandbox-shell.js";
+import { sandboxSh, socketDirOf, socketSql } from "./sandbox-shell.js";
 
 /** How to run recovery. */
 export interface RecoveryPlan {
@@ -76,7 +76,10 @@ export async function runRecovery(
 ): Promise<RecoveryResult> {
   const notes: string[] = [];
   await prepareDataDir(sandbox, plan, notes);
-  const settings = recoveryStartSettings();
+  // with store access in the sandbox, no SQL before the store is closed: an output function the
+  // backup rewired to its own library would run on the first result row (S3-11)
+  const watchOnly = plan.onRecovered !== undefined;
+  const settings = recoveryStartSettings(!watchOnly);
   const startedAt = Date.now();
   const deadline = startedAt + ctx.timeoutMs;
   const logFacts = async () => readRecoveryLog(await sandbox.logTail(400));
@@ -118,6 +121,18 @@ export async function runRecovery(
       // postmaster.pid may exist but be empty for a moment after start: dead only when seen so thrice
       if (!(await sandbox.isRunning())) return ++notRunning >= 3 ? { kind: "died" } : undefined;
       notRunning = 0;
+      if (watchOnly) {
+        if (await promotedWithoutSql(sandbox, plan.target !== undefined)) return { kind: "done" };
+        const facts = await logFacts();
+        const text = `replaying WAL (watched without SQL while the store is reachable): ${
+          facts.lastRestored ? `restored ${facts.lastRestored}` : "starting"
+        }, ${formatDuration(Date.now() - startedAt)}`;
+        if (text !== lastProgress) {
+          lastProgress = text;
+          ctx.progress(text);
+        }
+        return undefined;
+      }
       socketDir ??= await socketDirOf(sandbox);
       if (!socketDir) return undefined;
       const sql = socketSql(sandbox, socketDir, plan.superuser);
@@ -158,7 +173,7 @@ export async function runRecovery(
     },
     {
       timeoutMs: Math.max(1000, deadline - Date.now()),
-      intervalMs: 200,
+      intervalMs: watchOnly ? 500 : 200,
       what: "WAL replay to finish",
       signal: ctx.signal,
     },
@@ -174,10 +189,30 @@ export async function runRecovery(
   if (poll.kind === "error") throw new VerifierError(poll.message);
   const recoveryMs = Date.now() - startedAt;
 
+  if (plan.onRecovered) {
+    // promoted, no connection made yet: the store goes before the first one
+    await plan.onRecovered();
+    const early = (await sandbox.logTail(100_000)).split("\n").filter((l) => /connection received:/.test(l));
+    notes.push(
+      `recovery watched without SQL while the store was reachable (hot_standby off; ${early.length} connection(s) in the server log before the store was closed)`,
+    );
+    socketDir = await socketDirOf(sandbox);
+    if (!socketDir) throw new VerifierError("the promoted server's postmaster.pid names no socket directory");
+  }
   const sql = socketSql(sandbox, socketDir!, plan.superuser);
   // before any other query: a catalog that shadows built-ins ends the drill (catalog-guard.ts)
-  await plan.onRecovered?.();
-  refuseShadows(parseShadowLines(await sql.query(CATALOG_SHADOWS_SQL)), "postgres");
+  let shadows: string;
+  try {
+    shadows = await sql.query(CATALOG_SHADOWS_SQL);
+  } catch (err) {
+    if (/role ".*" does not exist/.test(describeError(err)))
+      throw new VerifierError(
+        `role "${plan.superuser}" does not exist in the restored cluster; set the source's superuser`,
+        { cause: err },
+      );
+    throw err;
+  }
+  refuseShadows(parseShadowLines(shadows), "postgres");
   // every call with its built-in's exact argument types, values read in their output form
   const [lsnText = "", tsText = "", walfile = "", checksums = ""] = (
     await sql.query(
@@ -258,6 +293,21 @@ export async function runRecovery(
     currentTimeline: promoted ?? currentTimeline,
     ...(stopReason ? { stopReason } : {}),
   };
+}
+
+/**
+ * Whether the server left recovery, told without a connection: postmaster.pid's status line says
+ * "ready" (with hot_standby off only after promotion) and the server removed recovery.signal.
+ */
+async function promotedWithoutSql(sandbox: Sandbox, archiveRecovery: boolean): Promise<boolean> {
+  const r = await sandboxSh(
+    sandbox,
+    'cd "$1" || exit 0; sed -n 8p postmaster.pid 2>/dev/null; if [ -e recovery.signal ] || [ -L recovery.signal ]; then echo recovery.signal; fi',
+    [sandbox.dataDir],
+    { allowFailure: true, timeoutMs: 10_000 },
+  );
+  const lines = r.stdout.split("\n").map((l) => l.trim());
+  return lines[0] === "ready" && !(archiveRecovery && lines.includes("recovery.signal"));
 }
 
 /**
