@@ -82,35 +82,58 @@ export async function listStoredDumps(
       .map((o) => relOf(o.key))
       .filter((rel) => rel === "toc.dat" || rel.endsWith("/toc.dat"))
       .map((rel) => rel.slice(0, -"toc.dat".length));
-    const dirOf = (rel: string) => dirs.find((d) => d !== "" && rel.startsWith(d));
-    const found: Backup[] = [];
-    for (const d of dirs) {
-      const rel = d.replace(/\/$/, "");
-      if (!rel || (!cfg.recursive && rel.includes("/")) || filter.exclude(rel)) continue;
-      if (cfg.include !== undefined && !filter.include(rel)) continue;
-      const members = objects.filter((o) => relOf(o.key).startsWith(d));
-      found.push(await storedDirectory(cfg, storage, prefix + d, rel, members, ctx, findings));
+    // one pass over the objects: each one joins every dump directory above it (O(objects × depth),
+    // not O(objects × directories), which a prefix of many tiny toc.dat made super-linear, S3-10)
+    const dirSet = new Set(dirs.filter((d) => d !== ""));
+    const members = new Map<string, StoredObject[]>();
+    const inDir = new Set<StoredObject>();
+    for (const o of objects) {
+      const rel = relOf(o.key);
+      for (let i = rel.indexOf("/"); i >= 0; i = rel.indexOf("/", i + 1)) {
+        const d = rel.slice(0, i + 1);
+        if (!dirSet.has(d)) continue;
+        inDir.add(o);
+        const list = members.get(d);
+        if (list) list.push(o);
+        else members.set(d, [o]);
+      }
     }
+    const wanted = dirs.filter((d) => {
+      const rel = d.replace(/\/$/, "");
+      if (!rel || (!cfg.recursive && rel.includes("/")) || filter.exclude(rel)) return false;
+      return cfg.include === undefined || filter.include(rel);
+    });
+    // heads are one ranged GET each: a few at a time, directories and files alike
+    const found: Backup[] = await inPool(wanted, (d) =>
+      storedDirectory(cfg, storage, prefix + d, d.replace(/\/$/, ""), members.get(d) ?? [], ctx, findings),
+    );
     const files = objects.filter((o) => {
       const rel = relOf(o.key);
-      if (!rel || rel.endsWith("/") || (!cfg.recursive && rel.includes("/")) || dirOf(rel)) return false;
+      if (!rel || rel.endsWith("/") || (!cfg.recursive && rel.includes("/")) || inDir.has(o)) return false;
       return !filter.exclude(rel) && filter.include(rel);
     });
-    // one ranged GET per object: a few at a time, so a prefix of many dumps lists in seconds
-    let next = 0;
-    const readHeads = async () => {
-      while (next < files.length) {
-        const o = files[next++]!;
-        const b = await storedBackup(cfg, storage, o, relOf(o.key), ctx, findings);
-        const dump = detailOf(b, "dump");
-        if (dump?.scope !== "cluster" || dump.clusterDatabases) found.push(b);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(HEAD_READERS, files.length) }, readHeads));
+    for (const b of await inPool(files, (o) => storedBackup(cfg, storage, o, relOf(o.key), ctx, findings))) {
+      const dump = detailOf(b, "dump");
+      if (dump?.scope !== "cluster" || dump.clusterDatabases) found.push(b);
+    }
     return found;
   } finally {
     storage.close();
   }
+}
+
+/** `fn` over `items`, HEAD_READERS at a time; results in the items' order. */
+async function inPool<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HEAD_READERS, items.length) }, worker));
+  return out;
 }
 
 /** A directory-format dump: its toc.dat's head says what it is; its size is all its objects'. */
