@@ -25,6 +25,7 @@ import { copyTemplate, INITDB_ARGS, keepTemplate, templateDir } from "./cluster-
 import { assertConfinable, type ConfinementMode, etcFiles, installRoot } from "./confine.js";
 import { discoverInstalls, type PgInstall } from "./local-binaries.js";
 import { LocalSandbox, stopPostmaster } from "./local-sandbox.js";
+import { mountNoexec, NOEXEC_SUBDIRS, unmountUnder } from "./noexec-mounts.js";
 import { createSandboxCgroup, sweepSandboxCgroups } from "./sandbox-cgroup.js";
 
 /** Options of the local runtime. */
@@ -165,6 +166,11 @@ export class LocalRuntime implements Runtime {
     let sandbox: LocalSandbox | undefined;
     const killOnAbort = () => sandbox?.kill();
     try {
+      // the backup's files and what the sandbox writes are never code (a library it ships, S3-11)
+      if (!(await mountNoexec(NOEXEC_SUBDIRS.map((s) => join(dir, s)))))
+        notes.push(
+          "Attest does not run as root: the sandbox directory could not be made non-executable (a library shipped in the backup is not blocked from loading)",
+        );
       if (this.confinement === "bwrap") await assertConfinable(user, join(dir, "etc"));
       else notes.push("sandbox.confinement is none: the sandbox's processes ran unconfined on this host");
       const { readOnly, inputMap } = await this.#inputs(spec, dir, user, notes, signal);
@@ -201,6 +207,7 @@ export class LocalRuntime implements Runtime {
         },
       });
     } catch (err) {
+      await unmountUnder(dir).catch(() => {});
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
       throw err;
     }
@@ -311,6 +318,8 @@ export class LocalRuntime implements Runtime {
       }
       try {
         await stopPostmaster(owner?.dataDir ?? join(dir, "data"), 15_000);
+        // a leftover's noexec mounts go first: rm would otherwise stop at a busy mount point
+        await unmountUnder(dir);
         await rm(dir, { recursive: true, force: true, maxRetries: 3 });
         report.removed.push(owner ? `${name} (run ${owner.run}, ${owner.source}/${owner.backup})` : name);
         this.#opts.logger.info("removed leftover sandbox", { sandbox: name, run: owner?.run });

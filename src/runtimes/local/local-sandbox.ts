@@ -26,6 +26,7 @@ import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } fro
 import { handOverSocketDir, takeSocketDir } from "../socket-dir.js";
 import { takeOutOfReach } from "../taken-file.js";
 import { type ConfinementMode, confinedArgv, isInside } from "./confine.js";
+import { unmountUnder } from "./noexec-mounts.js";
 import type { SandboxCgroup } from "./sandbox-cgroup.js";
 
 /** Settings that make a throwaway cluster fast; durability is worthless here. */
@@ -343,6 +344,7 @@ export class LocalSandbox implements Sandbox {
       if (this.#p.confinement === "none") await stopPostmaster(this.dataDir, 15_000);
       await this.#removeCgroup();
     } finally {
+      await unmountUnder(this.#p.dir).catch(() => {});
       await rm(this.#p.dir, { recursive: true, force: true, maxRetries: 3 });
       this.#p.onDestroyed();
     }
