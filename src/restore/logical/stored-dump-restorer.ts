@@ -5,9 +5,9 @@
  * The file is then taken out of the sandbox's reach (`Sandbox.takeFile`) and restored as any dump
  * on disk. Nothing of the backup is written anywhere else on the host.
  */
-import { Transform } from "node:stream";
 import type { DrillPlan } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
+import { openBoundedRead } from "../../storage/bounded-read.js";
 import { createStorage } from "../../storage/create-storage.js";
 import type { Storage } from "../../storage/storage.js";
 import type { StoreRef } from "../../storage/store-ref.js";
@@ -121,32 +121,10 @@ async function fetchIntoSandbox(
   if (stored.etag && now.etag && now.etag !== stored.etag)
     throw new VerifierError(`${storage.describe(stored.key)} changed since it was listed (ETag ${now.etag})`);
   const name = safeName(stored.key);
-  const body = await storage.openRead(stored.key, ctx.signal ? { signal: ctx.signal } : {});
-  let bytes = 0;
-  let broken: Error | undefined;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      bytes += chunk.length;
-      // the store said how long the object is: more is not the object (an endless body would
-      // fill the sandbox's disk until the drill's timeout), so stop here
-      if (bytes > now.sizeBytes) {
-        broken = new VerifierError(
-          `the store sent more than the ${now.sizeBytes} bytes ${storage.describe(stored.key)} has`,
-        );
-        body.destroy();
-        done(broken);
-        return;
-      }
-      ctx.progress(`fetching ${formatBytes(bytes)} of ${formatBytes(expectedBytes)}`);
-      done(null, chunk);
-    },
+  const read = await openBoundedRead(storage, stored.key, now.sizeBytes, {
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    onBytes: (n) => ctx.progress(`fetching ${formatBytes(n)} of ${formatBytes(expectedBytes)}`),
   });
-  body.on("error", (err) => {
-    // a store that failed mid-object must not look like a short dump (which is the backup's fault)
-    broken ??= coerceError(err);
-    counter.destroy(broken);
-  });
-  body.pipe(counter);
   let out: string;
   try {
     const r = await sandbox.exec(
@@ -158,24 +136,24 @@ async function fetchIntoSandbox(
         name,
         subdir,
       ],
-      { stdin: counter, timeoutMs: ctx.timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) },
+      { stdin: read.stream, timeoutMs: ctx.timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) },
     );
     out = r.stdout.trim();
   } catch (err) {
+    const cause = read.failure() ?? err;
     throw new VerifierError(
-      `fetching ${storage.describe(stored.key)} into the sandbox failed: ${coerceError(broken ?? err).message}`,
-      {
-        cause: broken ?? err,
-      },
+      `fetching ${storage.describe(stored.key)} into the sandbox failed: ${coerceError(cause).message}`,
+      { cause },
     );
   }
+  const broken = read.failure();
   if (broken)
     throw new VerifierError(`fetching ${storage.describe(stored.key)} broke off: ${broken.message}`, {
       cause: broken,
     });
-  if (bytes !== now.sizeBytes)
+  if (read.bytes() !== now.sizeBytes)
     throw new VerifierError(
-      `fetched ${bytes} bytes of ${storage.describe(stored.key)}, which has ${now.sizeBytes}`,
+      `fetched ${read.bytes()} bytes of ${storage.describe(stored.key)}, which has ${now.sizeBytes}`,
     );
   return `${out}/${name}`;
 }

@@ -6,14 +6,14 @@
  * on the host outside the sandbox, and the restored server has no channel to the store.
  */
 import { posix } from "node:path";
-import { Transform } from "node:stream";
 import { type Backup, type DrillPlan, detailOf, type RecoveryTarget } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
+import { openBoundedRead } from "../../storage/bounded-read.js";
 import { createStorage } from "../../storage/create-storage.js";
 import type { Storage, StoredObject } from "../../storage/storage.js";
 import type { StoreRef } from "../../storage/store-ref.js";
 import { formatBytes } from "../../util/duration.js";
-import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
+import { BackupDefectError, VerifierError } from "../../util/errors.js";
 import { readStoredWalArchive } from "../../wal/stored-wal-archive.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
 import { containDataDir, TABLESPACE_DIR } from "./contain-data-dir.js";
@@ -137,37 +137,23 @@ async function extractStoredTar(
   ctx: RestoreContext,
 ): Promise<number> {
   const name = obj.key.slice(obj.key.lastIndexOf("/") + 1);
-  const body = await storage.openRead(obj.key, ctx.signal ? { signal: ctx.signal } : {});
-  let broken: Error | undefined;
-  let bytes = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      bytes += chunk.length;
-      // more than the listed size is not the object (an endless body would fill the disk)
-      if (bytes > obj.sizeBytes) {
-        broken ??= new Error(`the store sent more than the ${obj.sizeBytes} bytes the object has`);
-        body.destroy();
-        done(broken);
-        return;
-      }
-      done(null, chunk);
-    },
-  });
-  body.on("error", (err) => {
-    broken = coerceError(err);
-    counter.destroy(broken);
-  });
-  body.pipe(counter);
+  const read = await openBoundedRead(
+    storage,
+    obj.key,
+    obj.sizeBytes,
+    ctx.signal ? { signal: ctx.signal } : {},
+  );
   try {
-    await extractTarStream(sandbox, name, counter, dest, ctx);
+    await extractTarStream(sandbox, name, read.stream, dest, ctx);
   } catch (err) {
-    if (!broken) throw err;
+    if (!read.failure()) throw err;
   }
+  const broken = read.failure();
   if (broken)
     throw new VerifierError(`reading ${storage.describe(obj.key)} broke off: ${broken.message}`, {
       cause: broken,
     });
-  return bytes;
+  return read.bytes();
 }
 
 /** Fills the data directory from the stored tars (base, pg_wal, tablespaces); returns notes. */
@@ -227,39 +213,25 @@ async function fetchFileIntoSandbox(
   ctx: RestoreContext,
 ): Promise<string> {
   const name = obj.key.slice(obj.key.lastIndexOf("/") + 1).replace(/[^A-Za-z0-9._-]/g, "_");
-  const body = await storage.openRead(obj.key, ctx.signal ? { signal: ctx.signal } : {});
-  let broken: Error | undefined;
-  // more than the listed size is not the object (an endless body would fill the disk): stop
-  let received = 0;
-  const counted = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      received += chunk.length;
-      if (received > obj.sizeBytes) {
-        broken ??= new Error(`the store sent more than the ${obj.sizeBytes} bytes the object has`);
-        body.destroy();
-        done(broken);
-        return;
-      }
-      done(null, chunk);
-    },
-  });
-  body.on("error", (err) => {
-    broken ??= coerceError(err);
-    counted.destroy(broken);
-  });
-  body.pipe(counted);
+  const read = await openBoundedRead(
+    storage,
+    obj.key,
+    obj.sizeBytes,
+    ctx.signal ? { signal: ctx.signal } : {},
+  );
   const r = await sandboxSh(
     sandbox,
     'umask 077 && mkdir -p "$HOME/attest-fetched" && cd "$HOME/attest-fetched" && cat > "$1" && wc -c < "$1" && pwd -P',
     [name],
     {
-      stdin: counted,
+      stdin: read.stream,
       timeoutMs: ctx.timeoutMs,
       allowFailure: true,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     },
   );
   const [size, dir] = r.stdout.trim().split("\n");
+  const broken = read.failure();
   if (broken || r.code !== 0 || Number(size) !== obj.sizeBytes)
     throw new VerifierError(
       `fetching ${storage.describe(obj.key)} into the sandbox failed: ${broken?.message ?? (r.stderrTail || `${size} bytes of ${obj.sizeBytes}`)}`,
