@@ -18,7 +18,9 @@ import {
   realpathSync,
   renameSync,
 } from "node:fs";
+import { open, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { coerceError, VerifierError } from "../util/errors.js";
 import { isRoot } from "../util/os-user.js";
 
@@ -26,15 +28,16 @@ import { isRoot } from "../util/os-user.js";
  * Moves `<base>/<rel>` (a regular file, or a directory holding only regular files, that the sandbox
  * wrote below its directory `base` on the host) into a fresh `<parent>/<slot>/`, and when Attest is
  * root makes it root's, readable by group `gid` (the sandbox's) and by no one else. Returns the
- * new host path.
+ * new host path. Where the source lies on a mount of its own (the sandbox's non-executable
+ * binds), it is copied, through descriptors that never follow a link, and then removed.
  */
-export function takeOutOfReach(
+export async function takeOutOfReach(
   base: string,
   rel: string,
   parent: string,
   slot: string,
   gid: number | undefined,
-): string {
+): Promise<string> {
   const source = join(base, rel);
   try {
     // nothing of the backup has run yet, but a link on the way below base is not what was written
@@ -48,7 +51,7 @@ export function takeOutOfReach(
     const dir = join(parent, slot);
     mkdirSync(dir, { mode: 0o700 });
     const dest = join(dir, basename(source));
-    renameSync(source, dest);
+    await moveAcrossMounts(source, dest, st.isDirectory());
     // unprivileged, Attest cannot give it away: readable by all, inside a directory of its own
     if (!isRoot() || gid === undefined) chmodSync(dir, 0o755);
     else {
@@ -62,6 +65,36 @@ export function takeOutOfReach(
       cause: err,
     });
   }
+}
+
+/** rename(2), or on another mount a copy of the file (or of each file of the directory) and removal. */
+async function moveAcrossMounts(source: string, dest: string, isDir: boolean): Promise<void> {
+  try {
+    renameSync(source, dest);
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+  }
+  if (isDir) {
+    mkdirSync(dest, { mode: 0o700 });
+    for (const name of readdirSync(source)) await copyRegularFile(join(source, name), join(dest, name));
+  } else await copyRegularFile(source, dest);
+  await rm(source, { recursive: true, force: true });
+}
+
+/** Copies a regular file opened with O_NOFOLLOW (a link put in its place is refused, never followed). */
+async function copyRegularFile(from: string, to: string): Promise<void> {
+  const src = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  let out: Awaited<ReturnType<typeof open>>;
+  try {
+    if (!(await src.stat()).isFile()) throw new Error(`${from} is not a regular file`);
+    out = await open(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  } catch (err) {
+    await src.close();
+    throw err;
+  }
+  // the streams close both descriptors when they end or fail
+  await pipeline(src.createReadStream(), out.createWriteStream());
 }
 
 /** root:gid and `mode`, through a descriptor opened without following a link. */
