@@ -7,6 +7,7 @@ import { chownSync, existsSync, mkdirSync, renameSync, rmdirSync, statSync } fro
 import { rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type Backup, type DrillPlan, detailOf, type Reached, type RecoveryTarget } from "../../model.js";
+import { mountNoexec, mountPointsUnder, unmountUnder } from "../../runtimes/local/noexec-mounts.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { barmanJson } from "../../sources/barman/barman-cli.js";
 import { BackupDefectError, VerifierError } from "../../util/errors.js";
@@ -134,8 +135,13 @@ export class BarmanRestorer implements Restorer {
           `tablespaces ${tablespaces.map((t) => `${t.name} (${t.oid})`).join(", ")} recovered inside the sandbox, not at their original locations`,
         );
       }
+      // as root the data directory is a noexec bind mount of its own (local runtime): it is
+      // swapped for the staging directory while unmounted, then made noexec again
+      const mounted = mountPointsUnder(sandbox.dataDir).length > 0;
+      if (mounted) await unmountUnder(sandbox.dataDir);
       rmdirSync(sandbox.dataDir);
       renameSync(staging, sandbox.dataDir);
+      if (mounted) await mountNoexec([sandbox.dataDir]);
     } finally {
       if (existsSync(staging)) await rm(staging, { recursive: true, force: true, maxRetries: 3 });
       if (existsSync(tsStaging)) await rm(tsStaging, { recursive: true, force: true, maxRetries: 3 });
