@@ -491,7 +491,13 @@ async function classify(err: unknown, sandbox: Sandbox, tool: string): Promise<E
   if (/backslash commands are restricted/.test(tail)) {
     return new BackupDefectError(`psql refused a meta-command in the dump: ${short}`, { cause: e });
   }
-  return new BackupDefectError(`${tool} failed: ${short}`, { cause: e });
+  // with -j, the worker that met the damage prints its error and the leader only says the worker
+  // died: name the worker's error, whichever line came last
+  const worker = /worker process died unexpectedly/.test(tail)
+    ? tail.split("\n").find((l) => /\berror: /.test(l) && !/worker process died unexpectedly/.test(l))
+    : undefined;
+  const shown = worker && !short.includes(worker.trim()) ? `${worker.trim()} | ${short}` : short;
+  return new BackupDefectError(`${tool} failed: ${shown}`, { cause: e });
 }
 
 /** The tablespaces an archive's TOC names; none when the TOC cannot be read (pg_restore judges it). */
