@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HISTORY_COLUMNS, type HistoryRecord } from "../src/history/history-record.js";
 import { HistoryStore } from "../src/history/history-store.js";
-import { attest, DUMPS, localSandboxes, workspace } from "./support/cli.js";
+import { attest as attestCli, DUMPS, localSandboxesOf, workspace } from "./support/cli.js";
 
 const DUMP = readFileSync(join(DUMPS, "good", "crm_20261120T0300.dump"));
 const KEY = "d/crm_20261120T0300.dump";
@@ -153,10 +153,13 @@ describe("a hostile S3 endpoint", () => {
     seen.set(bucket, s);
     return s;
   };
-  const sandboxesBefore = new Set<string>();
+  // the CLI processes this file started: only their sandboxes are this file's to find left
+  // (another test file may have sandboxes of its own alive at the same time)
+  const pids: number[] = [];
+  const attest = (args: string[], opts: Parameters<typeof attestCli>[1] = {}) =>
+    attestCli(args, { ...opts, onSpawn: (pid) => pids.push(pid) });
 
   beforeAll(async () => {
-    for (const s of localSandboxes()) sandboxesBefore.add(s);
     server = createServer((req, res) => handle(req, res, seenOf));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     port = (server.address() as AddressInfo).port;
@@ -165,7 +168,8 @@ describe("a hostile S3 endpoint", () => {
   afterAll(async () => {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    expect(localSandboxes().filter((s) => !sandboxesBefore.has(s))).toEqual([]);
+    expect(pids.length).toBeGreaterThan(0);
+    expect(pids.flatMap((pid) => localSandboxesOf(pid))).toEqual([]);
   });
 
   /** A workspace whose one source reads `bucket` of the endpoint. */
