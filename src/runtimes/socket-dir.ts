@@ -38,6 +38,12 @@ export function takeSocketDir(dir: string, owner: { uid: number } | undefined): 
   const socket = join(dir, SOCKET_NAME);
   if (!lstatSync(socket, { throwIfNoEntry: false })) return false;
   if (isRoot()) {
+    // The server may be between bind() and its chmod() of the socket right now: the directory
+    // must stay searchable by the sandbox's account at every step, or that chmod fails with
+    // EACCES and the server exits ("could not create any Unix-domain sockets"). So 0711 first,
+    // while the account still owns it, then root's; and 0711 once more, now that the account
+    // can no longer change it, in case it did in between.
+    chmodSync(dir, 0o711);
     chownSync(dir, 0, 0);
     chmodSync(dir, 0o711);
   }
