@@ -334,7 +334,9 @@ async function teardown(st: DrillState, end: DrillEnd, stopPoint: StopPoint | un
   st.phase = "teardown";
   const t0 = Date.now();
   try {
-    await stopPoint?.("teardown");
+    // the drill's own signal is no longer heard here (cleanups run whatever happens): a stop
+    // at teardown is the run's signal
+    await stopPoint?.("teardown", st.deps.signal);
   } catch (err) {
     st.notes.push(`stop point before teardown: ${describeError(err)}`);
   }

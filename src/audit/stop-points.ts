@@ -10,8 +10,12 @@ import { once } from "node:events";
 /** The environment variable naming the stop point. */
 export const STOP_AT_ENV = "ATTEST_TEST_STOP_AT";
 
-/** Called at each boundary of a drill; resolves once the drill has been stopped there, if asked to. */
-export type StopPoint = (point: string) => Promise<void>;
+/**
+ * Called at each boundary of a drill; resolves once the drill has been stopped there, if asked
+ * to. `signal`, when given, is the one whose abort ends the wait there (teardown no longer
+ * listens to the drill's own signal, only to the run's).
+ */
+export type StopPoint = (point: string, signal?: AbortSignal) => Promise<void>;
 
 /** The stop point hook of this process, or undefined when none is asked for. */
 export function stopPointFromEnv(signal: AbortSignal, env = process.env): StopPoint | undefined {
@@ -26,12 +30,12 @@ export function stopPointFromEnv(signal: AbortSignal, env = process.env): StopPo
     return undefined;
   }
   let fired = false;
-  return async (reached) => {
+  return async (reached, at = signal) => {
     if (fired || reached !== point) return;
     fired = true;
     const wait = sig === ("WAIT" as string);
     process.stderr.write(`attest: test stop point ${point}: ${wait ? "waiting" : `sending ${sig}`}\n`);
-    const stopped = signal.aborted ? Promise.resolve() : once(signal, "abort");
+    const stopped = at.aborted ? Promise.resolve() : once(at, "abort");
     // signal handles do not keep Node's event loop alive; this timer does, and it bounds the
     // wait when nothing in this process turns the signal into an abort
     let guard: NodeJS.Timeout | undefined;

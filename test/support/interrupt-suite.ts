@@ -92,6 +92,8 @@ export function interruptSuite(runtime: string): void {
             if (phase === "teardown") {
               // every check ran before the stop: the evidence stands, the sandbox still goes
               expect(d.verdict, d.reason).toBe("pass");
+              // and the stop was heard there, not waited out until the stop point gave up
+              expect(d.notes.join("\n")).not.toContain("stop point before teardown");
             } else {
               expect(d.verdict).toBe("error");
               expect(d.reason).toBe(`drill aborted during ${phase}: received ${sig}`);
