@@ -1,65 +1,95 @@
 /**
  * A library inside a sandbox's data directory cannot be loaded as code (the sandbox directories
- * are mounted noexec when Attest runs as root), while the system's extensions still load.
+ * are mounted noexec when Attest runs as root, and a container's binds of them inherit it),
+ * while the system's extensions still load. Both runtimes; no mount is left behind.
  */
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDockerRuntime } from "../src/runtimes/docker/docker-runtime.js";
 import { LocalRuntime } from "../src/runtimes/local/local-runtime.js";
-import type { LocalSandbox } from "../src/runtimes/local/local-sandbox.js";
-import { mountPointsUnder } from "../src/runtimes/local/noexec-mounts.js";
+import { mountPointsUnder } from "../src/runtimes/noexec-mounts.js";
+import type { Sandbox } from "../src/runtimes/runtime.js";
 import { withClient } from "../src/runtimes/sql.js";
 import { createLogger } from "../src/util/log.js";
 import { isRoot } from "../src/util/os-user.js";
+import { selectedRuntimes } from "./support/runtimes.js";
 
 const LIB = "/usr/lib/postgresql/15/lib/pg_trgm.so";
-const work = mkdtempSync(join(tmpdir(), "attest-noexec-"));
-chmodSync(work, 0o711);
-let sandbox: LocalSandbox;
+const quiet = createLogger({ level: "error" });
 
-function sql(text: string): Promise<unknown[]> {
-  return withClient(sandbox, "postgres", async (c) => (await c.query(text)).rows);
+/** The same two facts, for a sandbox of `runtime` whose work directory is its own. */
+function noexecSuite(runtime: "local" | "docker"): void {
+  describe.runIf(isRoot() && selectedRuntimes().includes(runtime))(
+    `noexec sandbox directory (${runtime} runtime)`,
+    () => {
+      const work = mkdtempSync(join(tmpdir(), `attest-nx-${runtime[0]}-`));
+      chmodSync(work, 0o711);
+      let sandbox: Sandbox;
+      const sql = (text: string) =>
+        withClient(sandbox, "postgres", async (c) => (await c.query(text)).rows as unknown[]);
+
+      beforeAll(async () => {
+        const rt =
+          runtime === "local"
+            ? new LocalRuntime({ user: "attest-sandbox", workDir: work, logger: quiet })
+            : await createDockerRuntime(
+                {
+                  image: "attest/postgres:{major}",
+                  network: "none",
+                  tmpfs: false,
+                  pull: false,
+                  max_processes: 1024,
+                  work_dir: work,
+                },
+                quiet,
+              );
+        sandbox = await rt.provision({
+          pgMajor: 15,
+          allowNewer: true,
+          labels: { run: `noexec${process.pid}`, source: "t", backup: runtime },
+          mode: "init",
+          inputs: [],
+        });
+      }, 120_000);
+
+      afterAll(async () => {
+        await sandbox?.destroy();
+        // the noexec binds went with the sandbox, and so did its directory
+        expect(mountPointsUnder(work)).toEqual([]);
+        if (runtime === "local") expect(existsSync(join(sandbox.dataDir, ".."))).toBe(false);
+        rmSync(work, { recursive: true, force: true });
+      });
+
+      it("refuses to map a library copied into the data directory", async () => {
+        expect(mountPointsUnder(work).length).toBeGreaterThan(0);
+        const so = `${sandbox.dataDir}/x.so`;
+        if (runtime === "local") {
+          copyFileSync(LIB, so);
+          chmodSync(so, 0o755);
+        } else {
+          // written inside the container, by its own user, as a hostile backup would
+          const r = await sandbox.exec("sh", ["-c", `cp ${LIB} ${so} && chmod 755 ${so}`], {
+            timeoutMs: 30_000,
+            allowFailure: true,
+          });
+          expect(r.code, r.stderrTail).toBe(0);
+        }
+        await expect(
+          sql(`create function public.x(text, text) returns real language c strict as '${so}', 'similarity'`),
+        ).rejects.toThrow(/failed to map segment|[Pp]ermission denied/);
+      });
+
+      it("still loads a system extension", async () => {
+        await sql("create extension pg_trgm schema public");
+        expect(
+          await sql("select public.similarity('abc'::pg_catalog.text, 'abd'::pg_catalog.text) > 0 as ok"),
+        ).toEqual([{ ok: true }]);
+      });
+    },
+  );
 }
 
-beforeAll(async () => {
-  const runtime = new LocalRuntime({
-    user: "attest-sandbox",
-    workDir: work,
-    logger: createLogger({ level: "error" }),
-  });
-  sandbox = (await runtime.provision({
-    pgMajor: 15,
-    allowNewer: true,
-    labels: { run: `noexec${process.pid}`, source: "t", backup: "b" },
-    mode: "init",
-    inputs: [],
-  })) as LocalSandbox;
-}, 120_000);
-
-afterAll(async () => {
-  const dir = join(sandbox.dataDir, "..");
-  await sandbox?.destroy();
-  expect(mountPointsUnder(dir)).toEqual([]);
-  expect(existsSync(dir)).toBe(false);
-  rmSync(work, { recursive: true, force: true });
-});
-
-describe.runIf(isRoot())("noexec sandbox directory", () => {
-  it("refuses to map a library copied into the data directory", async () => {
-    expect(mountPointsUnder(join(sandbox.dataDir, ".."))).toContain(sandbox.dataDir);
-    const so = join(sandbox.dataDir, "x.so");
-    copyFileSync(LIB, so);
-    chmodSync(so, 0o755);
-    await expect(
-      sql(`create function public.x(text, text) returns real language c strict as '${so}', 'similarity'`),
-    ).rejects.toThrow(/failed to map segment|[Pp]ermission denied/);
-  });
-
-  it("still loads a system extension", async () => {
-    await sql("create extension pg_trgm schema public");
-    expect(
-      await sql("select public.similarity('abc'::pg_catalog.text, 'abd'::pg_catalog.text) > 0 as ok"),
-    ).toEqual([{ ok: true }]);
-  });
-});
+noexecSuite("local");
+noexecSuite("docker");

@@ -7,7 +7,7 @@ import { chownSync, existsSync, mkdirSync, renameSync, rmdirSync, statSync } fro
 import { rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type Backup, type DrillPlan, detailOf, type Reached, type RecoveryTarget } from "../../model.js";
-import { mountNoexec, mountPointsUnder, unmountUnder } from "../../runtimes/local/noexec-mounts.js";
+import { mountNoexec, mountPointsUnder, unmountUnder } from "../../runtimes/noexec-mounts.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
 import { barmanJson } from "../../sources/barman/barman-cli.js";
 import { BackupDefectError, VerifierError } from "../../util/errors.js";

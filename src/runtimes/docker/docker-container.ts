@@ -71,7 +71,8 @@ export function ownedByThisProcess(labels: Record<string, string>): boolean {
 /** tmpfs options: private, no devices or setuid, and a size when one is given. */
 function tmpfsOptions(mode: string, size?: string): string {
   const s = size ? `,size=${size.trim().replace(/i?b$/i, "")}` : "";
-  return `rw,nosuid,nodev,mode=${mode}${s}`;
+  // noexec: nothing the sandbox writes is ever mapped as code (see noexec-mounts.ts)
+  return `rw,nosuid,nodev,noexec,mode=${mode}${s}`;
 }
 
 /**

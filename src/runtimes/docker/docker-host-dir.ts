@@ -13,6 +13,7 @@ import {
 import { join } from "node:path";
 import { describeError, VerifierError } from "../../util/errors.js";
 import { isRoot } from "../../util/os-user.js";
+import { mountNoexec, unmountUnder } from "../noexec-mounts.js";
 import { LABEL, ownerIsDead, ownerLabels } from "./docker-container.js";
 
 /** Names of sandbox host directories under the work directory. */
@@ -121,13 +122,26 @@ export function processIds(pid: number): SandboxIds | undefined {
   return { uid, gid, groups };
 }
 
-/** Removes a sandbox's host directory; a directory already gone is fine. */
-export function removeHostDir(dir: string): void {
+/**
+ * As root, makes the directories the container writes (/sandbox and its socket directory)
+ * non-executable: the container's binds of them inherit nosuid,nodev,noexec, so a library the
+ * backup ships cannot be mapped as code in there either. Not root: nothing is mounted.
+ */
+export async function makeHostDirNoexec(h: HostDir): Promise<void> {
+  await mountNoexec([h.sandbox, h.sockets]);
+}
+
+/** Removes a sandbox's host directory, its noexec mounts first; a directory already gone is fine. */
+export async function removeHostDir(dir: string): Promise<void> {
+  // rm would stop at a busy mount point
+  await unmountUnder(dir);
   rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
 }
 
 /** Removes host directories under `root` whose owner process is gone; returns what it removed and kept. */
-export function sweepHostDirs(root: string): { removed: string[]; kept: string[]; failed: string[] } {
+export async function sweepHostDirs(
+  root: string,
+): Promise<{ removed: string[]; kept: string[]; failed: string[] }> {
   const report = { removed: [] as string[], kept: [] as string[], failed: [] as string[] };
   let names: string[];
   try {
@@ -149,7 +163,7 @@ export function sweepHostDirs(root: string): { removed: string[]; kept: string[]
       continue;
     }
     try {
-      removeHostDir(dir);
+      await removeHostDir(dir);
       report.removed.push(dir);
     } catch (err) {
       report.failed.push(`${dir}: ${describeError(err)}`);

@@ -16,6 +16,7 @@ import {
   createHostDir,
   type HostDir,
   handOver,
+  makeHostDirNoexec,
   processIds,
   removeHostDir,
   type SandboxIds,
@@ -183,6 +184,7 @@ export class DockerRuntime implements ManagedRuntime {
     const host = createHostDir(this.#root);
     let containerId: string | undefined;
     try {
+      await makeHostDirNoexec(host);
       const container = await engine.docker.createContainer(
         containerOptions({
           name,
@@ -201,7 +203,7 @@ export class DockerRuntime implements ManagedRuntime {
       await container.start();
     } catch (err) {
       if (containerId) await removeContainer(engine.docker, containerId).catch(() => {});
-      removeHostDir(host.dir);
+      await removeHostDir(host.dir).catch(() => {});
       throw new VerifierError(`could not start a sandbox container from ${image}: ${describeError(err)}`, {
         cause: err,
       });
@@ -350,7 +352,7 @@ exec initdb -D ${LAYOUT.data} -U postgres --auth-local=trust --auth-host=scram-s
         .map(async (c) => {
           await removeContainer(engine.docker, c.Id);
           const dir = c.Labels[LABEL.dir];
-          if (dir) removeHostDir(dir);
+          if (dir) await removeHostDir(dir);
         }),
     );
   }
@@ -375,7 +377,7 @@ exec initdb -D ${LAYOUT.data} -U postgres --auth-local=trust --auth-host=scram-s
         await removeContainer(engine.docker, c.Id);
         const l = c.Labels;
         const dir = l[LABEL.dir];
-        if (dir) removeHostDir(dir);
+        if (dir) await removeHostDir(dir);
         report.removed.push(`${name} (run ${l[LABEL.run]}, ${l[LABEL.source]}/${l[LABEL.backup]})`);
         this.#logger.info("removed leftover sandbox container", { container: name, run: l[LABEL.run] });
       } catch (err) {
@@ -387,7 +389,7 @@ exec initdb -D ${LAYOUT.data} -U postgres --auth-local=trust --auth-host=scram-s
       }
     }
     // directories a crashed run left without a container (or whose container went first)
-    const dirs = sweepHostDirs(this.#root);
+    const dirs = await sweepHostDirs(this.#root);
     report.removed.push(...dirs.removed);
     for (const d of dirs.removed) this.#logger.info("removed leftover sandbox directory", { dir: d });
     for (const f of dirs.failed)

@@ -474,7 +474,7 @@ export class DockerSandbox implements Sandbox {
           cause: err,
         });
       });
-      removeHostDir(this.#p.host.dir);
+      await removeHostDir(this.#p.host.dir);
     } finally {
       this.#p.onDestroyed();
     }

@@ -20,12 +20,12 @@ import { describeError, VerifierError } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
 import { isRoot, lookupUser, type OsUser, processAlive, processStartTime } from "../../util/os-user.js";
 import { runProcess } from "../../util/process.js";
+import { mountNoexec, NOEXEC_SUBDIRS, unmountUnder } from "../noexec-mounts.js";
 import { chooseMajor, type Runtime, type Sandbox, type SandboxSpec, type SweepReport } from "../runtime.js";
 import { copyTemplate, INITDB_ARGS, keepTemplate, templateDir } from "./cluster-template.js";
 import { assertConfinable, type ConfinementMode, etcFiles, installRoot } from "./confine.js";
 import { discoverInstalls, type PgInstall } from "./local-binaries.js";
 import { LocalSandbox, stopPostmaster } from "./local-sandbox.js";
-import { mountNoexec, NOEXEC_SUBDIRS, unmountUnder } from "./noexec-mounts.js";
 import { createSandboxCgroup, sweepSandboxCgroups } from "./sandbox-cgroup.js";
 
 /** Options of the local runtime. */

@@ -22,11 +22,11 @@ import { describeError, VerifierError } from "../../util/errors.js";
 import type { OsUser } from "../../util/os-user.js";
 import { lastLines, type RunResult, runProcess } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
+import { unmountUnder } from "../noexec-mounts.js";
 import type { Sandbox, SandboxConnection, SandboxExecOptions, StartOptions } from "../runtime.js";
 import { handOverSocketDir, takeSocketDir } from "../socket-dir.js";
 import { takeOutOfReach } from "../taken-file.js";
 import { type ConfinementMode, confinedArgv, isInside } from "./confine.js";
-import { unmountUnder } from "./noexec-mounts.js";
 import type { SandboxCgroup } from "./sandbox-cgroup.js";
 
 /** Settings that make a throwaway cluster fast; durability is worthless here. */

@@ -3,12 +3,13 @@
  * directory the sandbox account may write are bind-mounted onto themselves with
  * nosuid,nodev,noexec, so a library the backup ships cannot be mapped as code (`CREATE FUNCTION
  * … AS './lib.so'`, LOAD). bubblewrap keeps these flags on the binds it makes and, inside its
- * user namespace, cannot clear them. Needs root; without it nothing is mounted.
+ * user namespace, cannot clear them; a container's bind of such a directory inherits them.
+ * Needs root; without it nothing is mounted.
  */
 import { readFileSync } from "node:fs";
-import { coerceError } from "../../util/errors.js";
-import { isRoot } from "../../util/os-user.js";
-import { runProcess } from "../../util/process.js";
+import { coerceError } from "../util/errors.js";
+import { isRoot } from "../util/os-user.js";
+import { runProcess } from "../util/process.js";
 
 /** The sandbox's subdirectories its account writes (made noexec). */
 export const NOEXEC_SUBDIRS = ["data", "home", "tmp", "sock"] as const;
