@@ -2,6 +2,7 @@
  * The text files that describe a base backup: backup_label (in the backup), the backup
  * history file (in the WAL archive, with STOP fields) and backup_manifest (JSON).
  */
+import { describeError } from "../../util/errors.js";
 import { parseLsn } from "../../wal/wal-names.js";
 
 /** What a backup_label or backup history file says. */
@@ -81,6 +82,16 @@ export function parseLabelTime(text: string): { iso?: string; note?: string } {
     };
   }
   return { iso: new Date(utc - offsetMin * 60_000).toISOString() };
+}
+
+/** The parsed label, or undefined with the reason added to `problems`. */
+export function labelOrProblem(text: string, problems: string[]): BackupLabel | undefined {
+  try {
+    return parseBackupLabel(text);
+  } catch (err) {
+    problems.push(`backup_label: ${describeError(err)}`);
+    return undefined;
+  }
 }
 
 /** Parses backup_label or backup history file text; throws when it has no start position. */

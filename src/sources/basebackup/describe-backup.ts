@@ -4,8 +4,8 @@ import { basename, join } from "node:path";
 import type { BaseBackupLayout, WalIncluded } from "../../model.js";
 import { describeError } from "../../util/errors.js";
 import { compressionOfName, readDecompressedHead } from "../../wal/compression.js";
-import { type BackupLabel, type ManifestSummary, parseBackupLabel, parseManifest } from "./backup-label.js";
-import { tarMembers } from "./tar-head.js";
+import { type BackupLabel, labelOrProblem, type ManifestSummary, parseManifest } from "./backup-label.js";
+import { headFiles } from "./tar-head.js";
 
 /** How the backup's files are laid out (the Backup record carries it to the restorer). */
 export type BackupLayout = BaseBackupLayout;
@@ -122,23 +122,14 @@ export async function describeBackupDir(dir: string): Promise<DescribedBackup | 
     };
     format = `base-tar${compression ? `-${compression}` : ""}`;
     try {
-      const members = tarMembers(await readDecompressedHead(join(dir, base), compression, HEAD_BYTES));
-      labelText = members.find((m) => m.name === "backup_label")?.content?.toString("utf8");
-      pgVersionText = members.find((m) => m.name === "PG_VERSION")?.content?.toString("utf8");
-      if (!labelText) problems.push(`${base} has no backup_label near its start`);
+      const head = await readDecompressedHead(join(dir, base), compression, HEAD_BYTES);
+      ({ labelText, pgVersionText } = headFiles(head, base, problems));
     } catch (err) {
       problems.push(`${base} cannot be read: ${describeError(err)}`);
     }
   }
 
-  let label: BackupLabel | undefined;
-  if (labelText !== undefined) {
-    try {
-      label = parseBackupLabel(labelText);
-    } catch (err) {
-      problems.push(`backup_label: ${describeError(err)}`);
-    }
-  }
+  const label = labelText !== undefined ? labelOrProblem(labelText, problems) : undefined;
 
   let manifest: DescribedBackup["manifest"];
   const manifestPath = join(dir, "backup_manifest");

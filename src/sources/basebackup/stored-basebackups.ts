@@ -7,9 +7,9 @@ import { constants, gunzipSync } from "node:zlib";
 import type { Storage, StoredObject } from "../../storage/storage.js";
 import { describeError } from "../../util/errors.js";
 import { compressionOfName } from "../../wal/compression.js";
-import { type BackupLabel, type ManifestSummary, parseBackupLabel, parseManifest } from "./backup-label.js";
+import { type BackupLabel, labelOrProblem, type ManifestSummary, parseManifest } from "./backup-label.js";
 import type { DescribedBackup } from "./describe-backup.js";
-import { tarMembers } from "./tar-head.js";
+import { headFiles } from "./tar-head.js";
 
 /** The objects of one stored backup, by their name below its prefix. */
 export interface StoredBackupObjects {
@@ -121,25 +121,15 @@ export async function describeStoredBackup(
   } else {
     try {
       const head = await tarHead(storage, key(base), signal);
-      if (head) {
-        const members = tarMembers(head);
-        labelText = members.find((m) => m.name === "backup_label")?.content?.toString("utf8");
-        pgVersionText = members.find((m) => m.name === "PG_VERSION")?.content?.toString("utf8");
-        if (!labelText) problems.push(`${base} has no backup_label near its start`);
-      }
+      if (head) ({ labelText, pgVersionText } = headFiles(head, base, problems));
     } catch (err) {
       problems.push(`${base} cannot be read: ${describeError(err)}`);
     }
   }
 
   let label: BackupLabel | undefined;
-  if (labelText !== undefined) {
-    try {
-      label = parseBackupLabel(labelText);
-    } catch (err) {
-      problems.push(`backup_label: ${describeError(err)}`);
-    }
-  } else if (manifest && base && compression && compression !== "gz") {
+  if (labelText !== undefined) label = labelOrProblem(labelText, problems);
+  else if (manifest && base && compression && compression !== "gz") {
     label = labelFromManifest(manifest.summary);
   }
 

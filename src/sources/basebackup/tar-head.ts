@@ -50,3 +50,21 @@ export function tarMembers(buf: Buffer): TarMember[] {
   }
   return out;
 }
+
+/** The texts of backup_label and PG_VERSION among the first members of a base tar. */
+export interface HeadFiles {
+  labelText?: string;
+  pgVersionText?: string;
+}
+
+/**
+ * backup_label and PG_VERSION from the head of the base tar named `base` (pg_basebackup writes
+ * them first); a missing label is added to `problems`.
+ */
+export function headFiles(head: Buffer, base: string, problems: string[]): HeadFiles {
+  const members = tarMembers(head);
+  const text = (name: string) => members.find((m) => m.name === name)?.content?.toString("utf8");
+  const files = { labelText: text("backup_label"), pgVersionText: text("PG_VERSION") };
+  if (!files.labelText) problems.push(`${base} has no backup_label near its start`);
+  return files;
+}
