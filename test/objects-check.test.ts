@@ -13,20 +13,11 @@ import { ConfigError, parseConfig } from "../src/config/load.js";
 import type { RunResult } from "../src/model.js";
 import { ROOT } from "./support/cli.js";
 import { drillSuite } from "./support/runtimes.js";
-import {
-  bucketSnapshot,
-  createTestBucket,
-  deleteTestBucket,
-  putObjects,
-  type S3ClusterInfo,
-  s3Cluster,
-} from "./support/s3.js";
+import { createFilledBucket, expectUnchangedAndDelete, type S3ClusterInfo } from "./support/s3.js";
+import { s3ReaderEnv, s3StorageYaml } from "./support/s3-cli.js";
 
 const OUT = join(ROOT, "fixtures", "generated", "objects");
 const DUMPS_DIR = join(OUT, "dumps");
-// the config's references to the read-only keys, resolved by the CLI from its environment
-const KEY_REF = '"$' + '{ATTEST_TEST_S3_KEY}"';
-const SECRET_REF = '"$' + '{ATTEST_TEST_S3_SECRET}"';
 /** The key the bucket never received (the backup set is incomplete). */
 const NOT_UPLOADED = "2026/11/doc-01234.pdf";
 
@@ -163,41 +154,29 @@ describe("objects check against an S3 bucket", () => {
   let bucket: string;
   let before: string[];
 
-  const storeYaml = (name: string, accessKey: string) => `
-  ${name}:
-    type: s3
-    endpoint: ${info.httpsEndpoint}
-    region: ${info.region}
-    bucket: ${bucket}
-    path_style: true
-    access_key_id: ${accessKey}
-    secret_access_key: ${SECRET_REF}
-    ca_file: ${info.caFile}`;
-
   beforeAll(async () => {
-    info = await s3Cluster();
-    bucket = await createTestBucket("objects-check");
-    await putObjects(bucket, [
+    ({
+      info,
+      bucket,
+      snapshot: before,
+    } = await createFilledBucket("objects-check", [
       ...keys.filter((k) => k !== NOT_UPLOADED).map((k) => ({ key: `app/files/${k}`, body: k })),
       // outside the prefix: not counted as present
       { key: `app/other/${NOT_UPLOADED}`, body: "elsewhere" },
       { key: `app/files-old/${NOT_UPLOADED}`, body: "a prefix that only starts the same" },
-    ]);
-    before = await bucketSnapshot(bucket);
-    process.env.ATTEST_TEST_S3_KEY = info.reader.accessKeyId;
-    process.env.ATTEST_TEST_S3_SECRET = info.reader.secretAccessKey;
+    ]));
+    // the child CLI reads the read-only account's keys through ${ENV} references
+    Object.assign(process.env, s3ReaderEnv(info));
   });
 
   afterAll(async () => {
-    if (!bucket) return;
     // Attest listed and looked up, and wrote, deleted or tagged nothing
-    expect(await bucketSnapshot(bucket)).toEqual(before);
-    await deleteTestBucket(bucket);
+    if (bucket) await expectUnchangedAndDelete(bucket, before);
   });
 
   it("passes over more than 1,000 keys (a listing of several pages)", async () => {
     const ws = config(`
-storage:${storeYaml("lab", KEY_REF)}
+${s3StorageYaml(info, bucket)}
 ${source(` { database: docs, storage: lab, path: app/files/, sql: "select object_key from attachments where object_key <> '${NOT_UPLOADED}'" }`)}`);
     const { code, doc, stdout, stderr } = await run(["drill", "--config", ws.config, "--source", "docs"]);
     expect(code, stderr.slice(-2000)).toBe(0);
@@ -213,7 +192,7 @@ ${source(` { database: docs, storage: lab, path: app/files/, sql: "select object
 
   it("fails naming the key the bucket does not hold", async () => {
     const ws = config(`
-storage:${storeYaml("lab", KEY_REF)}
+${s3StorageYaml(info, bucket)}
 ${source(` { database: docs, storage: lab, path: app/files, sql: "select object_key from attachments" }`)}`);
     const { code, doc, stderr } = await run(["drill", "--config", ws.config, "--source", "docs"]);
     expect(code, stderr.slice(-2000)).toBe(1);
@@ -227,7 +206,7 @@ ${source(` { database: docs, storage: lab, path: app/files, sql: "select object_
 
   it("looks few keys up one by one and names the missing one", async () => {
     const ws = config(`
-storage:${storeYaml("lab", KEY_REF)}
+${s3StorageYaml(info, bucket)}
 ${source(` { database: docs, storage: lab, path: app/files/, sql: "select object_key from attachments where id between 1230 and 1240" }`)}`);
     const { code, doc, stderr } = await run(["drill", "--config", ws.config, "--source", "docs"]);
     expect(code, stderr.slice(-2000)).toBe(1);
@@ -241,7 +220,7 @@ ${source(` { database: docs, storage: lab, path: app/files/, sql: "select object
 
   it("says error, naming the S3 code, for wrong keys, and error for a query that fails", async () => {
     const ws = config(`
-storage:${storeYaml("lab", KEY_REF)}${storeYaml("wrong", "NOSUCHKEY00000000000")}
+${s3StorageYaml(info, bucket, { lab: {}, wrong: { access_key_id: "NOSUCHKEY00000000000" } })}
 ${source(`
         - { name: wrong keys, database: docs, storage: wrong, path: app/files/, sql: "select object_key from attachments" }
         - { name: bad query, database: docs, storage: lab, path: app/files/, sql: "select object_key from no_such_table" }`)}`);

@@ -9,35 +9,12 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attest, DUMPS } from "./support/cli.js";
 import { drillSuite, selectedRuntimes } from "./support/runtimes.js";
-import {
-  bucketSnapshot,
-  createTestBucket,
-  deleteTestBucket,
-  putObjects,
-  type S3ClusterInfo,
-  s3Cluster,
-} from "./support/s3.js";
+import { createFilledBucket, expectUnchangedAndDelete, type S3ClusterInfo } from "./support/s3.js";
+import { s3ReaderEnv, s3StorageYaml } from "./support/s3-cli.js";
 
 const CRM = readFileSync(join(DUMPS, "good", "crm_20261120T0300.dump"));
-// the config's reference to the read-only key, resolved by the CLI from its environment
-const KEY_REF = '"$' + '{ATTEST_TEST_S3_KEY}"';
 const APP_DIR = join(DUMPS, "good", "app_20261120T0300.dir");
 const APP_GZ = readFileSync(join(DUMPS, "good", "app_20261120T0300.sql.gz"));
-
-/** The `storage:` block naming the test bucket, read with the read-only account (or `accessKey`). */
-function storeYaml(info: S3ClusterInfo, bucket: string, accessKey?: string): string {
-  return `
-storage:
-  lab:
-    type: s3
-    endpoint: ${info.httpsEndpoint}
-    region: ${info.region}
-    bucket: ${bucket}
-    path_style: true
-    access_key_id: ${accessKey ?? KEY_REF}
-    secret_access_key: "\${ATTEST_TEST_S3_SECRET}"
-    ca_file: ${info.caFile}`;
-}
 
 describe("dumps in an S3 bucket (local runtime)", () => {
   const { config, run } = drillSuite("local");
@@ -45,12 +22,16 @@ describe("dumps in an S3 bucket (local runtime)", () => {
   let bucket: string;
   let before: string[];
 
-  const store = (accessKey?: string) => storeYaml(info, bucket, accessKey);
+  // the read-only account's keys by reference (or `accessKey` instead of the key)
+  const store = (accessKey?: string) =>
+    s3StorageYaml(info, bucket, { lab: accessKey ? { access_key_id: accessKey } : {} });
 
   beforeAll(async () => {
-    info = await s3Cluster();
-    bucket = await createTestBucket("s3-dumps");
-    await putObjects(bucket, [
+    ({
+      info,
+      bucket,
+      snapshot: before,
+    } = await createFilledBucket("s3-dumps", [
       { key: "dumps/app/crm_20261120T0300.dump", body: CRM },
       // pg_dump -Fc | gzip
       { key: "dumps/app/crm_20261120T0300.dump.gz", body: gzipSync(CRM) },
@@ -70,18 +51,14 @@ describe("dumps in an S3 bucket (local runtime)", () => {
       })),
       // the upload broke off half-way: the object exists, the dump does not
       { key: "dumps/cut/crm_20261121T0300.dump", body: CRM.subarray(0, Math.floor(CRM.length / 2)) },
-    ]);
-    before = await bucketSnapshot(bucket);
+    ]));
     // the child CLI reads the read-only account's keys through ${ENV} references
-    process.env.ATTEST_TEST_S3_KEY = info.reader.accessKeyId;
-    process.env.ATTEST_TEST_S3_SECRET = info.reader.secretAccessKey;
+    Object.assign(process.env, s3ReaderEnv(info));
   });
 
   afterAll(async () => {
-    if (!bucket) return;
     // Attest listed, read and fetched, and wrote, deleted or tagged nothing
-    expect(await bucketSnapshot(bucket)).toEqual(before);
-    await deleteTestBucket(bucket);
+    if (bucket) await expectUnchangedAndDelete(bucket, before);
   });
 
   it("lists the dumps under a prefix with their format and dump time from the header", async () => {
@@ -196,9 +173,11 @@ describe.each(selectedRuntimes().filter((r) => r === "docker"))(
     let before: string[];
 
     beforeAll(async () => {
-      info = await s3Cluster();
-      bucket = await createTestBucket("s3-dumps-docker");
-      await putObjects(bucket, [
+      ({
+        info,
+        bucket,
+        snapshot: before,
+      } = await createFilledBucket("s3-dumps-docker", [
         { key: "dumps/app/crm_20261120T0300.dump", body: CRM },
         { key: "dumps/app/crm_20261120T0300.dump.gz", body: gzipSync(CRM) },
         { key: "dumps/app/app_20261120T0300.sql.gz", body: APP_GZ },
@@ -207,20 +186,16 @@ describe.each(selectedRuntimes().filter((r) => r === "docker"))(
           body: readFileSync(join(APP_DIR, f)),
         })),
         { key: "dumps/cut/crm_20261121T0300.dump", body: CRM.subarray(0, Math.floor(CRM.length / 2)) },
-      ]);
-      before = await bucketSnapshot(bucket);
-      process.env.ATTEST_TEST_S3_KEY = info.reader.accessKeyId;
-      process.env.ATTEST_TEST_S3_SECRET = info.reader.secretAccessKey;
+      ]));
+      Object.assign(process.env, s3ReaderEnv(info));
     });
 
     afterAll(async () => {
-      if (!bucket) return;
-      expect(await bucketSnapshot(bucket)).toEqual(before);
-      await deleteTestBucket(bucket);
+      if (bucket) await expectUnchangedAndDelete(bucket, before);
     });
 
     it("restores each dump from the bucket in a container without network and passes", async () => {
-      const ws = config(`${storeYaml(info, bucket)}
+      const ws = config(`${s3StorageYaml(info, bucket)}
 sources:
   - { name: bucket-dumps, type: dump-dir, storage: lab, path: dumps/app/, select: all }`);
       const { code, doc, stdout, stderr } = await run(["audit", "--config", ws.config]);
@@ -239,7 +214,7 @@ sources:
     });
 
     it("fails a dump object cut short, as on disk", async () => {
-      const ws = config(`${storeYaml(info, bucket)}
+      const ws = config(`${s3StorageYaml(info, bucket)}
 sources:
   - { name: bucket-cut, type: dump-dir, storage: lab, path: dumps/cut/, select: all }`);
       const { code, doc, stderr } = await run(["audit", "--config", ws.config]);

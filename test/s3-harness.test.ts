@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createTestBucket,
   deleteTestBucket,
+  putObjects,
   type S3ClusterInfo,
   s3Cluster,
   s3TestClient,
@@ -44,7 +45,7 @@ describe("the test S3 server (Ceph radosgw on loopback)", () => {
     bucket = await createTestBucket("harness");
     writer = s3TestClient(info, "writer");
     reader = s3TestClient(info, "reader", { maxAttempts: 1 });
-    await writer.send(new PutObjectCommand({ Bucket: bucket, Key: "dumps/a.sql", Body: "select 1;\n" }));
+    await putObjects(bucket, [{ key: "dumps/a.sql", body: "select 1;\n" }]);
   });
 
   afterAll(async () => {

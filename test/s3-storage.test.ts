@@ -13,14 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStorage } from "../src/storage/create-storage.js";
 import { type Storage, StorageError, type StoredObject } from "../src/storage/storage.js";
 import { storageSchema } from "../src/storage/storage-config.js";
-import {
-  bucketSnapshot,
-  createTestBucket,
-  deleteTestBucket,
-  putObjects,
-  type S3ClusterInfo,
-  s3Cluster,
-} from "./support/s3.js";
+import { createFilledBucket, expectUnchangedAndDelete, type S3ClusterInfo } from "./support/s3.js";
+import { s3StoreFields } from "./support/s3-cli.js";
 import { type FaultProxy, startFaultProxy } from "./support/s3-fault-proxy.js";
 
 const MANY = 1234;
@@ -49,26 +43,25 @@ describe("S3 store (Ceph radosgw, read-only account)", () => {
   const opened: Storage[] = [];
 
   async function store(over: Record<string, unknown> = {}): Promise<Storage> {
-    const cfg = storageSchema.parse({
-      type: "s3",
-      endpoint: info.httpsEndpoint,
-      region: info.region,
-      bucket,
-      path_style: true,
-      access_key_id: info.reader.accessKeyId,
-      secret_access_key: info.reader.secretAccessKey,
-      ca_file: info.caFile,
-      ...over,
-    });
+    // the keys themselves: no CLI resolves ${ENV} references here
+    const cfg = storageSchema.parse(
+      s3StoreFields(info, bucket, {
+        access_key_id: info.reader.accessKeyId,
+        secret_access_key: info.reader.secretAccessKey,
+        ...over,
+      }),
+    );
     const s = await createStorage("lab", cfg);
     opened.push(s);
     return s;
   }
 
   beforeAll(async () => {
-    info = await s3Cluster();
-    bucket = await createTestBucket("s3-storage");
-    await putObjects(bucket, [
+    ({
+      info,
+      bucket,
+      snapshot: before,
+    } = await createFilledBucket("s3-storage", [
       ...Array.from({ length: MANY }, (_, i) => ({
         key: `many/${String(i).padStart(5, "0")}.wal`,
         body: `w${i}`,
@@ -76,15 +69,13 @@ describe("S3 store (Ceph radosgw, read-only account)", () => {
       { key: "big/blob.bin", body: BIG },
       { key: "big/empty", body: "" },
       { key: "other/x", body: "x" },
-    ]);
-    before = await bucketSnapshot(bucket);
+    ]));
   });
 
   afterAll(async () => {
     for (const s of opened) s.close();
     // the read-only account wrote, deleted and tagged nothing in all these tests
-    if (bucket) expect(await bucketSnapshot(bucket)).toEqual(before);
-    if (bucket) await deleteTestBucket(bucket);
+    if (bucket) await expectUnchangedAndDelete(bucket, before);
   });
 
   it("lists more than 1000 keys under a prefix, page by page, in key order", async () => {

@@ -7,18 +7,22 @@ import { Agent } from "node:https";
 import { join } from "node:path";
 import {
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteBucketCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetObjectCommand,
   ListObjectsV2Command,
   PutBucketPolicyCommand,
   PutObjectCommand,
   S3Client,
+  type _Object as S3Object,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
 import { coerceError } from "../../src/util/errors.js";
 import { retryUntil } from "../../src/util/retry.js";
 import { type S3ClusterInfo, type S3Credentials, startS3Cluster } from "./s3-cluster.js";
@@ -236,27 +240,130 @@ export async function putObjects(
   }
 }
 
+/** Every object of `bucket` under `prefix`, page after page, in the order the server lists them. */
+async function* listAll(s3: S3Client, bucket: string, prefix?: string): AsyncGenerator<S3Object> {
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        ...(prefix ? { Prefix: prefix } : {}),
+        ...(token ? { ContinuationToken: token } : {}),
+      }),
+    );
+    yield* page.Contents ?? [];
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+}
+
+/** Runs `fn` with an SDK client of `who`, destroyed afterwards. */
+async function withS3<T>(who: "writer" | "reader", fn: (s3: S3Client) => Promise<T>): Promise<T> {
+  const s3 = s3TestClient(await s3Cluster(), who);
+  try {
+    return await fn(s3);
+  } finally {
+    s3.destroy();
+  }
+}
+
 /**
  * Every object of a bucket as "key size etag lastModified", in key order, listed by the writer: two
  * equal snapshots mean nothing was written, overwritten, deleted or added in between.
  */
-export async function bucketSnapshot(bucket: string): Promise<string[]> {
-  const info = await s3Cluster();
-  const s3 = s3TestClient(info, "writer");
-  const out: string[] = [];
-  try {
-    let token: string | undefined;
-    do {
-      const page = await s3.send(
-        new ListObjectsV2Command({ Bucket: bucket, ...(token ? { ContinuationToken: token } : {}) }),
+export function bucketSnapshot(bucket: string): Promise<string[]> {
+  return withS3("writer", async (s3) => {
+    const out: string[] = [];
+    for await (const o of listAll(s3, bucket))
+      out.push(`${o.Key} ${o.Size} ${o.ETag} ${o.LastModified?.toISOString()}`);
+    return out;
+  });
+}
+
+/** Every key of a bucket with its ETag and size, sorted, as the read-only account lists them. */
+export function readerBucketState(bucket: string): Promise<string[]> {
+  return withS3("reader", async (s3) => {
+    const out: string[] = [];
+    for await (const o of listAll(s3, bucket)) out.push(`${o.Key} ${o.ETag} ${o.Size}`);
+    return out.sort();
+  });
+}
+
+/** The keys under `prefix`, listed by the writer. */
+export function keysUnder(bucket: string, prefix: string): Promise<string[]> {
+  return withS3("writer", async (s3) => {
+    const out: string[] = [];
+    for await (const o of listAll(s3, bucket, prefix)) out.push(o.Key!);
+    return out;
+  });
+}
+
+/** The bytes of one object, read by the writer. */
+export function readObject(bucket: string, key: string): Promise<Buffer> {
+  return withS3("writer", async (s3) => {
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from(await got.Body!.transformToByteArray());
+  });
+}
+
+/** Deletes one object as the writer (a fault made on purpose). */
+export async function deleteObject(bucket: string, key: string): Promise<void> {
+  await withS3("writer", (s3) => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
+}
+
+/** Copies one object to another key of the same bucket, as the writer. */
+export async function copyObject(bucket: string, from: string, to: string): Promise<void> {
+  await withS3("writer", (s3) =>
+    s3.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${from}` })),
+  );
+}
+
+/** Copies every object under `from/` to `to/` as the writer, for a fault that must not touch the shared fixture. */
+export function copyPrefix(bucket: string, from: string, to: string): Promise<void> {
+  return withS3("writer", async (s3) => {
+    for await (const o of listAll(s3, bucket, `${from}/`))
+      await s3.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: `${to}/${o.Key!.slice(from.length + 1)}`,
+          CopySource: `${bucket}/${o.Key}`,
+        }),
       );
-      for (const o of page.Contents ?? []) {
-        out.push(`${o.Key} ${o.Size} ${o.ETag} ${o.LastModified?.toISOString()}`);
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-  } finally {
-    s3.destroy();
+  });
+}
+
+/** Replaces object `key` by `change` of its bytes, stored under `newKey` (e.g. the object compressed). */
+export async function rewriteObject(
+  bucket: string,
+  key: string,
+  newKey: string,
+  change: (body: Buffer) => Uint8Array,
+): Promise<void> {
+  const body = await readObject(bucket, key);
+  await putObjects(bucket, [{ key: newKey, body: change(body) }]);
+  await deleteObject(bucket, key);
+}
+
+/** A new test bucket (see createTestBucket) holding `objects`, and its snapshot before any test ran. */
+export async function createFilledBucket(
+  label: string,
+  objects: ReadonlyArray<{ key: string; body: string | Uint8Array }>,
+): Promise<{ info: S3ClusterInfo; bucket: string; snapshot: string[] }> {
+  const info = await s3Cluster();
+  const bucket = await createTestBucket(label);
+  try {
+    await putObjects(bucket, objects);
+    return { info, bucket, snapshot: await bucketSnapshot(bucket) };
+  } catch (err) {
+    await deleteTestBucket(bucket);
+    throw err;
   }
-  return out;
+}
+
+/** Asserts a bucket is exactly as `snapshot` (nothing written, deleted or tagged since), then deletes it either way. */
+export async function expectUnchangedAndDelete(bucket: string, snapshot: string[]): Promise<void> {
+  try {
+    expect(await bucketSnapshot(bucket)).toEqual(snapshot);
+  } finally {
+    await deleteTestBucket(bucket);
+  }
 }
