@@ -250,9 +250,14 @@ reports: { dir: ${dir}/reports, pdf: false }
     expect(seenOf("endless-get").abandoned).toBeGreaterThanOrEqual(1);
   });
 
-  it("does not list a key with a control character", async () => {
+  it("does not list a key with a control character, and says so in a finding naming it", async () => {
     const { source } = await listOf("control-key");
     expect(source.backups.map((b) => b.id)).toEqual(["crm_20261120T0300.dump"]);
+    const unlisted = source.findings.filter((f) => f.kind === "unlisted_objects");
+    expect(unlisted).toHaveLength(1);
+    expect(unlisted[0]!.message).toContain("1 object(s) under s3://control-key/d/ are not listed");
+    // the key is named JSON-quoted: its newline is shown, never printed raw
+    expect(unlisted[0]!.message).toContain('"d/crm\\n_20261120T0300.dump"');
   });
 
   it("stops a fetch as soon as the store sent more than the object's size", async () => {

@@ -20,6 +20,12 @@ export interface StorageCallOptions {
   signal?: AbortSignal;
 }
 
+/** Options of a listing. */
+export interface ListOptions extends StorageCallOptions {
+  /** Told of each object the listing leaves out, and why (see unlisted-keys.ts). */
+  onUnlisted?: (key: string, why: string) => void;
+}
+
 /** A read-only view of a store of backup files. */
 export interface Storage {
   /** The configured store's name. */
@@ -29,7 +35,7 @@ export interface Storage {
   /** Where a key lives, for records and messages (`s3://bucket/key`, `/backups/key`). */
   describe(key: string): string;
   /** Every object whose key starts with `prefix`, in key order, page by page. */
-  list(prefix: string, opts?: StorageCallOptions): AsyncIterable<StoredObject>;
+  list(prefix: string, opts?: ListOptions): AsyncIterable<StoredObject>;
   /** The object's size, date and tag; undefined when it does not exist. */
   stat(key: string, opts?: StorageCallOptions): Promise<StoredObject | undefined>;
   /** Up to `length` bytes from `offset` (fewer at the object's end). */

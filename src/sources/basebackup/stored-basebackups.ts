@@ -4,7 +4,7 @@
  * directory: from the manifest and the tar's head, read as a byte range (nothing downloaded whole).
  */
 import { constants, gunzipSync } from "node:zlib";
-import type { Storage, StoredObject } from "../../storage/storage.js";
+import type { ListOptions, Storage, StoredObject } from "../../storage/storage.js";
 import { describeError } from "../../util/errors.js";
 import { compressionOfName } from "../../wal/compression.js";
 import { type BackupLabel, labelOrProblem, type ManifestSummary, parseManifest } from "./backup-label.js";
@@ -42,10 +42,10 @@ export function keyPrefix(path: string): string {
 export async function listStoredBackupObjects(
   storage: Storage,
   prefix: string,
-  signal?: AbortSignal,
+  opts: ListOptions = {},
 ): Promise<StoredBackupObjects[]> {
   const byId = new Map<string, StoredBackupObjects>();
-  for await (const o of storage.list(prefix, signal ? { signal } : {})) {
+  for await (const o of storage.list(prefix, opts)) {
     const m = /^([^/]+)\/([^/]+)$/.exec(o.key.slice(prefix.length));
     if (!m) continue;
     const id = m[1]!;

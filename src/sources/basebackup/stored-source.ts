@@ -6,6 +6,7 @@
 import type { Backup, Finding } from "../../model.js";
 import { createStorage } from "../../storage/create-storage.js";
 import type { Storage } from "../../storage/storage.js";
+import { UnlistedKeys } from "../../storage/unlisted-keys.js";
 import { describeError, VerifierError } from "../../util/errors.js";
 import { readStoredText, readStoredWalArchive, type StoredWalArchive } from "../../wal/stored-wal-archive.js";
 import { latestRecoveryTimeline } from "../../wal/wal-continuity.js";
@@ -61,7 +62,14 @@ export async function listStoredSource(
     const findings: Finding[] = [];
     const archive = await readStoredArchive(cfg, storage, signal);
     const backups: Backup[] = [];
-    for (const group of await listStoredBackupObjects(storage, keyPrefix(cfg.path), signal)) {
+    const unlisted = new UnlistedKeys();
+    const groups = await listStoredBackupObjects(storage, keyPrefix(cfg.path), {
+      onUnlisted: unlisted.onUnlisted,
+      ...(signal ? { signal } : {}),
+    });
+    const left = unlisted.finding(cfg.name, storage.describe(keyPrefix(cfg.path)));
+    if (left) findings.push(left);
+    for (const group of groups) {
       if (signal?.aborted) break;
       const where = storage.describe(group.prefix);
       try {

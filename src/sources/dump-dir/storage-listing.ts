@@ -8,6 +8,7 @@ import { type Backup, detailOf, type Finding } from "../../model.js";
 import { compressionOf } from "../../restore/logical/decompress.js";
 import { createStorage } from "../../storage/create-storage.js";
 import type { Storage, StoredObject } from "../../storage/storage.js";
+import { UnlistedKeys } from "../../storage/unlisted-keys.js";
 import type { SourceContext } from "../source.js";
 import { archive, type Detected, fromGzipContent, fromTarHead, isGzip, isTar } from "./detect-format.js";
 import type { DumpDirSourceConfig } from "./dump-dir-config.js";
@@ -75,7 +76,14 @@ export async function listStoredDumps(
   try {
     const prefix = cfg.path === "/" ? "" : cfg.path;
     const objects: StoredObject[] = [];
-    for await (const o of storage.list(prefix, ctx.signal ? { signal: ctx.signal } : {})) objects.push(o);
+    const unlisted = new UnlistedKeys();
+    for await (const o of storage.list(prefix, {
+      onUnlisted: unlisted.onUnlisted,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    }))
+      objects.push(o);
+    const left = unlisted.finding(cfg.name, storage.describe(prefix));
+    if (left) findings.push(left);
     const relOf = (key: string) => key.slice(prefix.length).replace(/^\/+/, "");
     // a directory-format dump is every object under a prefix that holds toc.dat
     const dirs = objects

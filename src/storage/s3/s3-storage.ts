@@ -10,7 +10,13 @@ import {
 import { formatDuration } from "../../util/duration.js";
 import { registerSecret } from "../../util/redact.js";
 import { systemClock } from "../../util/retry.js";
-import { type Storage, type StorageCallOptions, StorageError, type StoredObject } from "../storage.js";
+import {
+  type ListOptions,
+  type Storage,
+  type StorageCallOptions,
+  StorageError,
+  type StoredObject,
+} from "../storage.js";
 import type { S3StorageConfig } from "./s3-config.js";
 import { s3Error } from "./s3-errors.js";
 import { createS3RequestHandler } from "./s3-http.js";
@@ -82,7 +88,7 @@ export class S3Storage implements Storage {
     return `s3://${this.#cfg.bucket}/${key}`;
   }
 
-  async *list(prefix: string, opts: StorageCallOptions = {}): AsyncIterable<StoredObject> {
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<StoredObject> {
     const where = this.describe(prefix);
     const cap = this.#cfg.max_keys_listed;
     // one deadline for every page of the listing: a store that trickles pages, or answers
@@ -127,8 +133,12 @@ export class S3Storage implements Storage {
           advanced = true;
         }
         // a key with a newline or another control character would become a backup id that
-        // breaks log lines, mail subjects and CSV readers: such objects are not listed
-        if (CONTROL_CHARS.test(o.Key)) continue;
+        // breaks log lines, mail subjects and CSV readers: such objects are not listed, but the
+        // caller is told (its source says so in a finding)
+        if (CONTROL_CHARS.test(o.Key)) {
+          opts.onUnlisted?.(o.Key, "a control character in the key");
+          continue;
+        }
         listed += 1;
         if (listed > cap)
           throw new StorageError(
