@@ -3,28 +3,19 @@
  * written by the real barman-cloud tools, listed and drilled by the real CLI with the read-only
  * account, the bucket byte-identical before and after every run.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import {
-  CopyObjectCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunResult } from "../src/model.js";
+import { describe, expect, it } from "vitest";
 import { parseBackupInfo } from "../src/sources/barman-cloud/backup-info.js";
-import { attest, localSandboxes, workspace } from "./support/cli.js";
 import {
-  createTestBucket,
-  deleteTestBucket,
+  copyObject,
+  copyPrefix,
+  deleteObject,
+  keysUnder,
+  putObjects,
+  readerBucketState,
+  readObject,
   type S3ClusterInfo,
-  s3Cluster,
-  s3TestClient,
 } from "./support/s3.js";
+import { attestOnBucket, parseRun, s3StorageYaml, useS3Backups } from "./support/s3-cli.js";
 
 /** What fixtures/build-s3-backups.sh recorded. */
 interface Expected {
@@ -36,84 +27,18 @@ interface Expected {
   markers: Array<{ id: number; label: string; committedAt: string }>;
 }
 
-/** Every key of a bucket with its ETag and size, read with the read-only account. */
-async function bucketState(info: S3ClusterInfo, bucket: string): Promise<string[]> {
-  const s3 = s3TestClient(info, "reader");
-  const out: string[] = [];
-  try {
-    let token: string | undefined;
-    do {
-      const page = await s3.send(
-        new ListObjectsV2Command({ Bucket: bucket, ...(token ? { ContinuationToken: token } : {}) }),
-      );
-      for (const o of page.Contents ?? []) out.push(`${o.Key} ${o.ETag} ${o.Size}`);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-  } finally {
-    s3.destroy();
-  }
-  return out.sort();
-}
-
-/** The run document, or a failure that shows what the CLI said instead. */
-function parseRun(r: { stdout: string; stderr: string; code: number | null }): RunResult {
-  try {
-    return JSON.parse(r.stdout) as RunResult;
-  } catch {
-    throw new Error(`attest exited ${r.code} without a JSON document: ${r.stderr.slice(-3000)}`);
-  }
-}
-
 describe("barman-cloud source (CloudNativePG's backups in a bucket, read-only keys)", () => {
   let info: S3ClusterInfo;
   let bucket: string;
   let expected: Expected;
-  let dir: string;
-  const runs: string[] = [];
+  const { runs } = useS3Backups<Expected>(
+    { label: "attest-s3-cnpg", kind: "barman-cloud", prefix: "cnpg" },
+    (lab) => {
+      ({ info, bucket, expected } = lab);
+    },
+  );
 
-  beforeAll(async () => {
-    info = await s3Cluster();
-    bucket = await createTestBucket("attest-cnpg");
-    dir = mkdtempSync(join(tmpdir(), "attest-s3-cnpg-"));
-    execFileSync(
-      "bash",
-      [resolve("fixtures/build-s3-backups.sh"), "barman-cloud", join(dir, "built"), "cnpg"],
-      {
-        stdio: ["ignore", "ignore", "inherit"],
-        timeout: 280_000,
-        env: {
-          PATH: process.env.PATH,
-          S3_ENDPOINT: info.httpsEndpoint,
-          S3_REGION: info.region,
-          S3_BUCKET: bucket,
-          S3_ACCESS_KEY_ID: info.writer.accessKeyId,
-          S3_SECRET_ACCESS_KEY: info.writer.secretAccessKey,
-          S3_CA_FILE: info.caFile,
-        },
-      },
-    );
-    expected = JSON.parse(readFileSync(join(dir, "built", "expected.json"), "utf8")) as Expected;
-  });
-
-  afterAll(async () => {
-    for (const id of runs) expect(localSandboxes(id), `sandboxes of run ${id}`).toEqual([]);
-    const ps = execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" });
-    // nothing of this file's runs (their sandbox directories name the run) is left running
-    expect(ps.split("\n").filter((l) => runs.some((id) => l.includes(`attest-${id}-`)))).toEqual([]);
-    if (bucket) await deleteTestBucket(bucket);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  const config = (ws: string, prefix = expected.prefix) => `storage:
-  lab:
-    type: s3
-    endpoint: ${info.httpsEndpoint}
-    region: ${info.region}
-    bucket: ${bucket}
-    path_style: true
-    access_key_id: "\${ATTEST_TEST_S3_KEY}"
-    secret_access_key: "\${ATTEST_TEST_S3_SECRET}"
-    ca_file: ${info.caFile}
+  const config = (ws: string, prefix = expected.prefix) => `${s3StorageYaml(info, bucket)}
 sources:
   - name: cnpg
     type: barman-cloud
@@ -128,24 +53,8 @@ reports: { dir: ${ws}/reports }
 `;
 
   /** Runs attest ARGS (as the read-only account) and checks the bucket is the same afterwards. */
-  const run = async (args: string[], prefix?: string) => {
-    const ws = workspace((d) => config(d, prefix));
-    try {
-      const before = await bucketState(info, bucket);
-      const r = await attest([...args, "--config", ws.config, "--json"], {
-        env: {
-          ATTEST_TEST_S3_KEY: info.reader.accessKeyId,
-          ATTEST_TEST_S3_SECRET: info.reader.secretAccessKey,
-        },
-      });
-      expect(await bucketState(info, bucket)).toEqual(before);
-      // the keys never appear in what Attest prints
-      expect(r.stdout + r.stderr).not.toContain(info.reader.secretAccessKey);
-      return r;
-    } finally {
-      rmSync(ws.dir, { recursive: true, force: true });
-    }
-  };
+  const run = (args: string[], prefix?: string) =>
+    attestOnBucket(bucket, (d) => config(d, prefix), args, { listing: readerBucketState });
 
   it("lists the DONE backup from its backup.info, the FAILED one as a finding, and no WAL gap", async () => {
     const r = await run(["list"]);
@@ -190,53 +99,19 @@ reports: { dir: ${ws}/reports }
     // a copy of the fixture under its own prefix, changed with the writer's keys (the shared one stays intact)
     const prefix = `${expected.prefix}-named`;
     const base = `${prefix}/${expected.server_name}/base`;
-    const s3 = s3TestClient(info, "writer");
-    let real: string;
-    try {
-      let token: string | undefined;
-      do {
-        const page = await s3.send(
-          new ListObjectsV2Command({
-            Bucket: bucket,
-            Prefix: `${expected.prefix}/`,
-            ...(token ? { ContinuationToken: token } : {}),
-          }),
-        );
-        for (const o of page.Contents ?? [])
-          await s3.send(
-            new CopyObjectCommand({
-              Bucket: bucket,
-              Key: `${prefix}/${o.Key!.slice(expected.prefix.length + 1)}`,
-              CopySource: `${bucket}/${o.Key}`,
-            }),
-          );
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
-      const got = await s3.send(
-        new GetObjectCommand({ Bucket: bucket, Key: `${base}/${expected.backup_id}/backup.info` }),
-      );
-      real = await got.Body!.transformToString();
-      const now = new Date().toISOString().replace("T", " ").replace("Z", "+00:00");
-      // the real backup gets a name; "fresh" is a newer backup.info with no data that barman would resolve to it
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: `${base}/${expected.backup_id}/backup.info`,
-          Body: `${real.trimEnd()}\nbackup_name=fresh\n`,
-        }),
-      );
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: `${base}/fresh/backup.info`,
-          Body: real
-            .replace(/^begin_time=.*$/m, `begin_time=${now}`)
-            .replace(/^end_time=.*$/m, `end_time=${now}`),
-        }),
-      );
-    } finally {
-      s3.destroy();
-    }
+    await copyPrefix(bucket, expected.prefix, prefix);
+    const real = (await readObject(bucket, `${base}/${expected.backup_id}/backup.info`)).toString("utf8");
+    const now = new Date().toISOString().replace("T", " ").replace("Z", "+00:00");
+    // the real backup gets a name; "fresh" is a newer backup.info with no data that barman would resolve to it
+    await putObjects(bucket, [
+      { key: `${base}/${expected.backup_id}/backup.info`, body: `${real.trimEnd()}\nbackup_name=fresh\n` },
+      {
+        key: `${base}/fresh/backup.info`,
+        body: real
+          .replace(/^begin_time=.*$/m, `begin_time=${now}`)
+          .replace(/^end_time=.*$/m, `end_time=${now}`),
+      },
+    ]);
     const listed = JSON.parse((await run(["list"], prefix)).stdout) as {
       sources: Array<{
         backups: Array<{ id: string }>;
@@ -257,27 +132,15 @@ reports: { dir: ${ws}/reports }
 
     // a well-formed id whose backup.info claims another start than the data it holds
     const other = "20991231T000000";
-    const w = s3TestClient(info, "writer");
-    try {
-      await w.send(
-        new CopyObjectCommand({
-          Bucket: bucket,
-          Key: `${base}/${other}/data.tar`,
-          CopySource: `${bucket}/${base}/${expected.backup_id}/data.tar`,
-        }),
-      );
-      await w.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: `${base}/${other}/backup.info`,
-          Body: real!
-            .replace(/^begin_xlog=.*$/m, "begin_xlog=0/FF000028")
-            .replace(/^end_time=.*$/m, "end_time=2099-12-31 00:00:00.000000+00:00"),
-        }),
-      );
-    } finally {
-      w.destroy();
-    }
+    await copyObject(bucket, `${base}/${expected.backup_id}/data.tar`, `${base}/${other}/data.tar`);
+    await putObjects(bucket, [
+      {
+        key: `${base}/${other}/backup.info`,
+        body: real
+          .replace(/^begin_xlog=.*$/m, "begin_xlog=0/FF000028")
+          .replace(/^end_time=.*$/m, "end_time=2099-12-31 00:00:00.000000+00:00"),
+      },
+    ]);
     const wrong = parseRun(await run(["drill", "--source", "cnpg", "--backup", other], prefix));
     runs.push(wrong.run.id);
     expect(wrong.drills[0]!.verdict).toBe("fail");
@@ -286,15 +149,12 @@ reports: { dir: ${ws}/reports }
 
   it("a WAL object deleted from the bucket: the drill fails at that segment and the listing names the gap", async () => {
     const [, gone] = expected.wal_after_backup;
-    const s3 = s3TestClient(info, "writer");
-    try {
-      const Prefix = `${expected.prefix}/${expected.server_name}/wals/${gone!.slice(0, 16)}/${gone}`;
-      const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix }));
-      expect(listed.Contents?.length).toBe(1);
-      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: listed.Contents![0]!.Key! }));
-    } finally {
-      s3.destroy();
-    }
+    const listed = await keysUnder(
+      bucket,
+      `${expected.prefix}/${expected.server_name}/wals/${gone!.slice(0, 16)}/${gone}`,
+    );
+    expect(listed.length).toBe(1);
+    await deleteObject(bucket, listed[0]!);
     const r = await run(["audit", "--source", "cnpg", "--no-mail"]);
     const doc = parseRun(r);
     runs.push(doc.run.id);

@@ -6,28 +6,10 @@
  * are made on copies of the fixture under fresh prefixes, never on the shared one.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
-import {
-  CopyObjectCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunResult } from "../src/model.js";
-import { attest, localSandboxes, workspace } from "./support/cli.js";
-import {
-  bucketSnapshot,
-  createTestBucket,
-  deleteTestBucket,
-  type S3ClusterInfo,
-  s3Cluster,
-  s3TestClient,
-} from "./support/s3.js";
+import { describe, expect, it } from "vitest";
+import { copyPrefix, deleteObject, rewriteObject, type S3ClusterInfo } from "./support/s3.js";
+import { attestOnBucket, parseRun, S3_KEY_REF, s3StorageYaml, useS3Backups } from "./support/s3-cli.js";
 
 /** What fixtures/build-s3-backups.sh basebackup recorded. */
 interface Expected {
@@ -56,84 +38,16 @@ interface Listed {
   }>;
 }
 
-/** The run document, or a failure that shows what the CLI said instead. */
-function parseRun(r: { stdout: string; stderr: string; code: number | null }): RunResult {
-  try {
-    return JSON.parse(r.stdout) as RunResult;
-  } catch {
-    throw new Error(`attest exited ${r.code} without a JSON document: ${r.stderr.slice(-3000)}`);
-  }
-}
-
-/** Copies every object under `from/` to `to/` (as the writer), for a fault that must not touch the shared fixture. */
-async function copyPrefix(info: S3ClusterInfo, bucket: string, from: string, to: string): Promise<void> {
-  const s3 = s3TestClient(info, "writer");
-  try {
-    let token: string | undefined;
-    do {
-      const page = await s3.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: `${from}/`,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const o of page.Contents ?? [])
-        await s3.send(
-          new CopyObjectCommand({
-            Bucket: bucket,
-            Key: `${to}/${o.Key!.slice(from.length + 1)}`,
-            CopySource: `${bucket}/${o.Key}`,
-          }),
-        );
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-  } finally {
-    s3.destroy();
-  }
-}
-
-async function deleteKey(info: S3ClusterInfo, bucket: string, key: string): Promise<void> {
-  const s3 = s3TestClient(info, "writer");
-  try {
-    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-  } finally {
-    s3.destroy();
-  }
-}
-
 describe("basebackup source over a bucket (archive_command uploads, pg_basebackup tars, read-only keys)", () => {
   let info: S3ClusterInfo;
   let bucket: string;
   let expected: Expected;
-  let dir: string;
-  const runs: string[] = [];
-
-  beforeAll(async () => {
-    info = await s3Cluster();
-    bucket = await createTestBucket("attest-base");
-    dir = mkdtempSync(join(tmpdir(), "attest-s3-base-"));
-    execFileSync("bash", [resolve("fixtures/build-s3-backups.sh"), "basebackup", join(dir, "built"), "pg"], {
-      stdio: ["ignore", "ignore", "inherit"],
-      timeout: 280_000,
-      env: {
-        PATH: process.env.PATH,
-        S3_ENDPOINT: info.httpsEndpoint,
-        S3_REGION: info.region,
-        S3_BUCKET: bucket,
-        S3_ACCESS_KEY_ID: info.writer.accessKeyId,
-        S3_SECRET_ACCESS_KEY: info.writer.secretAccessKey,
-        S3_CA_FILE: info.caFile,
-      },
-    });
-    expected = JSON.parse(readFileSync(join(dir, "built", "expected.json"), "utf8")) as Expected;
-  });
-
-  afterAll(async () => {
-    for (const id of runs) expect(localSandboxes(id), `sandboxes of run ${id}`).toEqual([]);
-    if (bucket) await deleteTestBucket(bucket);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const { runs } = useS3Backups<Expected>(
+    { label: "attest-s3-base", kind: "basebackup", prefix: "pg" },
+    (lab) => {
+      ({ info, bucket, expected } = lab);
+    },
+  );
 
   const MARKERS_CHECK = `checks:
       queries:
@@ -142,19 +56,9 @@ describe("basebackup source over a bucket (archive_command uploads, pg_basebacku
   const config = (
     ws: string,
     prefix: string,
-    key = "$" + "{ATTEST_TEST_S3_KEY}",
+    key = S3_KEY_REF,
     more = MARKERS_CHECK,
-  ) => `storage:
-  lab:
-    type: s3
-    endpoint: ${info.httpsEndpoint}
-    region: ${info.region}
-    bucket: ${bucket}
-    path_style: true
-    access_key_id: "${key}"
-    secret_access_key: "\${ATTEST_TEST_S3_SECRET}"
-    ca_file: ${info.caFile}
-    max_attempts: 2
+  ) => `${s3StorageYaml(info, bucket, { lab: { access_key_id: key, max_attempts: 2 } })}
 sources:
   - name: app-base
     type: basebackup
@@ -171,26 +75,16 @@ reports: { dir: ${ws}/reports }
     args: string[],
     opts: { prefix?: string; markers?: number; key?: string; more?: string } = {},
   ) => {
-    const ws = workspace((d) => config(d, opts.prefix ?? expected.prefix, opts.key, opts.more));
     const markers = expected.markers
       .slice(0, opts.markers ?? expected.markers.length)
       .map((m) => m.label)
       .join(",");
-    try {
-      const before = await bucketSnapshot(bucket);
-      const r = await attest([...args, "--config", ws.config, "--json"], {
-        env: {
-          ATTEST_TEST_S3_KEY: info.reader.accessKeyId,
-          ATTEST_TEST_S3_SECRET: info.reader.secretAccessKey,
-          ATTEST_TEST_MARKERS: markers,
-        },
-      });
-      expect(await bucketSnapshot(bucket)).toEqual(before);
-      expect(r.stdout + r.stderr).not.toContain(info.reader.secretAccessKey);
-      return r;
-    } finally {
-      rmSync(ws.dir, { recursive: true, force: true });
-    }
+    return attestOnBucket(
+      bucket,
+      (d) => config(d, opts.prefix ?? expected.prefix, opts.key, opts.more),
+      args,
+      { env: { ATTEST_TEST_MARKERS: markers } },
+    );
   };
 
   it("lists both backups from their manifests and tar heads, with the WAL continuous", async () => {
@@ -267,18 +161,10 @@ reports: { dir: ${ws}/reports }
 
   it("segments an archive_command uploaded gzip-compressed (%f.gz) are listed as the segments and decompressed by restore_command", async () => {
     const prefix = "pg-gzwal";
-    await copyPrefix(info, bucket, expected.prefix, prefix);
-    const s3 = s3TestClient(info, "writer");
-    try {
-      for (const seg of expected.wal_after_backup) {
-        const key = `${prefix}/wal/${seg}`;
-        const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        const body = Buffer.from(await got.Body!.transformToByteArray());
-        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${key}.gz`, Body: gzipSync(body) }));
-        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-      }
-    } finally {
-      s3.destroy();
+    await copyPrefix(bucket, expected.prefix, prefix);
+    for (const seg of expected.wal_after_backup) {
+      const key = `${prefix}/wal/${seg}`;
+      await rewriteObject(bucket, key, `${key}.gz`, (body) => gzipSync(body));
     }
     const r = await run(["audit", "--source", "app-base", "--no-mail"], { prefix });
     const doc = parseRun(r);
@@ -291,9 +177,9 @@ reports: { dir: ${ws}/reports }
 
   it("a WAL object deleted: the latest drill fails naming the segment and the static check names the gap", async () => {
     const prefix = "pg-walgap";
-    await copyPrefix(info, bucket, expected.prefix, prefix);
+    await copyPrefix(bucket, expected.prefix, prefix);
     const [, gone] = expected.wal_after_backup;
-    await deleteKey(info, bucket, `${prefix}/wal/${gone}`);
+    await deleteObject(bucket, `${prefix}/wal/${gone}`);
     const r = await run(["audit", "--source", "app-base", "--no-mail"], { prefix });
     const doc = parseRun(r);
     runs.push(doc.run.id);
@@ -307,18 +193,11 @@ reports: { dir: ${ws}/reports }
 
   it("a zstd base tar (the head is not read when listing: the start comes from the manifest) lists and drills", async () => {
     const prefix = "pg-zst";
-    await copyPrefix(info, bucket, expected.prefix, prefix);
+    await copyPrefix(bucket, expected.prefix, prefix);
     const key = `${prefix}/base/${expected.earlier_backup_id}/base.tar`;
-    const s3 = s3TestClient(info, "writer");
-    try {
-      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      const tar = Buffer.from(await got.Body!.transformToByteArray());
-      const zst = execFileSync("zstd", ["-q", "-c", "-3"], { input: tar, maxBuffer: 256 * 1024 * 1024 });
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${key}.zst`, Body: zst }));
-      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-    } finally {
-      s3.destroy();
-    }
+    await rewriteObject(bucket, key, `${key}.zst`, (tar) =>
+      execFileSync("zstd", ["-q", "-c", "-3"], { input: tar, maxBuffer: 256 * 1024 * 1024 }),
+    );
     const listed = await run(["list"], { prefix });
     const src = (JSON.parse(listed.stdout) as Listed).sources[0]!;
     const zstBackup = src.backups.find((b) => b.id === expected.earlier_backup_id);
@@ -338,8 +217,8 @@ reports: { dir: ${ws}/reports }
 
   it("the base tar of a backup deleted: its drill fails and the listing says its data is missing", async () => {
     const prefix = "pg-nobase";
-    await copyPrefix(info, bucket, expected.prefix, prefix);
-    await deleteKey(info, bucket, `${prefix}/base/${expected.backup_id}/base.tar.gz`);
+    await copyPrefix(bucket, expected.prefix, prefix);
+    await deleteObject(bucket, `${prefix}/base/${expected.backup_id}/base.tar.gz`);
     const r = await run(["drill", "--source", "app-base", "--backup", expected.backup_id], { prefix });
     const doc = parseRun(r);
     runs.push(doc.run.id);

@@ -2,34 +2,23 @@
  * pgBackRest repositories in a real S3 store (Ceph RGW on loopback), and the store relay that
  * gives a confined tool network to the store and nothing else.
  */
-import { execFileSync } from "node:child_process";
-import {
-  chmodSync,
-  copyFileSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { DeleteObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunResult } from "../src/model.js";
 import { runConfined } from "../src/runtimes/local/confine.js";
 import { forwardArgs, startStoreRelay } from "../src/runtimes/local/store-relay.js";
 import { isRoot, lookupUser } from "../src/util/os-user.js";
-import { attest, localSandboxes, workspace } from "./support/cli.js";
+import { deleteObject, keysUnder, readerBucketState } from "./support/s3.js";
 import {
-  createTestBucket,
-  deleteTestBucket,
-  type S3ClusterInfo,
-  s3Cluster,
-  s3TestClient,
-} from "./support/s3.js";
+  attestOnBucket,
+  parseRun,
+  type ScratchBucket,
+  useS3Backups,
+  writePgbackrestConf,
+} from "./support/s3-cli.js";
 
 /** An http server on 127.0.0.1 that answers every request with `body`. */
 async function httpServer(body: string): Promise<{ server: Server; port: number }> {
@@ -136,109 +125,25 @@ interface Expected {
   markers: Array<{ id: number; label: string; committedAt: string }>;
 }
 
-/** Every key of a bucket with its ETag and size, read with the read-only account. */
-async function bucketState(info: S3ClusterInfo, bucket: string): Promise<string[]> {
-  const s3 = s3TestClient(info, "reader");
-  const out: string[] = [];
-  try {
-    let token: string | undefined;
-    do {
-      const page = await s3.send(
-        new ListObjectsV2Command({ Bucket: bucket, ...(token ? { ContinuationToken: token } : {}) }),
-      );
-      for (const o of page.Contents ?? []) out.push(`${o.Key} ${o.ETag} ${o.Size}`);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-  } finally {
-    s3.destroy();
-  }
-  return out.sort();
-}
-
-/** The run document, or a failure that shows what the CLI said instead. */
-function parseRun(r: { stdout: string; stderr: string; code: number | null }): RunResult {
-  try {
-    return JSON.parse(r.stdout) as RunResult;
-  } catch {
-    throw new Error(`attest exited ${r.code} without a JSON document: ${r.stderr.slice(-3000)}`);
-  }
-}
-
 describe("pgbackrest source on an S3 repository (repo1-type=s3, read-only keys)", () => {
-  let info: S3ClusterInfo;
   let bucket: string;
   let expected: Expected;
-  let dir: string;
+  let lab: ScratchBucket;
   let conf: string;
   let confByName: string;
-  const runs: string[] = [];
-
-  beforeAll(async () => {
-    info = await s3Cluster();
-    bucket = await createTestBucket("attest-pgbr");
-    dir = mkdtempSync(join(tmpdir(), "attest-s3-pgbr-"));
-    execFileSync(
-      "bash",
-      [resolve("fixtures/build-s3-backups.sh"), "pgbackrest", join(dir, "built"), "pgbr"],
-      {
-        stdio: ["ignore", "ignore", "inherit"],
-        timeout: 240_000,
-        env: {
-          PATH: process.env.PATH,
-          S3_ENDPOINT: info.httpsEndpoint,
-          S3_REGION: info.region,
-          S3_BUCKET: bucket,
-          S3_ACCESS_KEY_ID: info.writer.accessKeyId,
-          S3_SECRET_ACCESS_KEY: info.writer.secretAccessKey,
-          S3_CA_FILE: info.caFile,
-        },
-      },
-    );
-    expected = JSON.parse(readFileSync(join(dir, "built", "expected.json"), "utf8")) as Expected;
-    // Attest's own pgbackrest.conf: the read-only account, owner-only like any file with keys
-    copyFileSync(info.caFile, join(dir, "ca.crt"));
-    const { hostname } = new URL(info.httpsEndpoint);
-    // by address, and by name (the certificate names localhost too): the sandbox resolves it from
-    // the synthetic /etc/hosts the relay writes
-    conf = writeConf("pgbackrest.conf", hostname);
-    confByName = writeConf("pgbackrest-by-name.conf", "localhost");
-  });
-
-  /** An owner-only pgbackrest.conf for the read-only account, with the endpoint named `host`. */
-  const writeConf = (name: string, host: string, secret = info.reader.secretAccessKey) => {
-    const { port } = new URL(info.httpsEndpoint);
-    const file = join(dir, name);
-    writeFileSync(
-      file,
-      [
-        "[global]",
-        "repo1-type=s3",
-        `repo1-path=/${expected.prefix}`,
-        `repo1-s3-endpoint=${host}`,
-        `repo1-storage-port=${port}`,
-        `repo1-s3-bucket=${bucket}`,
-        `repo1-s3-region=${info.region}`,
-        "repo1-s3-uri-style=path",
-        `repo1-s3-key=${info.reader.accessKeyId}`,
-        `repo1-s3-key-secret=${secret}`,
-        `repo1-storage-ca-file=${join(dir, "ca.crt")}`,
-        "",
-        "[demo]",
-        "",
-      ].join("\n"),
-      { mode: 0o600 },
-    );
-    return file;
-  };
-
-  afterAll(async () => {
-    for (const id of runs) expect(localSandboxes(id), `sandboxes of run ${id}`).toEqual([]);
-    const ps = execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" });
-    // nothing of this file's runs (their sandbox directories name the run) is left running
-    expect(ps.split("\n").filter((l) => runs.some((id) => l.includes(`attest-${id}-`)))).toEqual([]);
-    if (bucket) await deleteTestBucket(bucket);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const { runs } = useS3Backups<Expected>(
+    { label: "attest-s3-pgbr", kind: "pgbackrest", prefix: "pgbr", timeoutMs: 240_000 },
+    (built) => {
+      ({ bucket, expected } = built);
+      lab = built;
+      // Attest's own pgbackrest.conf, by address and by name (the certificate names localhost too):
+      // the sandbox resolves it from the synthetic /etc/hosts the relay writes
+      conf = writePgbackrestConf(lab, "pgbackrest.conf", expected.prefix);
+      confByName = writePgbackrestConf(lab, "pgbackrest-by-name.conf", expected.prefix, {
+        host: "localhost",
+      });
+    },
+  );
 
   const config = (ws: string, file: string) => `sources:
   - name: pgbr-s3
@@ -253,17 +158,8 @@ reports: { dir: ${ws}/reports }
 `;
 
   /** Runs attest ARGS against a fresh workspace and checks the bucket is the same afterwards. */
-  const run = async (args: string[], file = conf) => {
-    const ws = workspace((d) => config(d, file));
-    try {
-      const before = await bucketState(info, bucket);
-      const r = await attest([...args, "--config", ws.config, "--json"]);
-      expect(await bucketState(info, bucket)).toEqual(before);
-      return r;
-    } finally {
-      rmSync(ws.dir, { recursive: true, force: true });
-    }
-  };
+  const run = (args: string[], file = conf, readWorkspace?: (dir: string) => void) =>
+    attestOnBucket(bucket, (d) => config(d, file), args, { listing: readerBucketState, readWorkspace });
 
   it("lists the backup from the bucket, and repo-ls finds no gap", async () => {
     const r = await run(["list"]);
@@ -298,52 +194,30 @@ reports: { dir: ${ws}/reports }
 
   it("a wrong secret in pgbackrest.conf is Attest's error (exit 3) naming the S3 code, and the secret is stored nowhere", async () => {
     const secret = `WrongSecret${"x".repeat(29)}`;
-    const file = writeConf("pgbackrest-wrong.conf", new URL(info.httpsEndpoint).hostname, secret);
-    const ws = workspace((d) => config(d, file));
-    try {
-      const before = await bucketState(info, bucket);
-      const r = await attest([
-        "audit",
-        "--source",
-        "pgbr-s3",
-        "--no-mail",
-        "--verbose",
-        "--config",
-        ws.config,
-        "--json",
-      ]);
-      expect(await bucketState(info, bucket)).toEqual(before);
-      expect(r.code, r.stderr.slice(-2000)).toBe(3);
-      const doc = parseRun(r);
-      const failed = (doc.findings ?? []).find((f) => f.kind === "list_failed");
-      expect(failed?.message).toMatch(/SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied/);
-      expect((doc.findings ?? []).map((f) => f.kind)).not.toContain("stanza_status");
-      const stored = [r.stdout, r.stderr, ...readdirRecursive(ws.dir).map((f) => readFileSync(f, "utf8"))];
-      for (const text of stored) {
-        expect(text).not.toContain(secret);
-        expect(text).not.toContain("CanonicalRequest");
-      }
-    } finally {
-      rmSync(ws.dir, { recursive: true, force: true });
+    const file = writePgbackrestConf(lab, "pgbackrest-wrong.conf", expected.prefix, { secret });
+    let files: string[] = [];
+    const r = await run(["audit", "--source", "pgbr-s3", "--no-mail", "--verbose"], file, (ws) => {
+      files = readdirRecursive(ws).map((f) => readFileSync(f, "utf8"));
+    });
+    expect(r.code, r.stderr.slice(-2000)).toBe(3);
+    const doc = parseRun(r);
+    const failed = (doc.findings ?? []).find((f) => f.kind === "list_failed");
+    expect(failed?.message).toMatch(/SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied/);
+    expect((doc.findings ?? []).map((f) => f.kind)).not.toContain("stanza_status");
+    for (const text of [r.stdout, r.stderr, ...files]) {
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain("CanonicalRequest");
     }
   });
 
   it("a WAL object deleted from the bucket: the drill fails at that segment and the listing names the gap", async () => {
     const [, gone] = expected.wal_after_backup;
-    const s3 = s3TestClient(info, "writer");
-    try {
-      const listed = await s3.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: `${expected.prefix}/archive/demo/15-1/${gone!.slice(0, 16)}/${gone}-`,
-        }),
-      );
-      const key = listed.Contents?.[0]?.Key;
-      expect(key).toBeDefined();
-      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key! }));
-    } finally {
-      s3.destroy();
-    }
+    const [key] = await keysUnder(
+      bucket,
+      `${expected.prefix}/archive/demo/15-1/${gone!.slice(0, 16)}/${gone}-`,
+    );
+    expect(key).toBeDefined();
+    await deleteObject(bucket, key!);
     const r = await run(["audit", "--source", "pgbr-s3", "--no-mail"]);
     const doc = parseRun(r);
     runs.push(doc.run.id);

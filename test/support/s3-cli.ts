@@ -4,12 +4,13 @@
  * checks that a run changed nothing in the bucket and left nothing behind.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import type { RunResult } from "../../src/model.js";
 import { attest, type CliResult, localSandboxes, ROOT, workspace } from "./cli.js";
-import { bucketSnapshot, type S3ClusterInfo, s3Cluster } from "./s3.js";
+import { bucketSnapshot, createTestBucket, deleteTestBucket, type S3ClusterInfo, s3Cluster } from "./s3.js";
 
 /** The config's reference to the read-only access key, resolved by the CLI from `s3ReaderEnv`. */
 export const S3_KEY_REF = "$" + "{ATTEST_TEST_S3_KEY}";
@@ -59,40 +60,130 @@ export function s3StorageYaml(
   return lines.join("\n");
 }
 
+/** A test bucket with a scratch directory beside it, for the tests of one `describe`. */
+export interface ScratchBucket {
+  readonly info: S3ClusterInfo;
+  readonly bucket: string;
+  readonly dir: string;
+}
+
+/** The backup families fixtures/build-s3-backups.sh writes. */
+export type S3BackupsKind = "basebackup" | "barman-cloud" | "pgbackrest";
+
 /**
- * Runs fixtures/build-s3-backups.sh KIND OUTDIR PREFIX as the writer into `bucket` and resolves to
- * the expected.json it wrote.
+ * For the enclosing `describe`: a scratch bucket `fill`ed before its tests; after them, nothing
+ * left of the runs whose ids the tests push to `runs` (expectNoLeftovers), and the bucket and the
+ * directory deleted.
+ */
+export function useScratchBucket(
+  label: string,
+  fill: (lab: ScratchBucket) => Promise<void> | void,
+): { runs: string[] } {
+  const runs: string[] = [];
+  let lab: ScratchBucket | undefined;
+  beforeAll(async () => {
+    const info = await s3Cluster();
+    const bucket = await createTestBucket(label);
+    lab = { info, bucket, dir: mkdtempSync(join(tmpdir(), `${label}-`)) };
+    await fill(lab);
+  });
+  afterAll(async () => {
+    try {
+      expectNoLeftovers(runs);
+    } finally {
+      if (lab) {
+        await deleteTestBucket(lab.bucket);
+        rmSync(lab.dir, { recursive: true, force: true });
+      }
+    }
+  });
+  return { runs };
+}
+
+/**
+ * Runs fixtures/build-s3-backups.sh KIND as the writer into the scratch bucket under `prefix`
+ * (its output in `dir/KIND`), and resolves to the expected.json it wrote.
  */
 export async function buildS3Backups<T>(
-  info: S3ClusterInfo,
-  bucket: string,
-  build: { kind: "basebackup" | "barman-cloud" | "pgbackrest"; outDir: string; prefix: string },
+  lab: ScratchBucket,
+  kind: S3BackupsKind,
+  prefix: string,
   timeoutMs = 280_000,
 ): Promise<T> {
-  const child = spawn(
-    "bash",
-    [join(ROOT, "fixtures", "build-s3-backups.sh"), build.kind, build.outDir, build.prefix],
-    {
-      stdio: ["ignore", "ignore", "inherit"],
-      timeout: timeoutMs,
-      env: {
-        PATH: process.env.PATH,
-        S3_ENDPOINT: info.httpsEndpoint,
-        S3_REGION: info.region,
-        S3_BUCKET: bucket,
-        S3_ACCESS_KEY_ID: info.writer.accessKeyId,
-        S3_SECRET_ACCESS_KEY: info.writer.secretAccessKey,
-        S3_CA_FILE: info.caFile,
-      },
+  const { info, bucket } = lab;
+  const outDir = join(lab.dir, kind);
+  const child = spawn("bash", [join(ROOT, "fixtures", "build-s3-backups.sh"), kind, outDir, prefix], {
+    stdio: ["ignore", "ignore", "inherit"],
+    timeout: timeoutMs,
+    env: {
+      PATH: process.env.PATH,
+      S3_ENDPOINT: info.httpsEndpoint,
+      S3_REGION: info.region,
+      S3_BUCKET: bucket,
+      S3_ACCESS_KEY_ID: info.writer.accessKeyId,
+      S3_SECRET_ACCESS_KEY: info.writer.secretAccessKey,
+      S3_CA_FILE: info.caFile,
     },
-  );
+  });
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
     child.on("error", reject);
-    child.on("close", (c, s) => resolve([c, s]));
+    child.on("close", (c, sig) => resolve([c, sig]));
   });
   if (code !== 0)
-    throw new Error(`build-s3-backups.sh ${build.kind} ended with ${code ?? signal} (its stderr is above)`);
-  return JSON.parse(readFileSync(join(build.outDir, "expected.json"), "utf8")) as T;
+    throw new Error(`build-s3-backups.sh ${kind} ended with ${code ?? signal} (its stderr is above)`);
+  return JSON.parse(readFileSync(join(outDir, "expected.json"), "utf8")) as T;
+}
+
+/**
+ * For the enclosing `describe`: a scratch bucket holding the backups build-s3-backups.sh KIND
+ * writes under `prefix`, handed to `ready` with what the builder expected (see useScratchBucket).
+ */
+export function useS3Backups<T>(
+  build: { label: string; kind: S3BackupsKind; prefix: string; timeoutMs?: number },
+  ready: (lab: ScratchBucket & { expected: T }) => Promise<void> | void,
+): { runs: string[] } {
+  return useScratchBucket(build.label, async (lab) => {
+    const expected = await buildS3Backups<T>(lab, build.kind, build.prefix, build.timeoutMs);
+    await ready({ ...lab, expected });
+  });
+}
+
+/**
+ * Writes `dir/NAME`, a pgbackrest.conf (stanza `demo`, owner-only like any file with keys) for the
+ * repository under `/repoPath` of the scratch bucket as the read-only account (or with `secret`),
+ * the endpoint named `host` (its address by default); returns its path.
+ */
+export function writePgbackrestConf(
+  lab: ScratchBucket,
+  name: string,
+  repoPath: string,
+  opts: { host?: string; secret?: string } = {},
+): string {
+  const { info, bucket, dir } = lab;
+  const { hostname, port } = new URL(info.httpsEndpoint);
+  copyFileSync(info.caFile, join(dir, "ca.crt"));
+  const file = join(dir, name);
+  writeFileSync(
+    file,
+    [
+      "[global]",
+      "repo1-type=s3",
+      `repo1-path=/${repoPath}`,
+      `repo1-s3-endpoint=${opts.host ?? hostname}`,
+      `repo1-storage-port=${port}`,
+      `repo1-s3-bucket=${bucket}`,
+      `repo1-s3-region=${info.region}`,
+      "repo1-s3-uri-style=path",
+      `repo1-s3-key=${info.reader.accessKeyId}`,
+      `repo1-s3-key-secret=${opts.secret ?? info.reader.secretAccessKey}`,
+      `repo1-storage-ca-file=${join(dir, "ca.crt")}`,
+      "",
+      "[demo]",
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  return file;
 }
 
 /** The run document of a CLI run, or a failure that shows what the CLI said instead. */
