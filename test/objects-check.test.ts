@@ -13,7 +13,7 @@ import { ConfigError, parseConfig } from "../src/config/load.js";
 import type { RunResult } from "../src/model.js";
 import { ROOT } from "./support/cli.js";
 import { drillSuite } from "./support/runtimes.js";
-import { createFilledBucket, expectUnchangedAndDelete, type S3ClusterInfo } from "./support/s3.js";
+import { type S3ClusterInfo, useFilledBucket } from "./support/s3.js";
 import { s3ReaderEnv, s3StorageYaml } from "./support/s3-cli.js";
 
 const OUT = join(ROOT, "fixtures", "generated", "objects");
@@ -152,27 +152,22 @@ describe("objects check against an S3 bucket", () => {
   const { config, run } = drillSuite("local");
   let info: S3ClusterInfo;
   let bucket: string;
-  let before: string[];
 
-  beforeAll(async () => {
-    ({
-      info,
-      bucket,
-      snapshot: before,
-    } = await createFilledBucket("objects-check", [
+  // Attest lists and looks up, and writes, deletes or tags nothing: the bucket is checked afterwards
+  useFilledBucket(
+    "objects-check",
+    () => [
       ...keys.filter((k) => k !== NOT_UPLOADED).map((k) => ({ key: `app/files/${k}`, body: k })),
       // outside the prefix: not counted as present
       { key: `app/other/${NOT_UPLOADED}`, body: "elsewhere" },
       { key: `app/files-old/${NOT_UPLOADED}`, body: "a prefix that only starts the same" },
-    ]));
-    // the child CLI reads the read-only account's keys through ${ENV} references
-    Object.assign(process.env, s3ReaderEnv(info));
-  });
-
-  afterAll(async () => {
-    // Attest listed and looked up, and wrote, deleted or tagged nothing
-    if (bucket) await expectUnchangedAndDelete(bucket, before);
-  });
+    ],
+    (lab) => {
+      ({ info, bucket } = lab);
+      // the child CLI reads the read-only account's keys through ${ENV} references
+      Object.assign(process.env, s3ReaderEnv(info));
+    },
+  );
 
   it("passes over more than 1,000 keys (a listing of several pages)", async () => {
     const ws = config(`

@@ -6,42 +6,48 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { attest, DUMPS } from "./support/cli.js";
 import { drillSuite, selectedRuntimes } from "./support/runtimes.js";
-import { createFilledBucket, expectUnchangedAndDelete, type S3ClusterInfo } from "./support/s3.js";
+import { type S3ClusterInfo, useFilledBucket } from "./support/s3.js";
 import { s3ReaderEnv, s3StorageYaml } from "./support/s3-cli.js";
 
 const CRM = readFileSync(join(DUMPS, "good", "crm_20261120T0300.dump"));
 const APP_DIR = join(DUMPS, "good", "app_20261120T0300.dir");
 const APP_GZ = readFileSync(join(DUMPS, "good", "app_20261120T0300.sql.gz"));
 
+/** The objects both runtimes' buckets hold: four dumps under `dumps/app/`, one cut short under `dumps/cut/`. */
+function appAndCutDumps(): Array<{ key: string; body: string | Uint8Array }> {
+  return [
+    { key: "dumps/app/crm_20261120T0300.dump", body: CRM },
+    // pg_dump -Fc | gzip
+    { key: "dumps/app/crm_20261120T0300.dump.gz", body: gzipSync(CRM) },
+    { key: "dumps/app/app_20261120T0300.sql.gz", body: APP_GZ },
+    // a directory-format dump: every object under a prefix that holds toc.dat
+    ...readdirSync(APP_DIR).map((f) => ({
+      key: `dumps/app/app_20261120T0300.dir/${f}`,
+      body: readFileSync(join(APP_DIR, f)),
+    })),
+    // the upload broke off half-way: the object exists, the dump does not
+    { key: "dumps/cut/crm_20261121T0300.dump", body: CRM.subarray(0, Math.floor(CRM.length / 2)) },
+  ];
+}
+
 describe("dumps in an S3 bucket (local runtime)", () => {
   const { config, run } = drillSuite("local");
   let info: S3ClusterInfo;
   let bucket: string;
-  let before: string[];
 
   // the read-only account's keys by reference (or `accessKey` instead of the key)
   const store = (accessKey?: string) =>
     s3StorageYaml(info, bucket, { lab: accessKey ? { access_key_id: accessKey } : {} });
 
-  beforeAll(async () => {
-    ({
-      info,
-      bucket,
-      snapshot: before,
-    } = await createFilledBucket("s3-dumps", [
-      { key: "dumps/app/crm_20261120T0300.dump", body: CRM },
-      // pg_dump -Fc | gzip
-      { key: "dumps/app/crm_20261120T0300.dump.gz", body: gzipSync(CRM) },
-      { key: "dumps/app/app_20261120T0300.sql.gz", body: APP_GZ },
+  // Attest lists, reads and fetches, and writes, deletes or tags nothing: the bucket is checked afterwards
+  useFilledBucket(
+    "s3-dumps",
+    () => [
+      ...appAndCutDumps(),
       { key: "dumps/app/README.txt", body: "not a dump, not included" },
-      // a directory-format dump: every object under a prefix that holds toc.dat
-      ...readdirSync(APP_DIR).map((f) => ({
-        key: `dumps/app/app_20261120T0300.dir/${f}`,
-        body: readFileSync(join(APP_DIR, f)),
-      })),
       // nothing in it or its name says when it was dumped: the upload's LastModified, said so
       { key: "dumps/undated/latest.sql.gz", body: APP_GZ },
       // plain SQL, as is and compressed with zstd (decompressed by a confined tool once fetched)
@@ -49,17 +55,13 @@ describe("dumps in an S3 bucket (local runtime)", () => {
         key: `dumps/plain/${f}`,
         body: readFileSync(join(DUMPS, "plain", f)),
       })),
-      // the upload broke off half-way: the object exists, the dump does not
-      { key: "dumps/cut/crm_20261121T0300.dump", body: CRM.subarray(0, Math.floor(CRM.length / 2)) },
-    ]));
-    // the child CLI reads the read-only account's keys through ${ENV} references
-    Object.assign(process.env, s3ReaderEnv(info));
-  });
-
-  afterAll(async () => {
-    // Attest listed, read and fetched, and wrote, deleted or tagged nothing
-    if (bucket) await expectUnchangedAndDelete(bucket, before);
-  });
+    ],
+    (lab) => {
+      ({ info, bucket } = lab);
+      // the child CLI reads the read-only account's keys through ${ENV} references
+      Object.assign(process.env, s3ReaderEnv(info));
+    },
+  );
 
   it("lists the dumps under a prefix with their format and dump time from the header", async () => {
     const ws = config(`${store()}
@@ -170,28 +172,10 @@ describe.each(selectedRuntimes().filter((r) => r === "docker"))(
     const { config, run } = drillSuite(runtime);
     let info: S3ClusterInfo;
     let bucket: string;
-    let before: string[];
 
-    beforeAll(async () => {
-      ({
-        info,
-        bucket,
-        snapshot: before,
-      } = await createFilledBucket("s3-dumps-docker", [
-        { key: "dumps/app/crm_20261120T0300.dump", body: CRM },
-        { key: "dumps/app/crm_20261120T0300.dump.gz", body: gzipSync(CRM) },
-        { key: "dumps/app/app_20261120T0300.sql.gz", body: APP_GZ },
-        ...readdirSync(APP_DIR).map((f) => ({
-          key: `dumps/app/app_20261120T0300.dir/${f}`,
-          body: readFileSync(join(APP_DIR, f)),
-        })),
-        { key: "dumps/cut/crm_20261121T0300.dump", body: CRM.subarray(0, Math.floor(CRM.length / 2)) },
-      ]));
+    useFilledBucket("s3-dumps-docker", appAndCutDumps, (lab) => {
+      ({ info, bucket } = lab);
       Object.assign(process.env, s3ReaderEnv(info));
-    });
-
-    afterAll(async () => {
-      if (bucket) await expectUnchangedAndDelete(bucket, before);
     });
 
     it("restores each dump from the bucket in a container without network and passes", async () => {

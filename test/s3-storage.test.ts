@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStorage } from "../src/storage/create-storage.js";
 import { type Storage, StorageError, type StoredObject } from "../src/storage/storage.js";
 import { storageSchema } from "../src/storage/storage-config.js";
-import { createFilledBucket, expectUnchangedAndDelete, type S3ClusterInfo } from "./support/s3.js";
+import { type S3ClusterInfo, useFilledBucket } from "./support/s3.js";
 import { s3StoreFields } from "./support/s3-cli.js";
 import { type FaultProxy, startFaultProxy } from "./support/s3-fault-proxy.js";
 
@@ -39,7 +39,6 @@ async function failure(p: Promise<unknown>): Promise<StorageError> {
 describe("S3 store (Ceph radosgw, read-only account)", () => {
   let info: S3ClusterInfo;
   let bucket: string;
-  let before: string[];
   const opened: Storage[] = [];
 
   async function store(over: Record<string, unknown> = {}): Promise<Storage> {
@@ -56,12 +55,10 @@ describe("S3 store (Ceph radosgw, read-only account)", () => {
     return s;
   }
 
-  beforeAll(async () => {
-    ({
-      info,
-      bucket,
-      snapshot: before,
-    } = await createFilledBucket("s3-storage", [
+  // the read-only account writes, deletes and tags nothing in all these tests: checked afterwards
+  useFilledBucket(
+    "s3-storage",
+    () => [
       ...Array.from({ length: MANY }, (_, i) => ({
         key: `many/${String(i).padStart(5, "0")}.wal`,
         body: `w${i}`,
@@ -69,13 +66,15 @@ describe("S3 store (Ceph radosgw, read-only account)", () => {
       { key: "big/blob.bin", body: BIG },
       { key: "big/empty", body: "" },
       { key: "other/x", body: "x" },
-    ]));
-  });
+    ],
+    (lab) => {
+      ({ info, bucket } = lab);
+    },
+  );
 
-  afterAll(async () => {
+  // registered after the bucket's own hook, so it runs before the bucket is checked and deleted
+  afterAll(() => {
     for (const s of opened) s.close();
-    // the read-only account wrote, deleted and tagged nothing in all these tests
-    if (bucket) await expectUnchangedAndDelete(bucket, before);
   });
 
   it("lists more than 1000 keys under a prefix, page by page, in key order", async () => {

@@ -15,7 +15,7 @@ import { bucketSnapshot, createTestBucket, deleteTestBucket, type S3ClusterInfo,
 /** The config's reference to the read-only access key, resolved by the CLI from `s3ReaderEnv`. */
 export const S3_KEY_REF = "$" + "{ATTEST_TEST_S3_KEY}";
 /** The config's reference to the read-only secret, resolved by the CLI from `s3ReaderEnv`. */
-export const S3_SECRET_REF = "$" + "{ATTEST_TEST_S3_SECRET}";
+const S3_SECRET_REF = "$" + "{ATTEST_TEST_S3_SECRET}";
 
 /** The environment that gives `S3_KEY_REF` and `S3_SECRET_REF` the read-only account's keys. */
 export function s3ReaderEnv(info: S3ClusterInfo): Record<string, string> {
@@ -53,6 +53,7 @@ export function s3StorageYaml(
   const lines = ["storage:"];
   for (const [name, over] of Object.entries(stores)) {
     lines.push(`  ${name}:`);
+    // strings double-quoted (JSON is valid YAML there): a ${ENV} reference or a path stays one scalar
     for (const [field, value] of Object.entries(s3StoreFields(info, bucket, over)))
       if (value !== undefined)
         lines.push(`    ${field}: ${typeof value === "string" ? JSON.stringify(value) : String(value)}`);

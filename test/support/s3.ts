@@ -22,7 +22,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { expect, inject } from "vitest";
+import { afterAll, beforeAll, expect, inject } from "vitest";
 import { coerceError } from "../../src/util/errors.js";
 import { retryUntil } from "../../src/util/retry.js";
 import { type S3ClusterInfo, type S3Credentials, startS3Cluster } from "./s3-cluster.js";
@@ -343,27 +343,31 @@ export async function rewriteObject(
   await deleteObject(bucket, key);
 }
 
-/** A new test bucket (see createTestBucket) holding `objects`, and its snapshot before any test ran. */
-export async function createFilledBucket(
+/**
+ * For the enclosing `describe`: a test bucket filled with `objects()` before its tests and handed to
+ * `ready`; after them it must list exactly as it did then (nothing written, deleted or tagged), and
+ * is deleted either way.
+ */
+export function useFilledBucket(
   label: string,
-  objects: ReadonlyArray<{ key: string; body: string | Uint8Array }>,
-): Promise<{ info: S3ClusterInfo; bucket: string; snapshot: string[] }> {
-  const info = await s3Cluster();
-  const bucket = await createTestBucket(label);
-  try {
-    await putObjects(bucket, objects);
-    return { info, bucket, snapshot: await bucketSnapshot(bucket) };
-  } catch (err) {
-    await deleteTestBucket(bucket);
-    throw err;
-  }
-}
-
-/** Asserts a bucket is exactly as `snapshot` (nothing written, deleted or tagged since), then deletes it either way. */
-export async function expectUnchangedAndDelete(bucket: string, snapshot: string[]): Promise<void> {
-  try {
-    expect(await bucketSnapshot(bucket)).toEqual(snapshot);
-  } finally {
-    await deleteTestBucket(bucket);
-  }
+  objects: () => ReadonlyArray<{ key: string; body: string | Uint8Array }>,
+  ready: (lab: { info: S3ClusterInfo; bucket: string }) => void,
+): void {
+  let bucket: string | undefined;
+  let before: string[] | undefined;
+  beforeAll(async () => {
+    const info = await s3Cluster();
+    bucket = await createTestBucket(label);
+    await putObjects(bucket, objects());
+    before = await bucketSnapshot(bucket);
+    ready({ info, bucket });
+  });
+  afterAll(async () => {
+    if (!bucket) return;
+    try {
+      if (before) expect(await bucketSnapshot(bucket)).toEqual(before);
+    } finally {
+      await deleteTestBucket(bucket);
+    }
+  });
 }
