@@ -8,6 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { leftovers, sandboxYaml, selectedRuntimes } from "./support/runtimes.js";
 import { copyPrefix, deleteObject, rewriteObject, type S3ClusterInfo } from "./support/s3.js";
 import { attestOnBucket, parseRun, S3_KEY_REF, s3StorageYaml, useS3Backups } from "./support/s3-cli.js";
 
@@ -58,7 +59,9 @@ describe("basebackup source over a bucket (archive_command uploads, pg_basebacku
     prefix: string,
     key = S3_KEY_REF,
     more = MARKERS_CHECK,
-  ) => `${s3StorageYaml(info, bucket, { lab: { access_key_id: key, max_attempts: 2 } })}
+    runtime = "local",
+  ) => `${sandboxYaml(runtime)}
+${s3StorageYaml(info, bucket, { lab: { access_key_id: key, max_attempts: 2 } })}
 sources:
   - name: app-base
     type: basebackup
@@ -73,7 +76,7 @@ reports: { dir: ${ws}/reports }
   /** Runs attest ARGS as the read-only account; the bucket must be the same afterwards. */
   const run = async (
     args: string[],
-    opts: { prefix?: string; markers?: number; key?: string; more?: string } = {},
+    opts: { prefix?: string; markers?: number; key?: string; more?: string; runtime?: string } = {},
   ) => {
     const markers = expected.markers
       .slice(0, opts.markers ?? expected.markers.length)
@@ -81,7 +84,7 @@ reports: { dir: ${ws}/reports }
       .join(",");
     return attestOnBucket(
       bucket,
-      (d) => config(d, opts.prefix ?? expected.prefix, opts.key, opts.more),
+      (d) => config(d, opts.prefix ?? expected.prefix, opts.key, opts.more, opts.runtime),
       args,
       { env: { ATTEST_TEST_MARKERS: markers } },
     );
@@ -109,21 +112,27 @@ reports: { dir: ${ws}/reports }
     expect(c.code, c.stderr.slice(-2000)).toBe(0);
   });
 
-  it("drills the newest backup to the end of the bucket's WAL and passes with every marker", async () => {
-    const r = await run(["drill", "--source", "app-base"]);
-    const doc = parseRun(r);
-    runs.push(doc.run.id);
-    const d = doc.drills[0]!;
-    expect(d.verdict, d.reason).toBe("pass");
-    expect(d.backup.id).toBe(expected.backup_id);
-    expect(d.checks.find((c) => c.name === "query: markers")?.status).toBe("pass");
-    expect(Date.parse(d.reached!.timestamp!)).toBeGreaterThanOrEqual(
-      Date.parse(expected.markers.at(-1)!.committedAt),
-    );
-    const notes = d.notes?.join("\n") ?? "";
-    expect(notes).toMatch(/prefetched \d+ WAL objects .* into the sandbox's directory/);
-    expect(notes).toContain("pg_verifybackup: every file matches the manifest");
-  });
+  it.each(selectedRuntimes())(
+    "drills the newest backup to the end of the bucket's WAL and passes with every marker (%s runtime)",
+    async (runtime) => {
+      const r = await run(["drill", "--source", "app-base"], { runtime });
+      const doc = parseRun(r);
+      runs.push(doc.run.id);
+      // the docker runtime leaves no container either (the shared check looks at local sandboxes)
+      expect(leftovers(runtime, doc.run.id)).toEqual([]);
+      const d = doc.drills[0]!;
+      expect(d.runtime).toBe(runtime);
+      expect(d.verdict, d.reason).toBe("pass");
+      expect(d.backup.id).toBe(expected.backup_id);
+      expect(d.checks.find((c) => c.name === "query: markers")?.status).toBe("pass");
+      expect(Date.parse(d.reached!.timestamp!)).toBeGreaterThanOrEqual(
+        Date.parse(expected.markers.at(-1)!.committedAt),
+      );
+      const notes = d.notes?.join("\n") ?? "";
+      expect(notes).toMatch(/prefetched \d+ WAL objects .* into the sandbox's directory/);
+      expect(notes).toContain("pg_verifybackup: every file matches the manifest");
+    },
+  );
 
   it("drills to a time between two markers and finds exactly the markers before it", async () => {
     // between marker 3 and marker 4 (the newest backup ended after marker 2)

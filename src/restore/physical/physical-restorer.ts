@@ -67,7 +67,7 @@ export class PhysicalRestorer implements Restorer {
       ? (ctx.plan.target ?? { kind: "immediate" })
       : undefined;
     const notes = await extractBackup(sandbox, backup, ctx);
-    if (backup.manifest) notes.push(await verifyBackup(sandbox, backup.manifest, ctx));
+    if (backup.manifest) notes.push(await verifyBackup(sandbox, sandbox.inputPath(backup.manifest), ctx));
     else notes.push("no backup_manifest: files not verified against a manifest");
 
     const archive = archiveHost

@@ -64,11 +64,8 @@ export class StoredPhysicalRestorer implements Restorer {
     await this.preflight(ctx.plan);
     const { store, walPrefix, superuser } = this.#opts;
     if (!store.config) throw new VerifierError(`store "${store.name}" is not configured`);
-    // the prefetched files' paths are the sandbox's own, which the local runtime shares with the host
-    if (sandbox.runtime !== "local")
-      throw new VerifierError(
-        `base backups in object storage are drilled in the local runtime only (not ${sandbox.runtime})`,
-      );
+    // every byte reaches the sandbox on a process's stdin and every path is the sandbox's own:
+    // the same in both runtimes
     const target: RecoveryTarget | undefined = walPrefix
       ? (ctx.plan.target ?? { kind: "immediate" })
       : undefined;
@@ -205,7 +202,7 @@ async function extractStoredBackup(
   return notes;
 }
 
-/** Streams a small object to `$HOME/attest-fetched/<name>` inside the sandbox; returns that path. */
+/** Streams a small object to `$HOME/attest-fetched/<name>` inside the sandbox; returns that path (the sandbox's). */
 async function fetchFileIntoSandbox(
   sandbox: Sandbox,
   storage: Storage,

@@ -6,12 +6,11 @@ import type { RestoreContext } from "../restorer.js";
 import { TABLESPACE_DIR } from "./extract.js";
 import { sandboxSh } from "./sandbox-shell.js";
 
-/** Runs pg_verifybackup on the sandbox's data directory; returns a note, throws on a mismatch. */
-export async function verifyBackup(
-  sandbox: Sandbox,
-  manifestHostPath: string,
-  ctx: RestoreContext,
-): Promise<string> {
+/**
+ * Runs pg_verifybackup on the sandbox's data directory against `manifest`, a path as the sandbox
+ * sees it (a host input goes through `sandbox.inputPath` first); returns a note, throws on a mismatch.
+ */
+export async function verifyBackup(sandbox: Sandbox, manifest: string, ctx: RestoreContext): Promise<string> {
   const data = sandbox.dataDir;
   // WAL inside the backup (-X fetch/stream) is parsed too; WAL kept in the archive is not (-n)
   const hasWal =
@@ -20,14 +19,7 @@ export async function verifyBackup(
         posix.join(data, "pg_wal"),
       ])
     ).stdout.trim() === "yes";
-  const args = [
-    "-m",
-    sandbox.inputPath(manifestHostPath),
-    "-i",
-    TABLESPACE_DIR,
-    ...(hasWal ? [] : ["-n"]),
-    data,
-  ];
+  const args = ["-m", manifest, "-i", TABLESPACE_DIR, ...(hasWal ? [] : ["-n"]), data];
   ctx.progress("pg_verifybackup");
   const r = await sandbox.exec("pg_verifybackup", args, {
     timeoutMs: Math.max(60_000, ctx.timeoutMs),
