@@ -329,7 +329,9 @@ describe("run lock (in process)", () => {
       try {
         const l = await acquireRunLock(${JSON.stringify(lock)}, { runId: "c" + process.pid, kind: "audit" });
         process.stdout.write("won");
-        await new Promise((r) => setTimeout(r, 1500));
+        // held until every contender has answered (the test then closes stdin): one that
+        // starts late on a loaded machine still finds it held, never released
+        await new Promise((r) => { process.stdin.on("end", r); process.stdin.resume(); });
         l.release();
       } catch (err) {
         process.stdout.write(err.name === "LockBusyError" ? "busy" : "error " + err.message);
@@ -337,22 +339,23 @@ describe("run lock (in process)", () => {
     for (let round = 0; round < 2; round++) {
       staleLock(lock);
       const at = String(Date.now() + 1500);
-      const results = await Promise.all(
-        Array.from(
-          { length: 8 },
-          () =>
-            new Promise<string>((resolve) => {
-              const p = spawn(process.execPath, ["--input-type=module", "-e", contender, at], {
-                stdio: "pipe",
-              });
-              let out = "";
-              p.stdout.on("data", (b: Buffer) => {
-                out += b.toString();
-              });
-              p.on("close", () => resolve(out));
-            }),
-        ),
-      );
+      const contenders = Array.from({ length: 8 }, () => {
+        const p = spawn(process.execPath, ["--input-type=module", "-e", contender, at], { stdio: "pipe" });
+        let out = "";
+        // what it says, once it said it (the winner goes on holding) or ended
+        const answered = new Promise<string>((resolve) => {
+          p.stdout.on("data", (b: Buffer) => {
+            out += b.toString();
+            resolve(out);
+          });
+          p.on("close", () => resolve(out));
+        });
+        const closed = new Promise<void>((resolve) => p.on("close", () => resolve()));
+        return { p, answered, closed };
+      });
+      const results = await Promise.all(contenders.map((c) => c.answered));
+      for (const c of contenders) c.p.stdin.end();
+      await Promise.all(contenders.map((c) => c.closed));
       expect(
         results.filter((r) => r === "won"),
         results.join(","),

@@ -312,7 +312,8 @@ describe("OCI emulator with the real SDK", () => {
     expect(again.volume.id).toBe(first.volume.id);
 
     emu.settings.cloneOutcome = "available";
-    emu.settings.hydrationFactor = 10; // 150 ms × 10
+    // 150 ms × 100: still provisioning after the 400 ms below however slow this machine is
+    emu.settings.hydrationFactor = 100;
     const slow = await blockstorage.createVolume({ createVolumeDetails: details });
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect((await blockstorage.getVolume({ volumeId: slow.volume.id })).volume.lifecycleState).toBe(
