@@ -18,7 +18,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
-import { lookupUser } from "../src/util/os-user.js";
+import { mountPointsUnder } from "../src/runtimes/noexec-mounts.js";
+import { isRoot, lookupUser } from "../src/util/os-user.js";
 import { attest, DUMPS, workspace } from "./support/cli.js";
 import { leftovers, sandboxYaml } from "./support/runtimes.js";
 
@@ -105,6 +106,9 @@ describe("docker runtime through the CLI", () => {
     const leftover = containersOfPid(pid);
     expect(leftover.length).toBeGreaterThan(0);
     expect(hostDirsOfPid(pid).length, "the killed run's sandbox directory").toBeGreaterThan(0);
+    // as root its directory is bind-mounted noexec on the host: the sweep must unmount it too
+    const killed = hostDirsOfPid(pid).map((n) => join(tmpdir(), n));
+    if (isRoot()) expect(killed.flatMap((d) => mountPointsUnder(d)).length).toBeGreaterThan(0);
     const next = await attest(["audit", "--config", ws(crm).config, "--json", "--no-mail"]);
     expect(next.code, next.stderr.slice(-2000)).toBe(0);
     runs.push((JSON.parse(next.stdout) as RunResult).run.id);
@@ -114,6 +118,10 @@ describe("docker runtime through the CLI", () => {
     if (!next.stderr.includes(leftover[0]!)) console.warn("leftover was swept by a concurrent run");
     expect(containersOfPid(pid)).toEqual([]);
     expect(hostDirsOfPid(pid), "the killed run's sandbox directory is swept").toEqual([]);
+    expect(
+      killed.flatMap((d) => mountPointsUnder(d)),
+      "its noexec mounts are gone",
+    ).toEqual([]);
   });
 
   it("is `error` (exit 3) naming the address when no Docker engine answers", async () => {
