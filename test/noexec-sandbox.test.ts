@@ -3,7 +3,7 @@
  * are mounted noexec when Attest runs as root, and a container's binds of them inherit it),
  * while the system's extensions still load. Both runtimes; no mount is left behind.
  */
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,6 +26,11 @@ function noexecSuite(runtime: "local" | "docker"): void {
     () => {
       const work = mkdtempSync(join(tmpdir(), `attest-nx-${runtime[0]}-`));
       chmodSync(work, 0o711);
+      // a backup directory that ships a library beside its files (read where it lies)
+      const backup = join(work, "backup");
+      mkdirSync(backup, { mode: 0o755 });
+      copyFileSync(LIB, join(backup, "evil.so"));
+      chmodSync(join(backup, "evil.so"), 0o755);
       let sandbox: Sandbox;
       const sql = (text: string) =>
         withClient(sandbox, "postgres", async (c) => (await c.query(text)).rows as unknown[]);
@@ -50,7 +55,7 @@ function noexecSuite(runtime: "local" | "docker"): void {
           allowNewer: true,
           labels: { run: `noexec${process.pid}`, source: "t", backup: runtime },
           mode: "init",
-          inputs: [],
+          inputs: [{ hostPath: backup }],
         });
       }, 120_000);
 
@@ -79,6 +84,15 @@ function noexecSuite(runtime: "local" | "docker"): void {
         await expect(
           sql(`create function public.x(text, text) returns real language c strict as '${so}', 'similarity'`),
         ).rejects.toThrow(/failed to map segment|[Pp]ermission denied/);
+      });
+
+      it("refuses to map a library shipped beside the backup, where the sandbox reads it", async () => {
+        const so = sandbox.inputPath(join(backup, "evil.so"));
+        await expect(
+          sql(`create function public.y(text, text) returns real language c strict as '${so}', 'similarity'`),
+        ).rejects.toThrow(/failed to map segment|[Pp]ermission denied/);
+        // the sandbox says nothing of noexec missing: it is in place
+        expect((sandbox.notes ?? []).join("\n")).not.toMatch(/noexec|non-executable/);
       });
 
       it("still loads a system extension", async () => {

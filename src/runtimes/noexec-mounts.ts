@@ -6,13 +6,17 @@
  * user namespace, cannot clear them; a container's bind of such a directory inherits them.
  * Needs root; without it nothing is mounted.
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { coerceError } from "../util/errors.js";
 import { isRoot } from "../util/os-user.js";
 import { runProcess } from "../util/process.js";
 
-/** The sandbox's subdirectories its account writes (made noexec). */
-export const NOEXEC_SUBDIRS = ["data", "home", "tmp", "sock"] as const;
+/**
+ * The local sandbox's subdirectories made noexec: those its account writes, the private copies
+ * of inputs, and the files taken out of its reach (a fetched dump's members are the backup's).
+ */
+export const NOEXEC_SUBDIRS = ["data", "home", "tmp", "sock", "inputs", "taken"] as const;
 
 /** Bind-mounts each path onto itself without exec, suid and devices; false when not root. */
 export async function mountNoexec(paths: readonly string[]): Promise<boolean> {
@@ -25,6 +29,32 @@ export async function mountNoexec(paths: readonly string[]): Promise<boolean> {
       await unmountUnder(paths[0] ?? p).catch(() => {});
       throw new Error(`cannot make ${p} non-executable for the sandbox`, { cause: coerceError(err) });
     }
+  }
+  return true;
+}
+
+/**
+ * Makes `src` (a backup's directory or file, outside the sandbox) visible at `dest` read-only
+ * and without exec, suid and devices: the sandbox binds `dest` where it reads the input, so a
+ * library shipped beside the backup cannot be mapped as code either. `dest` is made here (a
+ * directory or an empty file, as `src` is) and unmounted with its parent (unmountUnder); its
+ * own submounts keep their flags. False when not root (nothing is mounted, `src` is bound as is).
+ */
+export async function bindReadOnlyNoexec(src: string, dest: string): Promise<boolean> {
+  if (!isRoot()) return false;
+  mkdirSync(dirname(dest), { recursive: true, mode: 0o711 });
+  if (statSync(src).isDirectory()) mkdirSync(dest, { mode: 0o755 });
+  else writeFileSync(dest, "", { flag: "wx", mode: 0o644 });
+  try {
+    await runProcess("mount", ["--rbind", "--", src, dest], { timeoutMs: 10_000 });
+    await runProcess("mount", ["-o", "remount,bind,ro,nosuid,nodev,noexec", "--", dest], {
+      timeoutMs: 10_000,
+    });
+  } catch (err) {
+    await unmountUnder(dest).catch(() => {});
+    throw new Error(`cannot bind ${src} read-only and non-executable for the sandbox`, {
+      cause: coerceError(err),
+    });
   }
   return true;
 }

@@ -30,12 +30,14 @@ export interface ContainerPlan {
   network: NetworkMode;
   inputs: readonly MountedInput[];
   /** Host directories bound into the container. */
-  host: { dir: string; sandbox: string; sockets: string; copies: string };
+  host: { dir: string; sandbox: string; sockets: string; copies: string; copiesView?: string };
   memoryBytes: number;
   pids: number;
   cpus?: number;
   /** tmpfs data directory: off, on, or on with a size (e.g. "64m"). */
   tmpfs: boolean | string;
+  /** Paths the image declares as VOLUME: each gets an empty read-only noexec tmpfs, not a volume. */
+  imageVolumes?: readonly string[];
 }
 
 /** The owner labels of a container made by this process. */
@@ -101,10 +103,23 @@ export function containerOptions(plan: ContainerPlan): Docker.ContainerCreateOpt
     binds(plan.host.sandbox, LAYOUT.base, false),
     // on its own mount: the container cannot swap it (see lockSockets)
     binds(plan.host.sockets, LAYOUT.sockets, false),
-    binds(plan.host.copies, LAYOUT.copies, true),
+    // A read-only bind is remounted by the engine with only the flags it asks for, which drops
+    // noexec: as root the source is instead a read-only noexec bind made on the host
+    // (noexec-mounts.ts), bound as it is, so the container keeps ro,nosuid,nodev,noexec.
+    plan.host.copiesView
+      ? binds(plan.host.copiesView, LAYOUT.copies, false)
+      : binds(plan.host.copies, LAYOUT.copies, true),
     // structured mounts, not "src:dst:ro" strings: backup names often carry colons (timestamps)
-    ...plan.inputs.map((i) => binds(i.hostPath, i.containerPath, true)),
+    ...plan.inputs.map((i) =>
+      i.bindSource ? binds(i.bindSource, i.containerPath, false) : binds(i.hostPath, i.containerPath, true),
+    ),
   ];
+  // an image's VOLUME would be an anonymous volume, writable and executable whatever the rest:
+  // an empty read-only noexec tmpfs takes its place (nothing of Attest's lives there)
+  const taken = new Set([...mounts.map((m) => m.Target), ...Object.keys(tmpfs)]);
+  for (const v of plan.imageVolumes ?? []) {
+    if (!taken.has(v)) tmpfs[v] = "ro,nosuid,nodev,noexec,mode=0755,size=64k";
+  }
   return {
     name: plan.name,
     Image: plan.image,

@@ -13,8 +13,9 @@ import {
 import { join } from "node:path";
 import { describeError, VerifierError } from "../../util/errors.js";
 import { isRoot } from "../../util/os-user.js";
-import { mountNoexec, unmountUnder } from "../noexec-mounts.js";
+import { bindReadOnlyNoexec, mountNoexec, unmountUnder } from "../noexec-mounts.js";
 import { LABEL, ownerIsDead, ownerLabels } from "./docker-container.js";
+import type { MountedInput } from "./docker-sandbox.js";
 
 /** Names of sandbox host directories under the work directory. */
 export const HOST_DIR_PREFIX = "attest-docker-sandbox-";
@@ -40,6 +41,8 @@ export interface HostDir {
   pids: string;
   /** Bound read-only at /copies: private copies of inputs the sandbox user could not read. */
   copies: string;
+  /** As root: a read-only noexec view of `copies`, what the engine binds instead (makeHostDirNoexec). */
+  copiesView?: string;
 }
 
 /** The numeric identity the container's processes run as (host view). */
@@ -123,12 +126,23 @@ export function processIds(pid: number): SandboxIds | undefined {
 }
 
 /**
- * As root, makes the directories the container writes (/sandbox and its socket directory)
- * non-executable: the container's binds of them inherit nosuid,nodev,noexec, so a library the
- * backup ships cannot be mapped as code in there either. Not root: nothing is mounted.
+ * As root, makes the whole host directory non-executable (one mount: /sandbox, its socket
+ * directory and the private copies stay on one filesystem, so moving a file out of the
+ * sandbox's reach is a rename), and the copies and each input visible through read-only noexec
+ * binds under it: the container's binds inherit nosuid,nodev,noexec, so a library the backup
+ * ships, or one its SQL writes, cannot be mapped as code. False when not root (nothing mounted).
  */
-export async function makeHostDirNoexec(h: HostDir): Promise<void> {
-  await mountNoexec([h.sandbox, h.sockets]);
+export async function makeHostDirNoexec(h: HostDir, inputs: MountedInput[]): Promise<boolean> {
+  if (!(await mountNoexec([h.dir]))) return false;
+  const view = join(h.dir, "copies-view");
+  await bindReadOnlyNoexec(h.copies, view);
+  h.copiesView = view;
+  for (const [i, input] of inputs.entries()) {
+    const dest = join(h.dir, "inputs", String(i + 1));
+    await bindReadOnlyNoexec(input.hostPath, dest);
+    input.bindSource = dest;
+  }
+  return true;
 }
 
 /** Removes a sandbox's host directory, its noexec mounts first; a directory already gone is fine. */

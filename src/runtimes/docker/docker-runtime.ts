@@ -1,6 +1,6 @@
 /** The `docker` runtime: one hardened container per drill, driven through the engine API (dockerode). */
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
 import { basename, resolve } from "node:path";
 import type { Config } from "../../config/schema.js";
@@ -61,6 +61,7 @@ export class DockerRuntime implements ManagedRuntime {
   readonly #root: string;
   readonly #logger: Logger;
   readonly #live = new Set<DockerSandbox>();
+  readonly #volumes = new Map<string, string[]>();
   #engine: Promise<DockerEngine> | undefined;
   #majors: Promise<number[]> | undefined;
   #counter = 0;
@@ -183,8 +184,9 @@ export class DockerRuntime implements ManagedRuntime {
     const t0 = performance.now();
     const host = createHostDir(this.#root);
     let containerId: string | undefined;
+    let noexec = false;
     try {
-      await makeHostDirNoexec(host);
+      noexec = await makeHostDirNoexec(host, mounted);
       const container = await engine.docker.createContainer(
         containerOptions({
           name,
@@ -197,6 +199,7 @@ export class DockerRuntime implements ManagedRuntime {
           pids: this.#config.max_processes,
           ...(this.#config.cpus !== undefined ? { cpus: this.#config.cpus } : {}),
           tmpfs,
+          imageVolumes: await this.#imageVolumes(engine, image),
         }),
       );
       containerId = container.id;
@@ -227,6 +230,12 @@ export class DockerRuntime implements ManagedRuntime {
     try {
       if (signal?.aborted) throw abortReason(signal);
       const ids = await this.#sandboxIds(engine, sandbox);
+      // what the container sees, not what was asked: a root Attest whose mounts the engine does
+      // not see (another mount namespace) gets no noexec either, and the record says so
+      if (!noexec || (await this.#noexecSeen(engine, sandbox)) === false)
+        sandbox.notes.push(
+          `the sandbox's directories are not mounted noexec in the container (${noexec ? "the engine does not see Attest's mounts" : "Attest does not run as root"}): a library shipped in the backup is not blocked from loading`,
+        );
       handOver(host, ids);
       sandbox.ids = ids;
       await this.#copyUnreadable(sandbox, mounted, visible, host, ids, signal);
@@ -263,6 +272,29 @@ export class DockerRuntime implements ManagedRuntime {
   }
 
   /** The uid, gid and groups the container runs as: from its init process on this host, else asked inside. */
+  /** Paths the image declares as VOLUME (looked up once per image). */
+  async #imageVolumes(engine: DockerEngine, image: string): Promise<string[]> {
+    let v = this.#volumes.get(image);
+    if (!v) {
+      v = Object.keys((await inspectImage(engine.docker, image))?.Config?.Volumes ?? {});
+      this.#volumes.set(image, v);
+    }
+    return v;
+  }
+
+  /** Whether /sandbox is noexec as the container sees it; undefined when its /proc is not this host's. */
+  async #noexecSeen(engine: DockerEngine, sandbox: DockerSandbox): Promise<boolean | undefined> {
+    const pid = (await engine.docker.getContainer(sandbox.containerId).inspect()).State.Pid;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/mountinfo`, "utf8");
+    } catch {
+      return undefined;
+    }
+    const line = text.split("\n").find((l) => l.split(" ")[4] === LAYOUT.base);
+    return line ? line.split(" ")[5]!.split(",").includes("noexec") : false;
+  }
+
   async #sandboxIds(engine: DockerEngine, sandbox: DockerSandbox): Promise<SandboxIds> {
     const pid = (await engine.docker.getContainer(sandbox.containerId).inspect()).State.Pid;
     const seen = pid > 0 ? processIds(pid) : undefined;

@@ -50,6 +50,8 @@ export const SANDBOX_USER = "postgres";
 export interface MountedInput {
   hostPath: string;
   containerPath: string;
+  /** What the engine binds (a read-only noexec bind of `hostPath` under the host directory), when not `hostPath`. */
+  bindSource?: string;
 }
 
 /** Everything a docker sandbox is made of. */

@@ -34,6 +34,8 @@ export interface ConfineSpec {
   mode: ConfinementMode;
   /** Host paths visible read-only at the same path (the backup, the WAL archive). */
   readOnly: readonly string[];
+  /** Where a read-only path is bound from when not itself (a read-only noexec bind of it). */
+  readOnlyFrom?: ReadonlyMap<string, string>;
   /** Host directories visible read-write at the same path (the sandbox's own directory). */
   writable: readonly string[];
   /** Host uid/gid the program runs as when Attest is root; undefined: Attest's own. */
@@ -129,7 +131,7 @@ export function confinedArgv(
     ...(spec.tmpDir ? ["--bind", spec.tmpDir, "/tmp"] : ["--tmpfs", "/tmp"]),
   ];
   for (const w of spec.writable) a.push("--bind", w, w);
-  for (const r of spec.readOnly) a.push("--ro-bind", r, r);
+  for (const r of spec.readOnly) a.push("--ro-bind", spec.readOnlyFrom?.get(r) ?? r, r);
   for (const [k, v] of Object.entries(spec.env)) a.push("--setenv", k, v);
   a.push("--chdir", spec.cwd, "--");
   const limits: string[] = [];

@@ -20,7 +20,7 @@ import { describeError, VerifierError } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
 import { isRoot, lookupUser, type OsUser, processAlive, processStartTime } from "../../util/os-user.js";
 import { runProcess } from "../../util/process.js";
-import { mountNoexec, NOEXEC_SUBDIRS, unmountUnder } from "../noexec-mounts.js";
+import { bindReadOnlyNoexec, mountNoexec, NOEXEC_SUBDIRS, unmountUnder } from "../noexec-mounts.js";
 import { chooseMajor, type Runtime, type Sandbox, type SandboxSpec, type SweepReport } from "../runtime.js";
 import { copyTemplate, INITDB_ARGS, keepTemplate, templateDir } from "./cluster-template.js";
 import { assertConfinable, type ConfinementMode, etcFiles, installRoot } from "./confine.js";
@@ -142,7 +142,7 @@ export class LocalRuntime implements Runtime {
     // itself opens or connects to for a link to something of the host.
     chmodSync(dir, 0o711);
     for (const sub of ["sock", "data", "home", "tmp"]) mkdirSync(join(dir, sub), { mode: 0o700 });
-    for (const sub of ["etc", "inputs"]) mkdirSync(join(dir, sub), { mode: 0o711 });
+    for (const sub of ["etc", "inputs", "taken"]) mkdirSync(join(dir, sub), { mode: 0o711 });
     const password = randomBytes(18).toString("base64url");
     writeFileSync(join(dir, "pgpass"), `*:*:*:postgres:${password}\n`, { mode: 0o600 });
     writeFileSync(join(dir, "pwfile"), `${password}\n`, { mode: 0o600 });
@@ -174,6 +174,13 @@ export class LocalRuntime implements Runtime {
       if (this.confinement === "bwrap") await assertConfinable(user, join(dir, "etc"));
       else notes.push("sandbox.confinement is none: the sandbox's processes ran unconfined on this host");
       const { readOnly, inputMap } = await this.#inputs(spec, dir, user, notes, signal);
+      // each input the sandbox reads in place is bound through a read-only noexec bind of it
+      // (bwrap's bind keeps those flags): a library shipped beside the backup is no code either
+      const readOnlyFrom = new Map<string, string>();
+      for (const [i, host] of readOnly.entries()) {
+        const via = join(dir, "ro", String(i + 1));
+        if (await bindReadOnlyNoexec(host, via)) readOnlyFrom.set(host, via);
+      }
       const root = installRoot(install.binDir);
       const memoryBytes = this.#opts.memoryBytes ?? Math.min(4 * 1024 ** 3, Math.floor(totalmem() / 2));
       const maxProcesses = this.#opts.maxProcesses ?? 1024;
@@ -196,6 +203,7 @@ export class LocalRuntime implements Runtime {
         dataDir: spec.dataDir ?? join(dir, "data"),
         confinement: this.confinement,
         readOnly: root ? [...readOnly, root] : readOnly,
+        readOnlyFrom,
         inputMap,
         // with a cgroup the whole sandbox is bounded; without, each process is
         limits: { maxProcesses, ...(cgroup ? {} : { maxProcessBytes: memoryBytes }) },

@@ -57,6 +57,8 @@ export interface LocalSandboxParts {
   confinement: ConfinementMode;
   /** Host paths every process may read (inputs, a bin directory outside /usr). */
   readOnly: readonly string[];
+  /** Where each read-only path is bound from, when not itself (a noexec bind of it). */
+  readOnlyFrom?: ReadonlyMap<string, string>;
   /** Where a host input path is seen inside (a private copy when the original was unreadable). */
   inputMap: ReadonlyMap<string, string>;
   /** Process and per-process memory limits. */
@@ -115,7 +117,7 @@ export class LocalSandbox implements Sandbox {
     return hostPath;
   }
 
-  /** Moves a file the sandbox wrote (its host path: the same inside) to `<dir>/taken-N/`, root's. */
+  /** Moves a file the sandbox wrote (its host path: the same inside) to `<dir>/taken/N/` (noexec), root's. */
   async takeFile(path: string): Promise<string> {
     const home = join(this.#p.dir, "home");
     if (!isInside(path, home) || path === home)
@@ -123,8 +125,8 @@ export class LocalSandbox implements Sandbox {
     return takeOutOfReach(
       home,
       relative(home, path),
-      this.#p.dir,
-      `taken-${++this.#taken}`,
+      join(this.#p.dir, "taken"),
+      String(++this.#taken),
       this.#p.user?.gid,
     );
   }
@@ -158,6 +160,7 @@ export class LocalSandbox implements Sandbox {
     const { cmd, args: a } = confinedArgv(prog, args, {
       mode: "bwrap",
       readOnly: this.#p.readOnly,
+      ...(this.#p.readOnlyFrom ? { readOnlyFrom: this.#p.readOnlyFrom } : {}),
       writable,
       user: this.#p.user,
       env,
