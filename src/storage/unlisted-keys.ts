@@ -7,6 +7,14 @@ import type { Finding } from "../model.js";
 
 /** How many of the left-out keys a finding names. */
 const NAMED = 3;
+/** How much of each named key a finding shows (a hostile store is not held to S3's 1,024 bytes). */
+const KEY_CHARS = 200;
+
+/** A key as a finding names it: JSON-quoted, DEL escaped too, cut to KEY_CHARS. */
+function named(key: string): string {
+  const cut = key.length > KEY_CHARS ? `${key.slice(0, KEY_CHARS)}…` : key;
+  return JSON.stringify(cut).replace(/\u007f/g, "\\u007f");
+}
 
 /** The keys one source's listings left out. */
 export class UnlistedKeys {
@@ -19,7 +27,7 @@ export class UnlistedKeys {
     this.#count += 1;
     this.#why.add(why);
     // JSON quoting shows a newline as \n: the key is named, never printed raw
-    if (this.#named.length < NAMED) this.#named.push(JSON.stringify(key));
+    if (this.#named.length < NAMED) this.#named.push(named(key));
   };
 
   /** One warning naming the first few keys, or undefined when nothing was left out. */

@@ -76,15 +76,17 @@ export async function listStoredDumps(
   try {
     const prefix = cfg.path === "/" ? "" : cfg.path;
     const objects: StoredObject[] = [];
+    const relOf = (key: string) => key.slice(prefix.length).replace(/^\/+/, "");
     const unlisted = new UnlistedKeys();
-    for await (const o of storage.list(prefix, {
-      onUnlisted: unlisted.onUnlisted,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    }))
+    // only keys the source would have looked at: an excluded one is no loss worth a warning
+    const onUnlisted = (key: string, why: string) => {
+      const rel = relOf(key);
+      if (!filter.exclude(rel) && filter.include(rel)) unlisted.onUnlisted(key, why);
+    };
+    for await (const o of storage.list(prefix, { onUnlisted, ...(ctx.signal ? { signal: ctx.signal } : {}) }))
       objects.push(o);
     const left = unlisted.finding(cfg.name, storage.describe(prefix));
     if (left) findings.push(left);
-    const relOf = (key: string) => key.slice(prefix.length).replace(/^\/+/, "");
     // a directory-format dump is every object under a prefix that holds toc.dat
     const dirs = objects
       .map((o) => relOf(o.key))
