@@ -1,6 +1,5 @@
 /** Static WAL inspection of the real archives of the basebackup fixture: nothing is restored. */
-import { existsSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Finding } from "../src/model.js";
@@ -13,16 +12,15 @@ import {
   listFixture,
   sourceConfig,
 } from "./physical-fixture.js";
+import { localSandboxesOf } from "./support/cli.js";
 
 let expected: Expected;
 beforeAll(() => {
   expected = buildBasebackups();
 });
 
-const sandboxCount = () => {
-  const base = join(tmpdir(), "attest-sandboxes");
-  return existsSync(base) ? readdirSync(base).length : 0;
-};
+// sandboxes of this process only: other test files make theirs in the same directory meanwhile
+const sandboxCount = () => localSandboxesOf(process.pid).length;
 
 async function inspect(path: string, wal: string, extra: Record<string, unknown> = {}): Promise<Finding[]> {
   const { source, backups } = await listFixture(sourceConfig(path, wal, extra));
