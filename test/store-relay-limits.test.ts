@@ -39,11 +39,11 @@ describe("store relay limits", () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
 
-  it("relays at most the cap of concurrent connections; the rest are closed at once and counted", async () => {
+  /** A holding store and a relay to it in a fresh directory, both gone after the test. */
+  async function relayToStore(name: string, opts: { idleMs?: number } = {}) {
     const store = await holdingServer();
-    const dir = mkdtempSync(join(tmpdir(), "attest-relay-limit-"));
-    const relay = await startStoreRelay({ endpoint: { host: "127.0.0.1", port: store.port }, dir });
-    const clients: Socket[] = [];
+    const dir = mkdtempSync(join(tmpdir(), `attest-relay-${name}-`));
+    const relay = await startStoreRelay({ endpoint: { host: "127.0.0.1", port: store.port }, dir, ...opts });
     cleanup.push(
       () => rmSync(dir, { recursive: true, force: true }),
       () => new Promise<void>((resolve) => store.server.close(() => resolve())),
@@ -51,10 +51,16 @@ describe("store relay limits", () => {
         for (const s of store.held) s.destroy();
       },
       () => relay.close(),
-      () => {
-        for (const c of clients) c.destroy();
-      },
     );
+    return { store, relay };
+  }
+
+  it("relays at most the cap of concurrent connections; the rest are closed at once and counted", async () => {
+    const { store, relay } = await relayToStore("limit");
+    const clients: Socket[] = [];
+    cleanup.push(() => {
+      for (const c of clients) c.destroy();
+    });
     const total = 100;
     let closedEarly = 0;
     let allClosed: () => void = () => {};
@@ -79,26 +85,12 @@ describe("store relay limits", () => {
   });
 
   it("closes a relayed connection that stays idle", async () => {
-    const store = await holdingServer();
-    const dir = mkdtempSync(join(tmpdir(), "attest-relay-idle-"));
-    const relay = await startStoreRelay({
-      endpoint: { host: "127.0.0.1", port: store.port },
-      dir,
-      idleMs: 200,
-    });
+    const { store, relay } = await relayToStore("idle", { idleMs: 200 });
     const c = createConnection(relay.socketPath);
     c.on("error", () => {});
-    cleanup.push(
-      () => rmSync(dir, { recursive: true, force: true }),
-      () => new Promise<void>((resolve) => store.server.close(() => resolve())),
-      () => {
-        for (const s of store.held) s.destroy();
-      },
-      () => relay.close(),
-      () => {
-        c.destroy();
-      },
-    );
+    cleanup.push(() => {
+      c.destroy();
+    });
     await store.reach(1);
     // both ends go: the sandbox's side and the store's side
     await Promise.all([
