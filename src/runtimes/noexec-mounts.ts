@@ -18,13 +18,18 @@ import { runProcess } from "../util/process.js";
  */
 export const NOEXEC_SUBDIRS = ["data", "home", "tmp", "sock", "inputs", "taken"] as const;
 
+/** Binds `src` at `dest` (`--rbind`: its submounts too), then remounts that bind with `flags`. */
+async function bindWith(src: string, dest: string, flags: string, recursive = false): Promise<void> {
+  await runProcess("mount", [recursive ? "--rbind" : "--bind", "--", src, dest], { timeoutMs: 10_000 });
+  await runProcess("mount", ["-o", `remount,bind,${flags}`, "--", dest], { timeoutMs: 10_000 });
+}
+
 /** Bind-mounts each path onto itself without exec, suid and devices; false when not root. */
 export async function mountNoexec(paths: readonly string[]): Promise<boolean> {
   if (!isRoot()) return false;
   for (const p of paths) {
     try {
-      await runProcess("mount", ["--bind", "--", p, p], { timeoutMs: 10_000 });
-      await runProcess("mount", ["-o", "remount,bind,nosuid,nodev,noexec", "--", p], { timeoutMs: 10_000 });
+      await bindWith(p, p, "nosuid,nodev,noexec");
     } catch (err) {
       await unmountUnder(paths[0] ?? p).catch(() => {});
       throw new Error(`cannot make ${p} non-executable for the sandbox`, { cause: coerceError(err) });
@@ -46,10 +51,7 @@ export async function bindReadOnlyNoexec(src: string, dest: string): Promise<boo
   if (statSync(src).isDirectory()) mkdirSync(dest, { mode: 0o755 });
   else writeFileSync(dest, "", { flag: "wx", mode: 0o644 });
   try {
-    await runProcess("mount", ["--rbind", "--", src, dest], { timeoutMs: 10_000 });
-    await runProcess("mount", ["-o", "remount,bind,ro,nosuid,nodev,noexec", "--", dest], {
-      timeoutMs: 10_000,
-    });
+    await bindWith(src, dest, "ro,nosuid,nodev,noexec", true);
   } catch (err) {
     await unmountUnder(dest).catch(() => {});
     throw new Error(`cannot bind ${src} read-only and non-executable for the sandbox`, {
