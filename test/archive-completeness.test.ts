@@ -13,6 +13,7 @@ import {
   archiveContent,
   archiveDataProblem,
   dataEntries,
+  firstProblem,
   RestoredData,
 } from "../src/restore/logical/archive-completeness.js";
 import { readToc, type TocEntry } from "../src/restore/logical/archive-toc.js";
@@ -124,6 +125,56 @@ describe("archive TOC completeness", () => {
     ];
     expect(seen.missing(toc)).toEqual([]);
     expect(seen.missing([...toc, entry(4, "TABLE DATA", "cold")]).map((e) => e.tag)).toEqual(["cold"]);
+  });
+
+  it("keeps a worker's error whose prefix and level landed on another worker's line (pg_restore -j)", () => {
+    // as pg_restore -j4 wrote it on a flipped byte (CI once lost the cause this way): the
+    // worker's "error: " sits on a progress line and its message stands alone
+    const seen = new RestoredData();
+    for (const l of [
+      "pg_restore: launching item 3631 TABLE DATA events_2026_09",
+      'pg_restore:pg_restore:  error: processing data for table "audit.events_2026_09"',
+      "could not uncompress data: incorrect data check",
+      "finished item 3418 INDEX orders_created_brin",
+      " launching item 3465 TRIGGER orders orders_audit",
+      ...Array.from({ length: 40 }, (_, i) => `pg_restore: some progress this list does not know ${i}`),
+      'pg_restore: creating TRIGGER "sales.orders orders_audit"',
+      "pg_restore: error: a worker process died unexpectedly",
+    ])
+      seen.line(l);
+    expect(seen.problemTail.split("\n")).toEqual([
+      "could not uncompress data: incorrect data check",
+      "pg_restore: error: a worker process died unexpectedly",
+    ]);
+    expect(firstProblem(seen.problemTail)).toBe("could not uncompress data: incorrect data check");
+    expect(
+      seen.missing([
+        { dumpId: 1, desc: "TABLE DATA", tag: "events_2026_09", namespace: "audit" } as TocEntry,
+      ]),
+    ).toEqual([]);
+  });
+
+  it("keeps the first problems and the last when there are many, and where the error happened", () => {
+    const seen = new RestoredData();
+    for (const l of [
+      "pg_restore: while PROCESSING TOC:",
+      "pg_restore: from TOC entry 3418; 1259 16612 INDEX orders_created_brin app",
+      "pg_restore: error: could not execute query: ERROR:  function public.f() does not exist",
+      ...Array.from({ length: 30 }, (_, i) => `Command was: line ${i} of a long statement`),
+      "pg_restore:  warning: errors ignored on restore: 1",
+    ])
+      seen.line(l);
+    const kept = seen.problemTail.split("\n");
+    expect(kept.slice(0, 4)).toEqual([
+      "pg_restore: while PROCESSING TOC:",
+      "pg_restore: from TOC entry 3418; 1259 16612 INDEX orders_created_brin app",
+      "pg_restore: error: could not execute query: ERROR:  function public.f() does not exist",
+      "Command was: line 0 of a long statement",
+    ]);
+    expect(kept[4]).toBe("…");
+    expect(kept.at(-1)).toBe("pg_restore:  warning: errors ignored on restore: 1");
+    expect(kept).toHaveLength(13);
+    expect(firstProblem(seen.problemTail)).toMatch(/^pg_restore: error: could not execute query/);
   });
 });
 

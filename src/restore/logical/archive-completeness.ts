@@ -197,38 +197,90 @@ export function archiveDataProblem(path: string, format: string, id: string): Ba
 }
 
 /**
+ * What pg_restore --verbose says while it works, as the message itself reads: it never names a
+ * problem. Matched on the message, not its prefix, because with -j the prefix may be another
+ * worker's (see RestoredData.line).
+ */
+const PROGRESS =
+  /^(?:connecting to (?:database for restore|new database)|dropping |creating |processing (?:item|missed item|data for table|BLOBS)|executing |launching item|finished item|finished main parallel loop|entering (?:main parallel loop|restore_toc_entries_)|skipping item|setting owner and privileges|disabling triggers|enabling triggers|implied data-only restore|restoring large object|restored \d+ large objects?$)/;
+
+/** The prefix fragments pg_restore writes before a message, each a write of its own. */
+const PREFIX_PARTS = /^(?:pg_restore:| |error: |warning: |detail: |hint: )*/;
+
+/**
+ * The first line of a problem tail that names the problem: not a worker's death, nor the TOC
+ * entry or the command it happened in. A line with a level comes first.
+ */
+export function firstProblem(tail: string): string | undefined {
+  const lines = tail
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(
+      (l) =>
+        l &&
+        l !== "…" &&
+        !/worker process died unexpectedly|while PROCESSING TOC|from TOC entry|^Command was:/.test(l),
+    );
+  return lines.find((l) => /\berror: /.test(l)) ?? lines[0];
+}
+
+/** How many of the first and of the last problem lines are kept. */
+const FIRST_PROBLEMS = 4;
+const LAST_PROBLEMS = 8;
+
+/**
  * Collects what `pg_restore --verbose` says it processed, to compare with the TOC once it has
- * exited 0, and keeps its own tail of the lines that are not progress (errors, warnings, the
- * server's messages) so the progress lines never crowd a failure's reason out.
+ * exited 0, and keeps the lines that are not progress (errors, warnings, the server's messages)
+ * so the progress lines never crowd a failure's reason out: the first few, where the cause
+ * usually is, and the last few, where pg_restore says how it ended.
  */
 export class RestoredData {
   readonly #tables = new Map<string, number>();
   #blobs = 0;
-  readonly #problems: string[] = [];
+  readonly #first: string[] = [];
+  readonly #last: string[] = [];
+  #dropped = 0;
 
   /** Feeds one line of pg_restore's standard error. */
   line(l: string): void {
-    // with -j, pg_restore's workers write the "pg_restore: " prefix and the message in separate
-    // writes to one pipe, so a prefix may land on another worker's line: the message is matched
-    // wherever it starts (each message is one write, never split)
-    const table = /(?:^|pg_restore: ?| )processing data for table "(.*)"$/.exec(l);
+    // with -j, pg_restore's workers write "pg_restore:", " ", the level ("error: ") and the
+    // message in separate writes to one pipe, so one worker's prefix may land on another's line
+    // and a message may stand alone: a line is judged by the message that ends it (each message
+    // is one write, never split), and its prefix says nothing of whose level it was
+    const message = l.replace(PREFIX_PARTS, "");
+    const table = /^processing data for table "(.*)"$/.exec(message);
     if (table) {
       this.#tables.set(table[1]!, (this.#tables.get(table[1]!) ?? 0) + 1);
       return;
     }
-    if (/(?:^|pg_restore: ?| )processing BLOBS$/.test(l)) {
+    if (message === "processing BLOBS") {
       this.#blobs++;
       return;
     }
-    // progress lines go; errors and the context pg_restore prints with them (which TOC entry) stay
-    if (/^pg_restore: (?!error:|warning:|detail:|hint:|while PROCESSING TOC|from TOC entry)/.test(l)) return;
-    this.#problems.push(l);
-    if (this.#problems.length > 12) this.#problems.shift();
+    if (PROGRESS.test(message)) return;
+    // a message's level is always on its own line, before it: a prefixed line with no level
+    // anywhere is progress this list does not know, unless it says where an error happened
+    const prefix = l.slice(0, l.length - message.length);
+    if (
+      prefix &&
+      !/error: |warning: |detail: |hint: /.test(prefix) &&
+      !/^(?:while PROCESSING TOC|from TOC entry)/.test(message)
+    )
+      return;
+    if (this.#first.length < FIRST_PROBLEMS) {
+      this.#first.push(l);
+      return;
+    }
+    this.#last.push(l);
+    if (this.#last.length > LAST_PROBLEMS) {
+      this.#last.shift();
+      this.#dropped++;
+    }
   }
 
   /** The lines of pg_restore's standard error that were not progress. */
   get problemTail(): string {
-    return this.#problems.join("\n");
+    return [...this.#first, ...(this.#dropped ? ["…"] : []), ...this.#last].join("\n");
   }
 
   /** The data entries of `toc` pg_restore did not report processing. */

@@ -9,7 +9,7 @@ import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError, coerceError, VerifierError } from "../../util/errors.js";
 import { lastLines, ProcessError } from "../../util/process.js";
 import type { RestoreContext, RestoreOutcome, Restorer } from "../restorer.js";
-import { archiveDataProblem } from "./archive-completeness.js";
+import { archiveDataProblem, firstProblem } from "./archive-completeness.js";
 import { restoreArchive } from "./archive-restore.js";
 import { archiveRoles } from "./archive-roles.js";
 import { readTocTablespaces, tocProblem } from "./archive-toc.js";
@@ -493,9 +493,7 @@ async function classify(err: unknown, sandbox: Sandbox, tool: string): Promise<E
   }
   // with -j, the worker that met the damage prints its error and the leader only says the worker
   // died: name the worker's error, whichever line came last
-  const worker = /worker process died unexpectedly/.test(tail)
-    ? tail.split("\n").find((l) => /\berror: /.test(l) && !/worker process died unexpectedly/.test(l))
-    : undefined;
+  const worker = /worker process died unexpectedly/.test(tail) ? firstProblem(tail) : undefined;
   const shown = worker && !short.includes(worker.trim()) ? `${worker.trim()} | ${short}` : short;
   return new BackupDefectError(`${tool} failed: ${shown}`, { cause: e });
 }
