@@ -87,7 +87,8 @@ function rewrite(
   return writeTarGz(entries, 0);
 }
 
-const today = () => new Date().toISOString().slice(0, 10);
+/** The UTC days the audits of the bundle's period ran on (a run may cross midnight). */
+const period = { from: "", to: "" };
 
 describe("attest evidence export / verify", () => {
   let ws: ReturnType<typeof signedWorkspace>;
@@ -101,6 +102,10 @@ describe("attest evidence export / verify", () => {
       const r = await attest(["audit", "--config", ws.config, "--json"]);
       expect(r.stdout, r.stderr).not.toBe("");
       const run = JSON.parse(r.stdout) as RunResult;
+      // the period is the days the runs' rows carry, not "today" read again later, which differs
+      // from them when the suite crosses midnight UTC
+      period.from ||= run.run.startedAt.slice(0, 10);
+      period.to = run.run.finishedAt.slice(0, 10);
       expect(localSandboxes(run.run.id)).toEqual([]);
       expect(run.drills.map((d) => d.verdict)).toEqual(["pass", "fail"]);
     }
@@ -111,9 +116,9 @@ describe("attest evidence export / verify", () => {
       "--config",
       ws.config,
       "--from",
-      today(),
+      period.from,
       "--to",
-      today(),
+      period.to,
       "--out",
       bundle,
       "--json",
@@ -134,7 +139,7 @@ describe("attest evidence export / verify", () => {
     expect(paths).toContain("config/attest.json");
 
     // the period's compliance report, control by control (every framework: none is configured)
-    const stem = `report/compliance-${today()}_${today()}`;
+    const stem = `report/compliance-${period.from}_${period.to}`;
     expect(paths).toEqual(expect.arrayContaining([`${stem}.pdf`, `${stem}.json`]));
     const report = JSON.parse(
       readTarGz(archive)
@@ -282,9 +287,9 @@ describe("attest evidence export / verify", () => {
         "--config",
         ws.config,
         "--from",
-        today(),
+        period.from,
         "--to",
-        today(),
+        period.to,
         "--out",
         out,
       ]);
@@ -305,9 +310,9 @@ describe("attest evidence export / verify", () => {
         "--config",
         ws.config,
         "--from",
-        today(),
+        period.from,
         "--to",
-        today(),
+        period.to,
         "--out",
         out,
       ]);
@@ -349,9 +354,9 @@ reports: { dir: ${dir}/reports }
       "--config",
       unsigned.config,
       "--from",
-      today(),
+      period.from,
       "--to",
-      today(),
+      period.to,
     ]);
     expect(e.code).toBe(2);
     expect(e.stderr).toContain("evidence.signing_key is not set: a bundle cannot be signed");
