@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
-import { attest, DUMPS, localSandboxes, localSandboxesOf, workspace } from "./support/cli.js";
+import { attest, DUMPS, localSandboxes, localSandboxesOf, privateTmp, workspace } from "./support/cli.js";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -114,26 +114,35 @@ describe("bad input and interruptions", () => {
 
   it("after a SIGKILL the next run sweeps the leftover sandbox and its server", async () => {
     const w = ws(good);
+    // both runs get a TMPDIR of their own: in the shared one, another test file's run could sweep
+    // the leftover first, and the next run would have nothing to remove
+    const tmp = privateTmp();
+    dirs.push(tmp);
+    const env = { TMPDIR: tmp };
     let pid = 0;
-    const running = attest(["audit", "--config", w.config, "--no-mail"], { onSpawn: (p) => (pid = p) });
+    const running = attest(["audit", "--config", w.config, "--no-mail"], { env, onSpawn: (p) => (pid = p) });
     let leftover = "";
     await waitFor("a running sandbox server", () => {
-      leftover = localSandboxesOf(pid).find((s) => sandboxServers(s).length > 0) ?? "";
+      leftover = localSandboxesOf(pid, tmp).find((s) => sandboxServers(s).length > 0) ?? "";
       return leftover !== "";
     });
     process.kill(pid, "SIGKILL");
     await running;
-    expect(localSandboxes()).toContain(leftover);
-    const next = await attest([
-      "audit",
-      "--config",
-      ws(`sources: [{ name: crm, type: dump-dir, path: ${DUMPS}/good, include: ["crm_*"] }]`).config,
-      "--json",
-      "--no-mail",
-    ]);
-    expect(next.code).toBe(0);
+    expect(localSandboxes(undefined, tmp)).toContain(leftover);
+    const next = await attest(
+      [
+        "audit",
+        "--config",
+        ws(`sources: [{ name: crm, type: dump-dir, path: ${DUMPS}/good, include: ["crm_*"] }]`).config,
+        "--json",
+        "--no-mail",
+      ],
+      { env },
+    );
+    expect(next.code, next.stderr.slice(-2000)).toBe(0);
     expect(next.stderr).toMatch(/removed leftover sandbox/);
-    expect(localSandboxes()).not.toContain(leftover);
+    expect(next.stderr).toContain(leftover);
+    expect(localSandboxes(undefined, tmp)).not.toContain(leftover);
     expect(sandboxServers(leftover)).toEqual([]);
   });
 

@@ -1,6 +1,6 @@
 /** Runs the real `attest` CLI as a child process, as a user would. */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -64,17 +64,29 @@ export function workspace(
   return { dir, config };
 }
 
+/**
+ * A temporary folder to hand a CLI run as its TMPDIR: its sandboxes then lie where no other test
+ * file's run sweeps them (every run sweeps the sandboxes of dead owners in its TMPDIR), so a test
+ * can tell which run removed a leftover. Searchable by the sandbox account, as the run's own is.
+ */
+export function privateTmp(): string {
+  // a short name: a sandbox's socket path under it must stay within the 107 bytes of a Unix socket
+  const dir = mkdtempSync(join(tmpdir(), "t"));
+  chmodSync(dir, 0o711);
+  return dir;
+}
+
 /** Sandbox directories of the local runtime that belong to `runId` (or any, without it). */
-export function localSandboxes(runId?: string): string[] {
-  const base = join(tmpdir(), "attest-sandboxes");
+export function localSandboxes(runId?: string, tmp = tmpdir()): string[] {
+  const base = join(tmp, "attest-sandboxes");
   if (!existsSync(base)) return [];
   return readdirSync(base).filter((n) => n.startsWith("attest-") && (!runId || n.includes(runId)));
 }
 
 /** Local sandbox directories whose owner.json names process `pid`. */
-export function localSandboxesOf(pid: number): string[] {
-  const base = join(tmpdir(), "attest-sandboxes");
-  return localSandboxes().filter((name) => {
+export function localSandboxesOf(pid: number, tmp = tmpdir()): string[] {
+  const base = join(tmp, "attest-sandboxes");
+  return localSandboxes(undefined, tmp).filter((name) => {
     try {
       return (
         (JSON.parse(readFileSync(join(base, name, "owner.json"), "utf8")) as { pid: number }).pid === pid
