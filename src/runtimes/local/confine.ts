@@ -128,6 +128,11 @@ export function confinedArgv(
     "/proc",
     "--dev",
     "/dev",
+    // bubblewrap's /dev is a tmpfs without noexec that the program owns: a library written to
+    // /dev or /dev/shm could be mapped as code. Read-only (the device nodes stay writable); the
+    // local server's dynamic shared memory is System V instead (local-sandbox.ts)
+    "--remount-ro",
+    "/dev",
     ...(spec.tmpDir ? ["--bind", spec.tmpDir, "/tmp"] : ["--tmpfs", "/tmp"]),
   ];
   for (const w of spec.writable) a.push("--bind", w, w);

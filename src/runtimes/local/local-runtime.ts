@@ -144,15 +144,17 @@ export class LocalRuntime implements Runtime {
     for (const sub of ["sock", "data", "home", "tmp"]) mkdirSync(join(dir, sub), { mode: 0o700 });
     for (const sub of ["etc", "inputs", "taken"]) mkdirSync(join(dir, sub), { mode: 0o711 });
     const password = randomBytes(18).toString("base64url");
-    writeFileSync(join(dir, "pgpass"), `*:*:*:postgres:${password}\n`, { mode: 0o600 });
-    writeFileSync(join(dir, "pwfile"), `${password}\n`, { mode: 0o600 });
+    // in home/ (noexec), not the top directory: a file the sandbox account owns there is one it
+    // could overwrite with a library and map as code
+    writeFileSync(join(dir, "home", "pgpass"), `*:*:*:postgres:${password}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, "home", "pwfile"), `${password}\n`, { mode: 0o600 });
     writeFileSync(join(dir, "server.log"), "", { mode: 0o644 });
     // what the confined processes see as /etc: a name for their uid, nothing of the host's
     const etc = etcFiles(user);
     writeFileSync(join(dir, "etc", "passwd"), etc.passwd, { mode: 0o644 });
     writeFileSync(join(dir, "etc", "group"), etc.group, { mode: 0o644 });
     if (user) {
-      for (const p of ["sock", "data", "home", "tmp", "pgpass", "pwfile"])
+      for (const p of ["sock", "data", "home", "tmp", "home/pgpass", "home/pwfile"])
         chownSync(join(dir, p), user.uid, user.gid);
     }
 
@@ -231,7 +233,7 @@ export class LocalRuntime implements Runtime {
         if (!(await copyTemplate(template, sandbox.dataDir, signal))) {
           await sandbox.exec(
             "initdb",
-            ["-D", sandbox.dataDir, `--pwfile=${join(dir, "pwfile")}`, ...INITDB_ARGS],
+            ["-D", sandbox.dataDir, `--pwfile=${join(dir, "home", "pwfile")}`, ...INITDB_ARGS],
             {
               timeoutMs: 120_000,
               signal,

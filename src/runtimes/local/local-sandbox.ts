@@ -141,7 +141,7 @@ export class LocalSandbox implements Sandbox {
       PGPORT: String(this.#p.port),
       PGUSER: "postgres",
       PGDATABASE: "postgres",
-      PGPASSFILE: join(this.#p.dir, "pgpass"),
+      PGPASSFILE: join(this.#p.dir, "home", "pgpass"),
       PGCONNECT_TIMEOUT: "10",
       ...extra,
     };
@@ -198,6 +198,8 @@ export class LocalSandbox implements Sandbox {
       archive_mode: "off",
       archive_command: "",
       logging_collector: "off",
+      // the sandbox's /dev/shm is read-only (confine.ts: a library written there would be code)
+      ...(this.#p.confinement === "bwrap" ? { dynamic_shared_memory_type: "sysv" } : {}),
       ...(opts.settings?.archive_mode ? { archive_mode: opts.settings.archive_mode } : {}),
     };
     const args = ["-D", this.dataDir];
