@@ -246,6 +246,26 @@ describe("docker runtime", () => {
     expect(left.stdout.trim()).toBe("0");
   });
 
+  it("an abort that arrives while the exec is still being created stops the program too", async () => {
+    await using sb = await runtime.provision(spec());
+    const ac = new AbortController();
+    // the exec is requested from the engine first; the abort lands before it answers
+    const running = sb.exec("sleep", ["29"], { timeoutMs: 60_000, signal: ac.signal });
+    ac.abort(new Error("operator pressed ctrl-c"));
+    const aborted = await rejection<ProcessError>(running);
+    expect(aborted.message).toMatch(/sleep stopped: operator pressed ctrl-c/);
+    // (the container's own main process is a `sleep infinity`)
+    const left = await sb.exec(
+      "sh",
+      [
+        "-c",
+        "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' <$f; echo; done 2>/dev/null | grep -c '^sleep 29 $'; exit 0",
+      ],
+      { timeoutMs: 10_000 },
+    );
+    expect(left.stdout.trim()).toBe("0");
+  });
+
   it("drills an input only the host's postgres can read (0600/0700) through a private read-only copy", async () => {
     const owner = lookupUser("postgres");
     expect(owner, "the host has a postgres account (PostgreSQL is installed)").toBeDefined();

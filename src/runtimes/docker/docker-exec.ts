@@ -113,6 +113,8 @@ export async function runExec(
     kill();
   };
   opts.signal?.addEventListener("abort", onAbort, { once: true });
+  // an abort while the exec was being created fired before this listener: it is not lost
+  if (opts.signal?.aborted) onAbort();
 
   const stdoutSink = {
     write(b: Buffer): boolean {
