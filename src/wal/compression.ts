@@ -4,6 +4,7 @@ import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { confinedReaderSpawn } from "../runtimes/local/confine.js";
+import { assertRegularFile } from "../util/backup-file.js";
 import type { WalCompression } from "./wal-names.js";
 
 /** A decompressing reader of one file. */
@@ -106,6 +107,12 @@ export function readDecompressedHead(
   compression: WalCompression | undefined,
   bytes: number,
 ): Promise<Buffer> {
+  try {
+    // a backup's writer chose the file's type: a link out of it, a FIFO or a device is not read
+    assertRegularFile(path);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   return new Promise((resolve) => {
     const f = openDecompressed(path, compression);
     const chunks: Buffer[] = [];

@@ -1,7 +1,8 @@
 /** Reading a WAL archive directory: one readdir, one segment header, the history files. */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { readBackupFile } from "../util/backup-file.js";
 import { describeError } from "../util/errors.js";
 import { type HistoryEntry, parseHistory } from "./timeline-history.js";
 import { readWalSegmentHeader, type WalSegmentHeader } from "./wal-header.js";
@@ -9,6 +10,8 @@ import { indexWalNames, type WalIndex } from "./wal-index.js";
 import { DEFAULT_WAL_SEGMENT_SIZE, isValidSegmentSize, parseWalFileName } from "./wal-names.js";
 
 const SEGMENT_NAME = /^[0-9A-F]{24}(\.(gz|lz4|zst))?$/;
+/** A timeline history file holds a line per switch: far below this. */
+const HISTORY_MAX_BYTES = 16 * 1024 * 1024;
 
 /** A WAL archive as read from disk. */
 export interface WalArchive {
@@ -62,8 +65,10 @@ export async function readWalArchive(dir: string, opts: ReadWalArchiveOptions = 
   const histories = new Map<number, HistoryEntry[]>();
   for (const [tli, name] of index.histories) {
     try {
-      const raw = readFileSync(join(dir, name));
-      const text = (name.endsWith(".gz") ? gunzipSync(raw) : raw).toString("utf8");
+      const raw = readBackupFile(join(dir, name), HISTORY_MAX_BYTES);
+      const text = (
+        name.endsWith(".gz") ? gunzipSync(raw, { maxOutputLength: HISTORY_MAX_BYTES }) : raw
+      ).toString("utf8");
       histories.set(tli, parseHistory(text));
     } catch (err) {
       problems.push(`${name}: ${describeError(err)}`);

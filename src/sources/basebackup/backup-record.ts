@@ -1,7 +1,7 @@
 /** The Backup record of one base backup directory: positions, times, major, series, facts, labels. */
-import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import type { Backup, BaseBackupDetail } from "../../model.js";
+import { readBackupFile } from "../../util/backup-file.js";
 import type { WalArchive } from "../../wal/wal-archive.js";
 import { readWalSegmentHeader, type WalSegmentHeader } from "../../wal/wal-header.js";
 import { DEFAULT_WAL_SEGMENT_SIZE, parseLsn, segmentName, segmentOfLsn } from "../../wal/wal-names.js";
@@ -137,8 +137,12 @@ function compressionOf(name: string) {
 function readHistory(archive: WalArchive, name: string): BackupLabel | undefined {
   for (const candidate of [name, `${name}.gz`]) {
     try {
-      const raw = readFileSync(archive.path(candidate));
-      return parseBackupLabel((candidate.endsWith(".gz") ? gunzipSync(raw) : raw).toString("utf8"));
+      const raw = readBackupFile(archive.path(candidate), 1024 * 1024);
+      return parseBackupLabel(
+        (candidate.endsWith(".gz") ? gunzipSync(raw, { maxOutputLength: 1024 * 1024 }) : raw).toString(
+          "utf8",
+        ),
+      );
     } catch {
       // absent or unreadable: the next candidate, then the manifest or label decide
     }

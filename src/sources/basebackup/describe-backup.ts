@@ -1,7 +1,8 @@
 /** Tells what a subdirectory of a basebackup source holds, from its files (nothing extracted). */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { BaseBackupLayout, WalIncluded } from "../../model.js";
+import { readBackupFile } from "../../util/backup-file.js";
 import { describeError } from "../../util/errors.js";
 import { compressionOfName, readDecompressedHead } from "../../wal/compression.js";
 import { type BackupLabel, labelOrProblem, type ManifestSummary, parseManifest } from "./backup-label.js";
@@ -37,6 +38,27 @@ const TAR_BASES: ReadonlyArray<string> = [
   "base.tar.zst",
 ];
 const HEAD_BYTES = 1 << 20;
+/** Near the longest string this process can hold: a manifest larger than it could not be parsed. */
+const MANIFEST_MAX_BYTES = 512 * 1024 * 1024;
+
+/** A backup's file as text, read as readBackupFile does (no link, no special file, bounded). */
+function readText(path: string, maxBytes: number): string {
+  try {
+    return readBackupFile(path, maxBytes).toString("utf8");
+  } catch (err) {
+    throw new Error(`${basename(path)} ${describeError(err)}`, { cause: err });
+  }
+}
+
+/** A small file of the backup (backup_label, PG_VERSION); undefined with the reason in `problems`. */
+function readSmall(path: string, problems: string[]): string | undefined {
+  try {
+    return readText(path, 1024 * 1024);
+  } catch (err) {
+    problems.push(describeError(err));
+    return undefined;
+  }
+}
 
 function dirSize(dir: string): number {
   let n = 0;
@@ -51,7 +73,11 @@ function dirSize(dir: string): number {
 /** The system identifier: the first 8 bytes of pg_control. */
 function systemIdentifierOf(dataDir: string): string | undefined {
   try {
-    const fd = openSync(join(dataDir, "global", "pg_control"), "r");
+    // never through a link, never waiting on a FIFO: the backup's writer chose the file's type
+    const fd = openSync(
+      join(dataDir, "global", "pg_control"),
+      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+    );
     try {
       const b = Buffer.alloc(8);
       return readSync(fd, b, 0, 8, 0) === 8 ? b.readBigUInt64LE(0).toString() : undefined;
@@ -90,7 +116,7 @@ export async function describeBackupDir(dir: string): Promise<DescribedBackup | 
     dataDir = dir;
     layout = has("backup_label") ? { kind: "plain" } : { kind: "snapshot", dataDir: dir };
     format = layout.kind === "plain" ? "base-plain" : "snapshot";
-    if (has("backup_label")) labelText = readFileSync(join(dir, "backup_label"), "utf8");
+    if (has("backup_label")) labelText = readSmall(join(dir, "backup_label"), problems);
   } else if (has("data", "PG_VERSION")) {
     dataDir = join(dir, "data");
     const labelFile = has("backup_label")
@@ -105,7 +131,7 @@ export async function describeBackupDir(dir: string): Promise<DescribedBackup | 
       ...(has("tablespace_map") ? { tablespaceMap: join(dir, "tablespace_map") } : {}),
     };
     format = labelFile ? "snapshot-label" : "snapshot";
-    if (labelFile) labelText = readFileSync(labelFile, "utf8");
+    if (labelFile) labelText = readSmall(labelFile, problems);
   } else {
     const names = readdirSync(dir);
     const base = TAR_BASES.find((b) => names.includes(b));
@@ -137,7 +163,7 @@ export async function describeBackupDir(dir: string): Promise<DescribedBackup | 
     try {
       manifest = {
         path: manifestPath,
-        summary: parseManifest(readFileSync(manifestPath, "utf8")),
+        summary: parseManifest(readText(manifestPath, MANIFEST_MAX_BYTES)),
         mtime: statSync(manifestPath).mtime,
       };
     } catch (err) {
@@ -147,7 +173,7 @@ export async function describeBackupDir(dir: string): Promise<DescribedBackup | 
 
   if (dataDir)
     pgVersionText = existsSync(join(dataDir, "PG_VERSION"))
-      ? readFileSync(join(dataDir, "PG_VERSION"), "utf8")
+      ? readSmall(join(dataDir, "PG_VERSION"), problems)
       : undefined;
   const pgMajor = majorOf(pgVersionText);
   const systemIdentifier = dataDir ? systemIdentifierOf(dataDir) : manifest?.summary.systemIdentifier;

@@ -1,0 +1,43 @@
+/**
+ * Reading a small file of a backup on the host (a backup_label, a backup_manifest, a timeline
+ * history file of a WAL archive). Whoever wrote the backup chose the file's type: a symbolic link
+ * to a host file would put that file's text (read as root) into a problem message and the run's
+ * records, a FIFO would block Attest for good, a device would never end. So the file is opened
+ * without following a link and without waiting, must be a regular file, and is read up to a bound.
+ */
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+
+/** Opened without following a final link and without blocking on a FIFO. */
+const FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** The bytes of the regular file at `path` (at most `maxBytes`); throws for a link, a special file, a larger file. */
+export function readBackupFile(path: string, maxBytes: number): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, FLAGS);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ELOOP")
+      throw new Error("is a symbolic link: not followed", { cause: err });
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error("is not a regular file: not read");
+    if (st.size > maxBytes) throw new Error(`is larger than ${maxBytes} bytes: not read`);
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Throws unless `path` itself is a regular file (no link, FIFO or device): before a reader that follows links. */
+export function assertRegularFile(path: string): void {
+  if (!lstatSync(path).isFile()) throw new Error("is a link or a special file: not read");
+}
