@@ -9,7 +9,15 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
 import { freeLoopbackPort } from "../src/util/net.js";
-import { attest, type CliResult, DUMPS, localSandboxes, localSandboxesOf, workspace } from "./support/cli.js";
+import {
+  attest,
+  type CliResult,
+  DUMPS,
+  localSandboxes,
+  localSandboxesOf,
+  privateTmp,
+  workspace,
+} from "./support/cli.js";
 
 const dirs: string[] = [];
 const pids = new Set<number>();
@@ -270,30 +278,36 @@ describe("attest serve", () => {
         `sources: [${GOOD}]\nschedule: [{ name: all, cron: "0 8 * * 1", run_at_start: true }]\n` +
         `service: { listen: "127.0.0.1:${port}" }`,
     );
-    const killed = serve(w.config);
+    // both services get a TMPDIR of their own: in the shared one, another test file's run could
+    // sweep the leftover before the restart does
+    const tmp = privateTmp();
+    dirs.push(tmp);
+    const env = { TMPDIR: tmp };
+    const killed = serve(w.config, env);
     const leftover = await waitFor("a running sandbox server", () =>
-      localSandboxesOf(killed.pid()).find((s) => sandboxServers(s).length > 0),
+      localSandboxesOf(killed.pid(), tmp).find((s) => sandboxServers(s).length > 0),
     );
     process.kill(killed.pid(), "SIGKILL");
     await killed.done;
-    expect(localSandboxes()).toContain(leftover);
+    expect(localSandboxes(undefined, tmp)).toContain(leftover);
     expect(existsSync(join(w.dir, "reports", "history.csv.lock"))).toBe(true);
 
     writeFileSync(
       w.config,
       readFileSync(w.config, "utf8").replace(GOOD, CRM).replace("name: all", "name: crm"),
     );
-    const next = serve(w.config);
+    const next = serve(w.config, env);
     const h = await waitFor("the run after the restart", async () => {
       const r = await getJson<Health>(`${w.url}/healthz`);
       return r.body.lastRun?.runId ? r.body : undefined;
     });
     expect(h.lastRun).toMatchObject({ plan: "crm", status: "pass" });
-    expect(localSandboxes()).not.toContain(leftover);
+    expect(localSandboxes(undefined, tmp)).not.toContain(leftover);
     expect(sandboxServers(leftover)).toEqual([]);
     process.kill(next.pid(), "SIGTERM");
     const r = await next.done;
-    // (the removal is logged by whichever run swept first: other suites sweep the same folder)
+    expect(r.stderr).toMatch(/removed leftover sandbox/);
+    expect(r.stderr).toContain(leftover);
     expect(r.code).toBe(0);
     expect(existsSync(join(w.dir, "reports", "history.csv.lock"))).toBe(false);
   });
