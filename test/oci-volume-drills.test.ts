@@ -208,11 +208,15 @@ function expectJsonLines(stderr: string): void {
   expect(stray).toEqual([]);
 }
 
-/** The pid of a postgres server running on `dir` (waits up to 20 s; 0 when none started). */
-async function waitForServerOn(dir: string): Promise<number> {
+/**
+ * The pid of a postgres server running on `dir`, once one runs; 0 when none started while the CLI
+ * `cliPid` lived (or within 120 s): an event, not a guessed while a loaded machine can outlast.
+ */
+async function waitForServerOn(dir: string, cliPid: number): Promise<number> {
   // the sandbox server runs in its own pid namespace: its pid file holds the inner pid, so look
   // for the host process whose command line runs postgres on this data directory
-  for (let i = 0; i < 400; i++) {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline && alive(cliPid)) {
     for (const name of readdirSync("/proc")) {
       if (!/^\d+$/.test(name)) continue;
       try {
@@ -225,6 +229,16 @@ async function waitForServerOn(dir: string): Promise<number> {
     await new Promise((res) => setTimeout(res, 50));
   }
   return 0;
+}
+
+/** Whether process `pid` exists (a zombie counts). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether a process is gone within `ms` (it was told to die: its parent is gone). */
@@ -574,9 +588,9 @@ describe("oci-volume-backups against the OCI emulator", () => {
       },
     });
     const mountPoint = await waitForMount(ws.mountRoot);
-    // best: kill while the sandbox server runs on the clone; at the latest after 20 s
+    // killed while the sandbox server runs on the clone
     // the copy carries the snapshotted server's stale postmaster.pid: wait for the sandbox's own
-    const serverPid = await waitForServerOn(mountPoint);
+    const serverPid = await waitForServerOn(mountPoint, pid);
     process.kill(pid, "SIGKILL");
     const first = await killed;
     expect(first.code).toBeNull();
