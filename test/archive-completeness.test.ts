@@ -154,6 +154,29 @@ describe("archive TOC completeness", () => {
     ).toEqual([]);
   });
 
+  it("keeps a worker's error whose message landed after yet another worker's prefix (pg_restore -j)", () => {
+    // pg_restore -j8 on a flipped byte once wrote two whole messages of the leader between a
+    // worker's "error: " and its message; had the message come a write earlier, right after
+    // the leader's "pg_restore:" (or its " "), it would sit on a line with a prefix and no level
+    for (const glued of ["pg_restore:", "pg_restore: "]) {
+      const seen = new RestoredData();
+      for (const l of [
+        'pg_restore: creating CONSTRAINT "sales.order_items order_items_pkey"',
+        "pg_restore: error: pg_restore: finished item 3415 INDEX customers_region",
+        `${glued}could not uncompress data: incorrect data check`,
+        `${glued === "pg_restore:" ? " " : ""}launching item 3617 TABLE DATA stock`,
+        ...Array.from({ length: 40 }, (_, i) => `pg_restore: some progress this list does not know ${i}`),
+        "pg_restore: error: a worker process died unexpectedly",
+      ])
+        seen.line(l);
+      expect(seen.problemTail.split("\n")).toEqual([
+        `${glued}could not uncompress data: incorrect data check`,
+        "pg_restore: error: a worker process died unexpectedly",
+      ]);
+      expect(firstProblem(seen.problemTail)).toBe(`${glued}could not uncompress data: incorrect data check`);
+    }
+  });
+
   it("keeps the first problems and the last when there are many, and where the error happened", () => {
     const seen = new RestoredData();
     for (const l of [

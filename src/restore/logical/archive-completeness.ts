@@ -240,6 +240,8 @@ export class RestoredData {
   readonly #first: string[] = [];
   readonly #last: string[] = [];
   #dropped = 0;
+  /** Levels seen on another message's line, whose own message is still to come. */
+  #strayLevels = 0;
 
   /** Feeds one line of pg_restore's standard error. */
   line(l: string): void {
@@ -248,25 +250,21 @@ export class RestoredData {
     // and a message may stand alone: a line is judged by the message that ends it (each message
     // is one write, never split), and its prefix says nothing of whose level it was
     const message = l.replace(PREFIX_PARTS, "");
-    const table = /^processing data for table "(.*)"$/.exec(message);
-    if (table) {
-      this.#tables.set(table[1]!, (this.#tables.get(table[1]!) ?? 0) + 1);
-      return;
-    }
-    if (message === "processing BLOBS") {
-      this.#blobs++;
-      return;
-    }
-    if (PROGRESS.test(message)) return;
-    // a message's level is always on its own line, before it: a prefixed line with no level
-    // anywhere is progress this list does not know, unless it says where an error happened
     const prefix = l.slice(0, l.length - message.length);
-    if (
-      prefix &&
-      !/error: |warning: |detail: |hint: /.test(prefix) &&
-      !/^(?:while PROCESSING TOC|from TOC entry)/.test(message)
-    )
+    const leveled = /error: |warning: |detail: |hint: /.test(prefix);
+    const table = /^processing data for table "(.*)"$/.exec(message);
+    if (table || message === "processing BLOBS" || PROGRESS.test(message)) {
+      // progress carries no level: one here is another worker's, whose message comes later
+      if (leveled) this.#strayLevels++;
+      if (table) this.#tables.set(table[1]!, (this.#tables.get(table[1]!) ?? 0) + 1);
+      else if (message === "processing BLOBS") this.#blobs++;
       return;
+    }
+    // a message's level is always on its own line, before it: a prefixed line with no level
+    // anywhere is progress this list does not know, unless it says where an error happened, or
+    // a level went astray and this is its message, landing after yet another worker's prefix
+    if (!leveled && this.#strayLevels > 0) this.#strayLevels--;
+    else if (prefix && !leveled && !/^(?:while PROCESSING TOC|from TOC entry)/.test(message)) return;
     if (this.#first.length < FIRST_PROBLEMS) {
       this.#first.push(l);
       return;
