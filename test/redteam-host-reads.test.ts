@@ -4,6 +4,8 @@
  * backup's writer chose their types — an archive_command on the production server can write a
  * link or a FIFO into the archive — so a link to a root-only host file must not put that file's
  * text into a finding, the run's JSON or history.csv, and a FIFO must not block the run for good.
+ * The same for a dump: a FIFO in a directory-format dump blocked the preflight's synchronous read
+ * (sandbox.timeout and SIGTERM were never heard).
  */
 import { execFileSync } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
@@ -12,13 +14,19 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
 import { isRoot } from "../src/util/os-user.js";
 import { BASEBACKUPS, buildBasebackups } from "./physical-fixture.js";
-import { attest, workspace } from "./support/cli.js";
+import { attest, DUMPS, workspace } from "./support/cli.js";
 
 const CANARY = "ATTESTCANARY7731 root-only text of the verifier host";
 
 describe.runIf(isRoot())("files of a backup read on the host", () => {
   const dirs: string[] = [];
+  const pids: number[] = [];
   afterAll(() => {
+    // a run that hung on a FIFO is ended here, not left behind
+    for (const pid of pids)
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
@@ -50,7 +58,9 @@ reports: { dir: ${dir}/reports }
     symlinkSync(secret, join(ws.dir, "wal", "00000005.history"));
     execFileSync("mkfifo", [join(ws.dir, "wal", "00000006.history")]);
 
-    const r = await attest(["audit", "--config", ws.config, "--json", "--no-mail"]);
+    const r = await attest(["audit", "--config", ws.config, "--json", "--no-mail"], {
+      onSpawn: (pid) => pids.push(pid),
+    });
     expect(r.stdout, r.stderr.slice(-2000)).toMatch(/^\{/);
     const doc = JSON.parse(r.stdout) as RunResult & { findings?: Array<{ message: string }> };
     const everything = [
@@ -68,4 +78,35 @@ reports: { dir: ${dir}/reports }
     expect(said).toMatch(/00000006\.history[^"]*not a regular file/);
     expect(said).toMatch(/backup_manifest[^"]*symbolic link/);
   }, 180_000);
+
+  it("a FIFO among a directory dump's data files is a defect, not a run blocked for good", async () => {
+    const ws = workspace(
+      (dir) => `sandbox: { runtime: local, timeout: 60s }
+sources:
+  - name: fifo
+    type: dump-dir
+    path: ${dir}/dumps
+history: { csv: ${dir}/reports/history.csv }
+reports: { dir: ${dir}/reports }
+`,
+    );
+    dirs.push(ws.dir);
+    const dump = join(ws.dir, "dumps", "app_20261120T0300.dir");
+    cpSync(join(DUMPS, "good", "app_20261120T0300.dir"), dump, { recursive: true });
+    // the first table's data, as a FIFO nobody writes (its uncompressed name is read first)
+    const first = readdirSync(dump)
+      .filter((n) => /^\d+\.dat\.gz$/.test(n))
+      .sort()[0]!;
+    rmSync(join(dump, first));
+    execFileSync("mkfifo", [join(dump, first.replace(/\.gz$/, ""))]);
+
+    const r = await attest(["audit", "--config", ws.config, "--json", "--no-mail"], {
+      onSpawn: (pid) => pids.push(pid),
+    });
+    expect(r.stdout, r.stderr.slice(-2000)).toMatch(/^\{/);
+    const doc = JSON.parse(r.stdout) as RunResult;
+    expect(doc.drills).toHaveLength(1);
+    expect(doc.drills[0]!.verdict, doc.drills[0]!.reason).toBe("fail");
+    expect(doc.drills[0]!.reason).toMatch(/is not a regular file/);
+  }, 120_000);
 });

@@ -7,22 +7,35 @@
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 
-/** Opened without following a final link and without blocking on a FIFO. */
-const FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
-/** The bytes of the regular file at `path` (at most `maxBytes`); throws for a link, a special file, a larger file. */
-export function readBackupFile(path: string, maxBytes: number): Buffer {
+/**
+ * Opens the regular file at `path` for reading: never waiting on a FIFO, never a device or
+ * socket, and (unless `follow`, for a path the configuration names) never through a final link.
+ * Returns the descriptor; the caller closes it.
+ */
+export function openBackupFile(path: string, opts: { follow?: boolean } = {}): number {
+  const flags = constants.O_RDONLY | constants.O_NONBLOCK | (opts.follow ? 0 : constants.O_NOFOLLOW);
   let fd: number;
   try {
-    fd = openSync(path, FLAGS);
+    fd = openSync(path, flags);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ELOOP")
       throw new Error("is a symbolic link: not followed", { cause: err });
     throw err;
   }
   try {
+    if (!fstatSync(fd).isFile()) throw new Error("is not a regular file: not read");
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/** The bytes of the regular file at `path` (at most `maxBytes`); throws for a link, a special file, a larger file. */
+export function readBackupFile(path: string, maxBytes: number): Buffer {
+  const fd = openBackupFile(path);
+  try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new Error("is not a regular file: not read");
     if (st.size > maxBytes) throw new Error(`is larger than ${maxBytes} bytes: not read`);
     const buf = Buffer.alloc(st.size);
     let n = 0;

@@ -5,8 +5,9 @@
  * uncompressed data file cut at a line boundary without a word, restores a tar archive cut after
  * its last data member, and spins forever on a tar archive cut inside a member it seeks.
  */
-import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { openBackupFile } from "../../util/backup-file.js";
 import { BackupDefectError } from "../../util/errors.js";
 import { readToc, type TocEntry } from "./archive-toc.js";
 
@@ -62,8 +63,9 @@ export function archiveContent(path: string, format: string): DumpContent | unde
   }
 }
 
-function readAt(file: string, offset: number, len: number): Buffer {
-  const fd = openSync(file, "r");
+function readAt(file: string, offset: number, len: number, opts: { follow?: boolean } = {}): Buffer {
+  // a FIFO or device in the backup's place would block or never end: a regular file only
+  const fd = openBackupFile(file, opts);
   try {
     const buf = Buffer.alloc(len);
     return buf.subarray(0, readSync(fd, buf, 0, len, offset));
@@ -88,7 +90,7 @@ interface TarMember {
 function tarMembers(path: string): { members: Map<string, TarMember>; ended: boolean } {
   const fileSize = statSync(path).size;
   const members = new Map<string, TarMember>();
-  const fd = openSync(path, "r");
+  const fd = openBackupFile(path, { follow: true });
   try {
     const head = Buffer.alloc(512);
     for (let pos = 0; pos + 512 <= fileSize; ) {
@@ -115,10 +117,19 @@ function defect(id: string, what: string): BackupDefectError {
 function directoryProblem(dir: string, entries: TocEntry[], id: string): BackupDefectError | undefined {
   for (const e of entries) {
     if (!e.file) return defect(id, `${describeEntry(e)} names no data file`);
+    // pg_dump names each data file by its dump id: a path (../…) would have Attest, as root,
+    // look at a file of the host's instead
+    if (/[/\0]/.test(e.file) || e.file === "." || e.file === "..")
+      return defect(
+        id,
+        `${describeEntry(e)} names a data file outside the archive (${JSON.stringify(e.file)})`,
+      );
     const plain = join(dir, e.file);
     const compressed = [".gz", ".lz4", ".zst"].map((x) => plain + x).find((p) => existsSync(p));
     if (existsSync(plain)) {
       if (e.desc !== "TABLE DATA") continue;
+      if (!lstatSync(plain).isFile())
+        return defect(id, `the data file ${e.file} of ${describeEntry(e)} is not a regular file`);
       const size = statSync(plain).size;
       const tail = readAt(plain, Math.max(0, size - 64), 64);
       if (!endsWithCopyTerminator(tail))
@@ -147,7 +158,7 @@ function tarProblem(path: string, entries: TocEntry[], id: string): BackupDefect
     if (!m) return defect(id, `the member ${name ?? "(none)"} holding ${describeEntry(e)} is missing`);
     if (!m.complete) return defect(id, `the archive ends inside the member ${name} of ${describeEntry(e)}`);
     if (e.desc === "TABLE DATA" && e.file?.endsWith(".dat")) {
-      const tail = readAt(path, m.start + Math.max(0, m.size - 64), Math.min(64, m.size));
+      const tail = readAt(path, m.start + Math.max(0, m.size - 64), Math.min(64, m.size), { follow: true });
       if (!endsWithCopyTerminator(tail))
         return defect(
           id,

@@ -5,9 +5,10 @@
  * `COPY <table> (<columns>) FROM stdin;`; anything else (`FROM PROGRAM`, a second statement) is an
  * edited archive, refused before anything of it runs.
  */
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ArchiveReader, readArchiveHeader } from "../../sources/dump-dir/archive-header.js";
+import { openBackupFile } from "../../util/backup-file.js";
 import { BackupDefectError } from "../../util/errors.js";
 
 /** Tablespaces the archive's entries are placed in (each entry's tablespace field). */
@@ -102,7 +103,8 @@ function parse(buf: Buffer): TocEntry[] {
 
 /** Reads `len` bytes of `file` from `offset`. */
 function readBytes(file: string, offset: number, len: number): Buffer {
-  const fd = openSync(file, "r");
+  // a FIFO or device in the archive's place would block Attest for good: a regular file only
+  const fd = openBackupFile(file, { follow: true });
   try {
     const buf = Buffer.alloc(len);
     const n = readSync(fd, buf, 0, len, offset);

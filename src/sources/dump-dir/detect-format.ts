@@ -1,8 +1,9 @@
 /** Tells what a file or directory in a dump directory is, from its content. */
-import { closeSync, createReadStream, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, readdirSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createGunzip } from "node:zlib";
 import { compressionOf, openDecompressed } from "../../restore/logical/decompress.js";
+import { openBackupFile } from "../../util/backup-file.js";
 import { type ArchiveHeader, NotAnArchiveError, parseArchiveHeader } from "./archive-header.js";
 import { type PlainHeader, parsePlainHeader } from "./plain-header.js";
 
@@ -34,7 +35,8 @@ export interface Detected {
 }
 
 function readHead(path: string, bytes: number): Buffer {
-  const fd = openSync(path, "r");
+  // a FIFO or device (toc.dat of a directory dump included) would block Attest for good
+  const fd = openBackupFile(path, { follow: true });
   try {
     const buf = Buffer.alloc(bytes);
     const n = readSync(fd, buf, 0, bytes, 0);
