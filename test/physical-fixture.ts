@@ -47,11 +47,20 @@ export function buildBasebackups(): Expected {
   return JSON.parse(readFileSync(join(BASEBACKUPS, "expected.json"), "utf8")) as Expected;
 }
 
+/**
+ * An ISO time in microseconds since the epoch: commit times carry microseconds, and Date.parse
+ * would drop them, counting a commit 0.4 ms after a target of the same millisecond as before it.
+ */
+function isoMicros(iso: string): number {
+  const frac = /\.(\d+)Z$/.exec(iso)?.[1] ?? "";
+  return Date.parse(iso.replace(/\.\d+Z$/, "Z")) * 1000 + Number(frac.padEnd(6, "0").slice(0, 6));
+}
+
 /** Marker labels committed at or before `time` on timeline 1 (what a PITR to `time` must hold). */
 export function markersAt(expected: Expected, time: string): string[] {
-  const t = Date.parse(time);
+  const t = isoMicros(time);
   return expected.markers
-    .filter((m) => m.timeline === 1 && Date.parse(m.committedAt) <= t)
+    .filter((m) => m.timeline === 1 && isoMicros(m.committedAt) <= t)
     .sort((a, b) => a.id - b.id)
     .map((m) => m.label);
 }
