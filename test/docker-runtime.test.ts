@@ -232,7 +232,8 @@ describe("docker runtime", () => {
     expect(err).toBeInstanceOf(ProcessError);
     expect(err.message).toMatch(/psql timed out after 1500 ms/);
     expect(err.result?.timedOut).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(10_000);
+    // killed at its timeout, not left to sleep its 60 s (a bound far from both, for a loaded engine)
+    expect(Date.now() - t0).toBeLessThan(30_000);
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error("operator pressed ctrl-c")), 800);
     const aborted = await rejection<ProcessError>(
