@@ -109,4 +109,45 @@ reports: { dir: ${dir}/reports }
     expect(doc.drills[0]!.verdict, doc.drills[0]!.reason).toBe("fail");
     expect(doc.drills[0]!.reason).toMatch(/is not a regular file/);
   }, 120_000);
+
+  it("a snapshot's tablespace_map linked to a host file is not read into the sandbox or the notes", async () => {
+    buildBasebackups();
+    const ws = workspace(
+      (dir) => `sandbox: { runtime: local }
+policies: { rpo: 36500d }
+sources:
+  - name: snap
+    type: basebackup
+    path: ${dir}/snap
+    wal_archive: ${BASEBACKUPS}/wal
+    select: all
+    wal_stall: { warning: 36500d, critical: 73000d }
+history: { csv: ${dir}/reports/history.csv }
+reports: { dir: ${dir}/reports }
+`,
+    );
+    dirs.push(ws.dir);
+    // a root-only host file that reads as a tablespace map: its path would land in the notes
+    const secret = join(ws.dir, "host", "map");
+    mkdirSync(join(ws.dir, "host"), { mode: 0o700 });
+    execFileSync("sh", [
+      "-c",
+      'umask 077 && printf "16999 /srv/%s\\n" "$1" > "$2"',
+      "sh",
+      "ATTESTCANARY7731",
+      secret,
+    ]);
+    cpSync(join(BASEBACKUPS, "snapshots", "label"), join(ws.dir, "snap", "label"), { recursive: true });
+    symlinkSync(secret, join(ws.dir, "snap", "label", "tablespace_map"));
+
+    const r = await attest(["audit", "--config", ws.config, "--json", "--no-mail"], {
+      onSpawn: (pid) => pids.push(pid),
+    });
+    expect(r.stdout, r.stderr.slice(-2000)).toMatch(/^\{/);
+    const doc = JSON.parse(r.stdout) as RunResult;
+    expect(r.stdout + r.stderr).not.toContain("ATTESTCANARY");
+    expect(doc.drills).toHaveLength(1);
+    expect(doc.drills[0]!.verdict, doc.drills[0]!.reason).toBe("fail");
+    expect(doc.drills[0]!.reason).toMatch(/tablespace_map is a symbolic link/);
+  }, 180_000);
 });

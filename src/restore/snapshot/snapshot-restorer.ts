@@ -7,11 +7,12 @@
  * The data either is copied from a host directory or is already the sandbox's data
  * directory (volume runtimes provision with `dataDir`, e.g. a cloned block volume).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import type { DrillPlan, RecoveryTarget } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
-import { BackupDefectError, VerifierError } from "../../util/errors.js";
+import { readBackupFile } from "../../util/backup-file.js";
+import { BackupDefectError, describeError, VerifierError } from "../../util/errors.js";
 import { readWalArchive } from "../../wal/wal-archive.js";
 import { parseWalFileName } from "../../wal/wal-names.js";
 import { checkReachedEnd, explainStop } from "../physical/physical-restorer.js";
@@ -34,8 +35,18 @@ export interface SnapshotRestorerOptions {
   tablespaceMap?: { path: string } | { text: string };
 }
 
+/**
+ * The text of a file kept with a snapshot (backup_label, tablespace_map). Whoever wrote the
+ * snapshot chose its type: a link to a host file must not hand that file (read as root) to the
+ * sandbox and into the drill's notes, nor a FIFO block the drill.
+ */
 function textOf(src: { path: string } | { text: string }): string {
-  return "text" in src ? src.text : readFileSync(src.path, "utf8");
+  if ("text" in src) return src.text;
+  try {
+    return readBackupFile(src.path, 1024 * 1024).toString("utf8");
+  } catch (err) {
+    throw new BackupDefectError(`${src.path} ${describeError(err)}`, { cause: err });
+  }
 }
 
 /** Brings up a snapshot by crash recovery, or by archive recovery from its backup_label. */
