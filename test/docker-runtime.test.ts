@@ -267,6 +267,33 @@ describe("docker runtime", () => {
     expect(left.stdout.trim()).toBe("0");
   });
 
+  it("ends the whole sandbox when a program outlives its KILL because the sandbox rewrote the pid file Attest signals", async () => {
+    const sb = (await runtime.provision(spec())) as DockerSandbox;
+    try {
+      const ac = new AbortController();
+      // what the backup's code can do as the sandbox's user: point every pid file elsewhere, so
+      // the TERM and the KILL go to a group that does not exist
+      const running = sb.exec(
+        "sh",
+        ["-c", 'for f in /sandbox/run/*.pid; do echo 99999 >"$f"; done; echo rewritten >&2; exec sleep 300'],
+        {
+          timeoutMs: 600_000,
+          signal: ac.signal,
+          onStderrLine: (l) => {
+            if (l === "rewritten") ac.abort(new Error("operator pressed ctrl-c"));
+          },
+        },
+      );
+      const aborted = await rejection<ProcessError>(running);
+      expect(aborted.message).toMatch(/sh stopped: operator pressed ctrl-c/);
+      // settled only because the container was killed: the sleep never got a signal
+      expect(await sb.isRunning()).toBe(false);
+    } finally {
+      await sb.destroy();
+    }
+    expect(containersOf(RUN)).toEqual([]);
+  });
+
   it("drills an input only the host's postgres can read (0600/0700) through a private read-only copy", async () => {
     const owner = lookupUser("postgres");
     expect(owner, "the host has a postgres account (PostgreSQL is installed)").toBeDefined();

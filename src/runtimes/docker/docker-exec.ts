@@ -23,12 +23,20 @@ export interface ExecControl {
   kill(signal: "TERM" | "KILL"): Promise<void>;
   /** Explains a failure by the sandbox's state (container killed, OOM kill), or undefined. */
   explain(result: RunResult): Promise<Error | undefined>;
+  /**
+   * Ends every program of the sandbox (kills its container): the last resort when the command
+   * outlived its KILL, because the signal went astray (the pid file the sandbox's own user can
+   * rewrite named another process) and nothing else would ever end it.
+   */
+  stop(): Promise<void>;
 }
 
 /** Options of runExec: the sandbox's, plus a stdout cap. */
 export type ExecOptions = SandboxExecOptions & { maxStdoutBytes?: number };
 
 const KILL_GRACE_MS = 3000;
+/** How long a command may outlive its KILL before the whole sandbox is ended. */
+const STOP_GRACE_MS = 10_000;
 
 /**
  * Runs `command` through the engine's exec API: stdin streamed over the hijacked connection
@@ -100,7 +108,12 @@ export async function runExec(
     if (killTimer || finished) return;
     void control.kill("TERM").catch(() => {});
     killTimer = setTimeout(() => {
-      if (!finished) void control.kill("KILL").catch(() => {});
+      if (finished) return;
+      void control.kill("KILL").catch(() => {});
+      killTimer = setTimeout(() => {
+        if (!finished) void control.stop().catch(() => {});
+      }, STOP_GRACE_MS);
+      killTimer.unref();
     }, KILL_GRACE_MS);
     killTimer.unref();
   };

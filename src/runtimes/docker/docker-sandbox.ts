@@ -205,7 +205,11 @@ export class DockerSandbox implements Sandbox {
         workingDir: LAYOUT.base,
       },
       opts,
-      { kill: (sig) => this.#signal(pidFile, sig, true), explain: (r) => this.#explain(program, r) },
+      {
+        kill: (sig) => this.#signal(pidFile, sig, true),
+        explain: (r) => this.#explain(program, r),
+        stop: () => this.#stopAll(),
+      },
     );
   }
 
@@ -216,8 +220,14 @@ export class DockerSandbox implements Sandbox {
       this.#container,
       { name: cmd[0] ?? "sh", cmd, user: SANDBOX_USER, env: this.#env(), workingDir: "/" },
       { timeoutMs: 30_000, allowFailure: true, ...opts },
-      { kill: async () => {}, explain: async () => undefined },
+      // a helper that hangs is ended by its caller's own escalation, never the sandbox for it
+      { kill: async () => {}, explain: async () => undefined, stop: async () => {} },
     );
+  }
+
+  /** Kills the container, and so every program in it: a command outlived its KILL (see ExecControl.stop). */
+  async #stopAll(): Promise<void> {
+    await this.#container.kill({ signal: "SIGKILL" }).catch(() => {});
   }
 
   /** Runs a script as the sandbox user; returns its result without judging it (killed or gone: a VerifierError). */
@@ -245,7 +255,7 @@ export class DockerSandbox implements Sandbox {
         ...(stdin !== undefined ? { stdin } : {}),
         ...(signal ? { signal } : {}),
       },
-      { kill: async () => {}, explain: (r) => this.#explain(name, r) },
+      { kill: async () => {}, explain: (r) => this.#explain(name, r), stop: () => this.#stopAll() },
     );
   }
 
