@@ -8,10 +8,23 @@
  * (sandbox.timeout and SIGTERM were never heard).
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
+import { findDataDir } from "../src/sources/oci-volume-backups/host-mount.js";
+import { BackupDefectError } from "../src/util/errors.js";
 import { isRoot } from "../src/util/os-user.js";
 import { BASEBACKUPS, buildBasebackups } from "./physical-fixture.js";
 import { attest, DUMPS, workspace } from "./support/cli.js";
@@ -150,4 +163,25 @@ reports: { dir: ${dir}/reports }
     expect(doc.drills[0]!.verdict, doc.drills[0]!.reason).toBe("fail");
     expect(doc.drills[0]!.reason).toMatch(/tablespace_map is a symbolic link/);
   }, 180_000);
+
+  it("a cloned volume's data_subdir or PG_VERSION that is a link to the host is a defect, not followed", () => {
+    const root = mkdtempSync(join(tmpdir(), "attest-rt-clone-"));
+    dirs.push(root);
+    // a data directory of the verifier host's own (what the link on the clone names)
+    const hostData = join(root, "host-pgdata");
+    mkdirSync(join(hostData, "global"), { recursive: true });
+    writeFileSync(join(hostData, "PG_VERSION"), "15\n");
+    writeFileSync(join(hostData, "global", "pg_control"), "");
+    const clone = join(root, "clone");
+    mkdirSync(clone);
+    symlinkSync(hostData, join(clone, "pgdata"));
+    expect(() => findDataDir(clone, "pgdata")).toThrow(BackupDefectError);
+    expect(() => findDataDir(clone, "pgdata")).toThrow(/symbolic link/);
+    // a real directory whose PG_VERSION names a host file
+    const clone2 = join(root, "clone2");
+    mkdirSync(join(clone2, "pgdata", "global"), { recursive: true });
+    writeFileSync(join(clone2, "pgdata", "global", "pg_control"), "");
+    symlinkSync(join(hostData, "PG_VERSION"), join(clone2, "pgdata", "PG_VERSION"));
+    expect(() => findDataDir(clone2, "pgdata")).toThrow(/PG_VERSION on the clone is a symbolic link/);
+  });
 });

@@ -17,6 +17,7 @@ import {
 } from "node:fs";
 import { rmdir } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
+import { readBackupFile } from "../../util/backup-file.js";
 import { BackupDefectError, describeError, VerifierError } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
 import { runProcess } from "../../util/process.js";
@@ -185,7 +186,22 @@ export function findDataDir(mountPoint: string, subdir: string | undefined): Fou
     const dir = rel ? join(mountPoint, rel) : mountPoint;
     const file = join(dir, "PG_VERSION");
     if (!existsSync(file)) return undefined;
-    const major = Number.parseInt(readFileSync(file, "utf8").trim(), 10);
+    // the clone is the production server's disk: a link on the way (data_subdir) would have
+    // Attest, as root, hand a host directory to the sandbox, and PG_VERSION must be a file of it
+    if (realpathSync(dir) !== join(realpathSync(mountPoint), rel))
+      throw new BackupDefectError(`${posix.join("/", rel)} on the clone passes through a symbolic link`);
+    let text: string;
+    try {
+      text = readBackupFile(file, 4096).toString("utf8");
+    } catch (err) {
+      throw new BackupDefectError(
+        `${posix.join("/", rel, "PG_VERSION")} on the clone ${describeError(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    const major = Number.parseInt(text.trim(), 10);
     if (!Number.isInteger(major) || major < 9) {
       throw new BackupDefectError(
         `${posix.join("/", rel, "PG_VERSION")} on the clone does not hold a version`,
