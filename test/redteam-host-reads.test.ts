@@ -12,6 +12,7 @@ import {
   chmodSync,
   cpSync,
   mkdirSync,
+  existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -23,8 +24,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunResult } from "../src/model.js";
+import { handOverSocketDir } from "../src/runtimes/socket-dir.js";
 import { findDataDir } from "../src/sources/oci-volume-backups/host-mount.js";
-import { BackupDefectError } from "../src/util/errors.js";
+import { BackupDefectError, VerifierError } from "../src/util/errors.js";
 import { isRoot } from "../src/util/os-user.js";
 import { BASEBACKUPS, buildBasebackups } from "./physical-fixture.js";
 import { attest, DUMPS, workspace } from "./support/cli.js";
@@ -183,5 +185,20 @@ reports: { dir: ${dir}/reports }
     writeFileSync(join(clone2, "pgdata", "global", "pg_control"), "");
     symlinkSync(join(hostData, "PG_VERSION"), join(clone2, "pgdata", "PG_VERSION"));
     expect(() => findDataDir(clone2, "pgdata")).toThrow(/PG_VERSION on the clone is a symbolic link/);
+  });
+
+  it("a socket directory is emptied without walking into a directory the sandbox made there", () => {
+    const root = mkdtempSync(join(tmpdir(), "attest-rt-sock-"));
+    dirs.push(root);
+    const sock = join(root, "sock");
+    const victim = join(root, "victim");
+    mkdirSync(join(sock, "made", "sub"), { recursive: true });
+    mkdirSync(victim);
+    writeFileSync(join(victim, "keep"), "host file\n");
+    writeFileSync(join(sock, ".s.PGSQL.5432.lock"), "1\n");
+    // what a process racing the removal would swap in: a link to a host directory
+    symlinkSync(victim, join(sock, "made", "sub", "link"));
+    expect(() => handOverSocketDir(sock, undefined)).toThrow(VerifierError);
+    expect(existsSync(join(victim, "keep"))).toBe(true);
   });
 });

@@ -21,8 +21,15 @@ export function handOverSocketDir(
   owner: { uid: number; gid: number } | undefined,
   opts: { openToAll?: boolean } = {},
 ): void {
-  // what is in it was made by a previous server of this sandbox while the directory was locked
-  for (const name of readdirSync(dir)) rmSync(join(dir, name), { force: true, recursive: true });
+  // what is in it was made by a previous server of this sandbox: its socket and lock file. Root
+  // never walks into a directory there: in a container, a process the backup's code started may
+  // outlive its server and swap a subdirectory for a link to a host directory mid-removal
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (lstatSync(p).isDirectory())
+      throw new VerifierError(`the sandbox made a directory ${p} in its socket directory: refusing to start`);
+    rmSync(p, { force: true });
+  }
   if (isRoot() && owner) {
     chownSync(dir, owner.uid, owner.gid);
     chmodSync(dir, 0o700);
