@@ -11,7 +11,8 @@ import { quoteIdent, withClient } from "../src/runtimes/sql.js";
 import { createLogger } from "../src/util/log.js";
 
 const NAMES = ["shop.prod", "MyShop", 'my "odd" db ü'];
-const work = mkdtempSync(join(tmpdir(), "attest-amcheck-"));
+// a short name: the sandbox's socket path under it must stay within a Unix socket's 107 bytes
+const work = mkdtempSync(join(tmpdir(), "am-"));
 chmodSync(work, 0o711);
 let sandbox: Sandbox;
 

@@ -32,7 +32,9 @@ import { lookupUser, processStartTime } from "../src/util/os-user.js";
 import { readDecompressedHead } from "../src/wal/compression.js";
 
 const SECRET = `attest-secret-${process.pid}-canary`;
-const work = mkdtempSync(join(tmpdir(), "attest-confine-"));
+// a short name: the sandbox's socket path under it must stay within a Unix socket's 107 bytes
+// whatever the pids in it (they were 108 with two five-digit pids)
+const work = mkdtempSync(join(tmpdir(), "cf-"));
 // like the OS temp dir it stands for: the sandbox account must be able to reach its sandbox
 chmodSync(work, 0o711);
 const canary = join(tmpdir(), `attest-confine-canary-${process.pid}`);
@@ -253,6 +255,46 @@ describe("confined readers of backup files on the host", () => {
     expect(r.stdout.split("\n")[0]).toBe(String(pg.uid));
     expect(r.stdout).toMatch(/No such file/);
     expect(r.stdout.trim().split("\n").pop()).toBe("12000");
+  });
+});
+
+describe("a work directory too long for the sandbox's Unix socket", () => {
+  it("is refused before anything is made, naming the setting and how long it may be", async () => {
+    const deep = join(work, "d".repeat(60));
+    mkdirSync(deep);
+    const long = new LocalRuntime({
+      user: "attest-sandbox",
+      workDir: deep,
+      logger: createLogger({ level: "error" }),
+    });
+    const err = await long
+      .provision({
+        pgMajor: 15,
+        allowNewer: true,
+        labels: { run: `long${process.pid}`, source: "t", backup: "b" },
+        mode: "init",
+        inputs: [],
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+    expect(err?.message).toMatch(
+      /^the sandbox's socket path would be \d+ bytes, over the 107 a Unix socket allows: set sandbox\.local\.work_dir \(or TMPDIR\) to a directory of at most \d+ bytes/,
+    );
+    const room = Number(/at most (\d+) bytes/.exec(err!.message)![1]);
+    expect(room).toBeLessThan(Buffer.byteLength(deep));
+    // a work directory of exactly that length gives a socket path of exactly the limit
+    const fits = join(
+      "/".padEnd(room, "x"),
+      "attest-sandboxes",
+      `attest-long${process.pid}-1`,
+      "sock",
+      ".s.PGSQL.5432",
+    );
+    expect(Buffer.byteLength(fits)).toBe(107);
+    // nothing made but the shared base directory
+    expect(readdirSync(join(deep, "attest-sandboxes"))).toEqual([]);
   });
 });
 

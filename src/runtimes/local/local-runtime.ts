@@ -45,6 +45,8 @@ export interface LocalRuntimeOptions {
 
 /** The port number in the socket's name; the server listens on no TCP port. */
 const SOCKET_PORT = 5432;
+/** The longest path a Unix socket can have on Linux (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
 
 /** What a sandbox directory records about its owner, so a later run can sweep it. */
 interface OwnerRecord {
@@ -128,6 +130,16 @@ export class LocalRuntime implements Runtime {
 
     const id = `attest-${spec.labels.run}-${++this.#counter}`;
     const dir = join(this.#base, id);
+    // the kernel caps a Unix socket's path (sun_path): a long work directory would only show
+    // as the sandbox server refusing to start, so say so before anything is made
+    const socket = Buffer.byteLength(join(dir, "sock", `.s.PGSQL.${SOCKET_PORT}`));
+    if (socket > MAX_SOCKET_PATH) {
+      const workDir = this.#opts.workDir ?? tmpdir();
+      const room = MAX_SOCKET_PATH - (socket - Buffer.byteLength(workDir));
+      throw new VerifierError(
+        `the sandbox's socket path would be ${socket} bytes, over the ${MAX_SOCKET_PATH} a Unix socket allows: set sandbox.local.work_dir (or TMPDIR) to a directory of at most ${room} bytes (${workDir} has ${Buffer.byteLength(workDir)})`,
+      );
+    }
     mkdirSync(dir, { mode: 0o700 });
     const owner: OwnerRecord = {
       pid: process.pid,
