@@ -7,13 +7,56 @@
 import type pg from "pg";
 import { VerifierError } from "../util/errors.js";
 
+/** A built-in object: made by initdb, below the first oid a user object gets. */
+const BUILTIN = "operator(pg_catalog.<) 16384::pg_catalog.oid";
+
+/**
+ * The functions built-in catalog rows call: an aggregate's support functions, an operator's
+ * code and estimators, a type's I/O, a cast's function, an index support procedure. Each column
+ * apart (no unnest, which an overload could shadow); reg* to oid is a built-in binary cast.
+ */
+const BUILTIN_FUNCTION_REFS = [
+  ...[
+    "aggtransfn",
+    "aggfinalfn",
+    "aggcombinefn",
+    "aggserialfn",
+    "aggdeserialfn",
+    "aggmtransfn",
+    "aggminvtransfn",
+    "aggmfinalfn",
+  ].map(
+    (c) =>
+      `select a.${c}::pg_catalog.oid from pg_catalog.pg_aggregate a where a.aggfnoid::pg_catalog.oid ${BUILTIN}`,
+  ),
+  ...["oprcode", "oprrest", "oprjoin"].map(
+    (c) => `select o.${c}::pg_catalog.oid from pg_catalog.pg_operator o where o.oid ${BUILTIN}`,
+  ),
+  ...[
+    "typinput",
+    "typoutput",
+    "typreceive",
+    "typsend",
+    "typmodin",
+    "typmodout",
+    "typanalyze",
+    "typsubscript",
+  ].map((c) => `select t.${c}::pg_catalog.oid from pg_catalog.pg_type t where t.oid ${BUILTIN}`),
+  `select c.castfunc from pg_catalog.pg_cast c where c.oid ${BUILTIN}`,
+  `select ap.amproc::pg_catalog.oid from pg_catalog.pg_amproc ap where ap.oid ${BUILTIN}`,
+].join("\n union all ");
+
 /**
  * Lists the shadowing objects, itself hijack-proof: every operator is `OPERATOR(pg_catalog.…)`
  * on operands typed exactly as a built-in's, every literal typed, no cast that a CREATE CAST
  * could replace (oid → reg* and regproc → oid are built-in binary casts; reg* values are read
  * in their output form, uncast). Functions and operators count in pg_catalog only, with a
  * language other than C/internal (pg_dump 8.x's plpgsql handlers are C); casts count anywhere
- * when both of their types are built-in (the only casts Attest's queries could meet).
+ * when both of their types are built-in (the only casts Attest's queries could meet). A built-in
+ * row rewired by a backup's DML (UPDATE pg_aggregate … aggfinalfn, pg_operator.oprcode, a type's
+ * I/O, a cast, an index support procedure) to a function of its own counts too, and so does a
+ * built-in function whose language is no longer internal, C or SQL. Not seen: a built-in rewired
+ * to another built-in, an edited aggregate initial value or SQL body (no pristine copy to compare).
  */
 export const CATALOG_SHADOWS_SQL = `
 select 'function' as kind, p.oid::pg_catalog.regprocedure as fn, null::pg_catalog.regoperator as op,
@@ -40,6 +83,15 @@ select 'cast', null, null, c.castsource::pg_catalog.regtype, c.casttarget::pg_ca
  where c.oid operator(pg_catalog.>=) 16384::pg_catalog.oid
    and c.castsource operator(pg_catalog.<) 16384::pg_catalog.oid
    and c.casttarget operator(pg_catalog.<) 16384::pg_catalog.oid
+union all
+select 'redirect', p.oid::pg_catalog.regprocedure, null, null, null, l.lanname
+  from pg_catalog.pg_proc p join pg_catalog.pg_language l on l.oid operator(pg_catalog.=) p.prolang
+ where (p.oid operator(pg_catalog.>=) 16384::pg_catalog.oid
+        and p.oid operator(pg_catalog.=) any (array(${BUILTIN_FUNCTION_REFS})))
+    or (p.oid operator(pg_catalog.<) 16384::pg_catalog.oid
+        and l.lanname operator(pg_catalog.<>) 'internal'::pg_catalog.name
+        and l.lanname operator(pg_catalog.<>) 'c'::pg_catalog.name
+        and l.lanname operator(pg_catalog.<>) 'sql'::pg_catalog.name)
  limit 50`;
 
 /** One row of CATALOG_SHADOWS_SQL, as text. */
@@ -57,6 +109,8 @@ export function describeShadow(r: ShadowRow): string {
   const lang = r.lang ? ` (${r.lang})` : " (without function)";
   if (r.kind === "function") return `function pg_catalog.${stripSchema(r.fn ?? "?")}${lang}`;
   if (r.kind === "operator") return `operator pg_catalog.${stripSchema(r.op ?? "?")}${lang}`;
+  if (r.kind === "redirect")
+    return `a built-in aggregate, operator, type, cast or function rewired to ${r.fn ?? "?"}${lang}`;
   return `cast (${r.src ?? "?"} AS ${r.dst ?? "?"})${lang}`;
 }
 
@@ -92,7 +146,7 @@ export function parseShadowLines(text: string): ShadowRow[] {
     const lang = f.at(-1) || null;
     const mid = f.slice(1, -1);
     // the middle fields are fn|op|src|dst; a name holding `|` only blurs the description
-    if (kind === "function")
+    if (kind === "function" || kind === "redirect")
       rows.push({ kind, fn: mid.join("|").replace(/\|+$/, ""), op: null, src: null, dst: null, lang });
     else if (kind === "operator")
       rows.push({
