@@ -32,7 +32,7 @@ export interface BarmanRestorerOptions {
 
 /** Barman messages that say the drill or the host is wrong, not the backup. */
 const NOT_A_DEFECT =
-  /is before the backup end time|Illegal target|Illegal use of recovery_target|Unknown backup|Unknown server|please run barman as/i;
+  /is before the backup end time|Illegal target|Illegal use of recovery_target|Unknown backup|Unknown server|please run barman as|Read-only file system|No space left on device/i;
 
 /** `barman recover` arguments for a target; `latest` (or none) = no target: all WAL to the end. */
 export function recoverTargetArgs(target: RecoveryTarget | undefined): string[] {

@@ -128,9 +128,13 @@ export function confinedArgv(
     "/proc",
     "--dev",
     "/dev",
+    // a tool outside a sandbox (barman recover, a decompressor) gets a /dev/shm of its own:
+    // Python's multiprocessing locks live there (barman recover failed with EROFS without it)
+    ...(spec.tmpDir ? [] : ["--tmpfs", "/dev/shm"]),
     // bubblewrap's /dev is a tmpfs without noexec that the program owns: a library written to
-    // /dev or /dev/shm could be mapped as code. Read-only (the device nodes stay writable); the
-    // local server's dynamic shared memory is System V instead (local-sandbox.ts)
+    // /dev or /dev/shm could be mapped as code. Read-only (the device nodes stay writable, and
+    // a /dev/shm mounted above stays a mount of its own); the local server's dynamic shared
+    // memory is System V instead (local-sandbox.ts)
     "--remount-ro",
     "/dev",
     ...(spec.tmpDir ? ["--bind", spec.tmpDir, "/tmp"] : ["--tmpfs", "/tmp"]),
