@@ -16,6 +16,7 @@ import {
   rmdirSync,
   rmSync,
   statSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { createServer, type Server } from "node:net";
@@ -295,6 +296,56 @@ describe("a work directory too long for the sandbox's Unix socket", () => {
     expect(Buffer.byteLength(fits)).toBe(107);
     // nothing made but the shared base directory
     expect(readdirSync(join(deep, "attest-sandboxes"))).toEqual([]);
+  });
+});
+
+describe("barman recover's staging directories", () => {
+  it("live as long as their sandbox's owner, however old, and go with it", async () => {
+    const base = mkdtempSync(join(work, "sw-"));
+    const rt = new LocalRuntime({
+      user: "attest-sandbox",
+      workDir: base,
+      logger: createLogger({ level: "error" }),
+    });
+    const sandboxes = join(base, "attest-sandboxes");
+    const gone = Number(execFileSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).trim());
+    const make = (name: string, owner?: number) => {
+      const d = join(sandboxes, name);
+      mkdirSync(d, { recursive: true });
+      if (owner)
+        writeFileSync(
+          join(d, "owner.json"),
+          JSON.stringify({
+            pid: owner,
+            pidStart: processStartTime(owner),
+            run: name,
+            source: "s",
+            backup: "b",
+          }),
+        );
+      // two hours old: a directory without an owner of its own is swept after one
+      const old = new Date(Date.now() - 2 * 3_600_000);
+      utimesSync(d, old, old);
+      return d;
+    };
+    make("attest-live-1", process.pid);
+    make("attest-live-1-barman");
+    make("attest-live-1-barman-tablespaces");
+    make("attest-dead-1", gone);
+    make("attest-dead-1-barman");
+    make("attest-orphan-1-barman");
+    const report = await rt.sweep();
+    expect(readdirSync(sandboxes).sort()).toEqual([
+      "attest-live-1",
+      "attest-live-1-barman",
+      "attest-live-1-barman-tablespaces",
+    ]);
+    expect(report.removed.map((r) => r.split(" ")[0]).sort()).toEqual([
+      "attest-dead-1",
+      "attest-dead-1-barman",
+      "attest-orphan-1-barman",
+    ]);
+    rmSync(base, { recursive: true, force: true });
   });
 });
 

@@ -48,6 +48,15 @@ const SOCKET_PORT = 5432;
 /** The longest path a Unix socket can have on Linux (sun_path is 108 bytes with its NUL). */
 const MAX_SOCKET_PATH = 107;
 
+/** The owner record of a sandbox directory, or undefined when it has none (or is gone). */
+function readOwner(dir: string): OwnerRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, OWNER_FILE), "utf8")) as OwnerRecord;
+  } catch {
+    return undefined;
+  }
+}
+
 /** What a sandbox directory records about its owner, so a later run can sweep it. */
 interface OwnerRecord {
   pid: number;
@@ -325,15 +334,13 @@ export class LocalRuntime implements Runtime {
     for (const name of readdirSync(this.#base)) {
       if (!name.startsWith("attest-")) continue;
       const dir = join(this.#base, name);
-      let owner: OwnerRecord | undefined;
-      try {
-        owner = JSON.parse(readFileSync(join(dir, OWNER_FILE), "utf8")) as OwnerRecord;
-      } catch {
-        owner = undefined;
-      }
+      // a staging directory beside a sandbox (barman recover's) belongs to that sandbox's owner:
+      // it lives as long as the sandbox does, however long the recovery takes
+      const staging = /^(.+)-barman(?:-tablespaces)?$/.exec(name);
+      const owner = readOwner(staging ? join(this.#base, staging[1]!) : dir);
       const alive = owner
         ? processAlive(owner.pid, owner.pidStart)
-        : Date.now() - statSync(dir).mtimeMs < 3_600_000;
+        : !staging && Date.now() - statSync(dir).mtimeMs < 3_600_000;
       if (alive) {
         report.kept.push(name);
         continue;
