@@ -298,7 +298,7 @@ async function restore(st: DrillState): Promise<void> {
     st.notes.push(...st.restored.notes);
     // the checks query these databases next: a catalog that shadows built-ins ends the drill here
     for (const db of new Set(["postgres", ...st.restored.databases]))
-      await withClient(st.sandbox!, db, (c) => guardCatalog(c, db));
+      await withClient(st.sandbox!, db, (c) => guardCatalog(c, db, st.sandbox!.pgMajor));
   } finally {
     // `timed` adds the whole step to restoreMs; the recovery part is reported on its own
     st.timings.restoreMs -= Math.min(st.timings.recoveryMs, Date.now() - t0);

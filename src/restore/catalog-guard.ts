@@ -15,36 +15,39 @@ const BUILTIN = "operator(pg_catalog.<) 16384::pg_catalog.oid";
  * code and estimators, a type's I/O, a cast's function, an index support procedure. Each column
  * apart (no unnest, which an overload could shadow); reg* to oid is a built-in binary cast.
  */
-const BUILTIN_FUNCTION_REFS = [
-  ...[
-    "aggtransfn",
-    "aggfinalfn",
-    "aggcombinefn",
-    "aggserialfn",
-    "aggdeserialfn",
-    "aggmtransfn",
-    "aggminvtransfn",
-    "aggmfinalfn",
-  ].map(
-    (c) =>
-      `select a.${c}::pg_catalog.oid from pg_catalog.pg_aggregate a where a.aggfnoid::pg_catalog.oid ${BUILTIN}`,
-  ),
-  ...["oprcode", "oprrest", "oprjoin"].map(
-    (c) => `select o.${c}::pg_catalog.oid from pg_catalog.pg_operator o where o.oid ${BUILTIN}`,
-  ),
-  ...[
-    "typinput",
-    "typoutput",
-    "typreceive",
-    "typsend",
-    "typmodin",
-    "typmodout",
-    "typanalyze",
-    "typsubscript",
-  ].map((c) => `select t.${c}::pg_catalog.oid from pg_catalog.pg_type t where t.oid ${BUILTIN}`),
-  `select c.castfunc from pg_catalog.pg_cast c where c.oid ${BUILTIN}`,
-  `select ap.amproc::pg_catalog.oid from pg_catalog.pg_amproc ap where ap.oid ${BUILTIN}`,
-].join("\n union all ");
+function builtinFunctionRefs(major: number): string {
+  return [
+    ...[
+      "aggtransfn",
+      "aggfinalfn",
+      "aggcombinefn",
+      "aggserialfn",
+      "aggdeserialfn",
+      "aggmtransfn",
+      "aggminvtransfn",
+      "aggmfinalfn",
+    ].map(
+      (c) =>
+        `select a.${c}::pg_catalog.oid from pg_catalog.pg_aggregate a where a.aggfnoid::pg_catalog.oid ${BUILTIN}`,
+    ),
+    ...["oprcode", "oprrest", "oprjoin"].map(
+      (c) => `select o.${c}::pg_catalog.oid from pg_catalog.pg_operator o where o.oid ${BUILTIN}`,
+    ),
+    ...[
+      "typinput",
+      "typoutput",
+      "typreceive",
+      "typsend",
+      "typmodin",
+      "typmodout",
+      "typanalyze",
+      // generic subscripting came with PostgreSQL 14
+      ...(major >= 14 ? ["typsubscript"] : []),
+    ].map((c) => `select t.${c}::pg_catalog.oid from pg_catalog.pg_type t where t.oid ${BUILTIN}`),
+    `select c.castfunc from pg_catalog.pg_cast c where c.oid ${BUILTIN}`,
+    `select ap.amproc::pg_catalog.oid from pg_catalog.pg_amproc ap where ap.oid ${BUILTIN}`,
+  ].join("\n union all ");
+}
 
 /**
  * Lists the shadowing objects, itself hijack-proof: every operator is `OPERATOR(pg_catalog.…)`
@@ -58,7 +61,8 @@ const BUILTIN_FUNCTION_REFS = [
  * built-in function whose language is no longer internal, C or SQL. Not seen: a built-in rewired
  * to another built-in, an edited aggregate initial value or SQL body (no pristine copy to compare).
  */
-export const CATALOG_SHADOWS_SQL = `
+export function catalogShadowsSql(major: number): string {
+  return `
 select 'function' as kind, p.oid::pg_catalog.regprocedure as fn, null::pg_catalog.regoperator as op,
        null::pg_catalog.regtype as src, null::pg_catalog.regtype as dst, l.lanname as lang
   from pg_catalog.pg_proc p join pg_catalog.pg_language l on l.oid operator(pg_catalog.=) p.prolang
@@ -87,14 +91,15 @@ union all
 select 'redirect', p.oid::pg_catalog.regprocedure, null, null, null, l.lanname
   from pg_catalog.pg_proc p join pg_catalog.pg_language l on l.oid operator(pg_catalog.=) p.prolang
  where (p.oid operator(pg_catalog.>=) 16384::pg_catalog.oid
-        and p.oid operator(pg_catalog.=) any (array(${BUILTIN_FUNCTION_REFS})))
+        and p.oid operator(pg_catalog.=) any (array(${builtinFunctionRefs(major)})))
     or (p.oid operator(pg_catalog.<) 16384::pg_catalog.oid
         and l.lanname operator(pg_catalog.<>) 'internal'::pg_catalog.name
         and l.lanname operator(pg_catalog.<>) 'c'::pg_catalog.name
         and l.lanname operator(pg_catalog.<>) 'sql'::pg_catalog.name)
  limit 50`;
+}
 
-/** One row of CATALOG_SHADOWS_SQL, as text. */
+/** One row of catalogShadowsSql, as text. */
 export interface ShadowRow {
   kind: string;
   fn: string | null;
@@ -131,8 +136,8 @@ export function refuseShadows(rows: readonly ShadowRow[], database: string): voi
 }
 
 /** Runs the guard on one database over a node-postgres client of Attest's pinned session. */
-export async function guardCatalog(c: pg.Client, database: string): Promise<void> {
-  const r = await c.query<ShadowRow>(CATALOG_SHADOWS_SQL);
+export async function guardCatalog(c: pg.Client, database: string, major: number): Promise<void> {
+  const r = await c.query<ShadowRow>(catalogShadowsSql(major));
   refuseShadows(r.rows, database);
 }
 

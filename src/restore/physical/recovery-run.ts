@@ -11,7 +11,7 @@ import { lastLines } from "../../util/process.js";
 import { retryUntil } from "../../util/retry.js";
 import { parseHistory } from "../../wal/timeline-history.js";
 import { formatLsn, parseLsn } from "../../wal/wal-names.js";
-import { CATALOG_SHADOWS_SQL, parseShadowLines, refuseShadows } from "../catalog-guard.js";
+import { catalogShadowsSql, parseShadowLines, refuseShadows } from "../catalog-guard.js";
 import type { RestoreContext, RestoreOutcome } from "../restorer.js";
 import type { ContainOptions } from "./contain-data-dir.js";
 import { prepareDataDir } from "./prepare-data-dir.js";
@@ -203,7 +203,7 @@ export async function runRecovery(
   // before any other query: a catalog that shadows built-ins ends the drill (catalog-guard.ts)
   let shadows: string;
   try {
-    shadows = await sql.query(CATALOG_SHADOWS_SQL);
+    shadows = await sql.query(catalogShadowsSql(sandbox.pgMajor));
   } catch (err) {
     if (/role ".*" does not exist/.test(describeError(err)))
       throw new VerifierError(
