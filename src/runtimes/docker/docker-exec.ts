@@ -102,6 +102,7 @@ export async function runExec(
   let overflow = false;
   let aborted: Error | undefined;
   let finished = false;
+  let streamEnded = false;
   let killTimer: NodeJS.Timeout | undefined;
 
   const kill = () => {
@@ -111,7 +112,8 @@ export async function runExec(
       if (finished) return;
       void control.kill("KILL").catch(() => {});
       killTimer = setTimeout(() => {
-        if (!finished) void control.stop().catch(() => {});
+        // a stream that ended is a program that ended, while its exit code is still awaited
+        if (!finished && !streamEnded) void control.stop().catch(() => {});
       }, STOP_GRACE_MS);
       killTimer.unref();
     }, KILL_GRACE_MS);
@@ -160,9 +162,13 @@ export async function runExec(
   );
 
   const ended = new Promise<void>((resolve) => {
-    stream.once("end", resolve);
-    stream.once("close", resolve);
-    stream.once("error", () => resolve());
+    const done = () => {
+      streamEnded = true;
+      resolve();
+    };
+    stream.once("end", done);
+    stream.once("close", done);
+    stream.once("error", done);
   });
   if (opts.stdin !== undefined) {
     if (typeof opts.stdin === "string" || Buffer.isBuffer(opts.stdin)) stream.end(opts.stdin);
