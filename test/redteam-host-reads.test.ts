@@ -11,8 +11,8 @@ import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   cpSync,
-  mkdirSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -92,6 +92,42 @@ reports: { dir: ${dir}/reports }
     expect(said).toMatch(/00000005\.history[^"]*symbolic link/);
     expect(said).toMatch(/00000006\.history[^"]*not a regular file/);
     expect(said).toMatch(/backup_manifest[^"]*symbolic link/);
+  }, 180_000);
+
+  it("a tar base backup's pg_wal.tar linked to a host tar is not streamed into the sandbox", async () => {
+    buildBasebackups();
+    const ws = workspace(
+      (dir) => `sandbox: { runtime: local }
+policies: { rpo: 36500d }
+sources:
+  - name: walink
+    type: basebackup
+    path: ${dir}/base
+    wal_archive: ${BASEBACKUPS}/wal
+    wal_stall: { warning: 36500d, critical: 73000d }
+history: { csv: ${dir}/reports/history.csv }
+reports: { dir: ${dir}/reports }
+`,
+    );
+    dirs.push(ws.dir);
+    // a root-only tar of the verifier host's: read as root, it would land in the sandbox's pg_wal
+    const host = join(ws.dir, "host");
+    mkdirSync(host, { mode: 0o700 });
+    writeFileSync(join(host, "000000010000000000000099"), `${CANARY}\n`, { mode: 0o600 });
+    execFileSync("tar", ["-cf", join(host, "wal.tar"), "-C", host, "000000010000000000000099"]);
+    chmodSync(join(host, "wal.tar"), 0o600);
+    cpSync(join(BASEBACKUPS, "base", "b2-tar-gz"), join(ws.dir, "base", "b2-tar-gz"), { recursive: true });
+    symlinkSync(join(host, "wal.tar"), join(ws.dir, "base", "b2-tar-gz", "pg_wal.tar"));
+
+    const r = await attest(["audit", "--config", ws.config, "--json", "--no-mail"], {
+      onSpawn: (pid) => pids.push(pid),
+    });
+    expect(r.stdout, r.stderr.slice(-2000)).toMatch(/^\{/);
+    const doc = JSON.parse(r.stdout) as RunResult;
+    expect(r.stdout + r.stderr).not.toContain("ATTESTCANA");
+    expect(doc.drills).toHaveLength(1);
+    expect(doc.drills[0]!.verdict, doc.drills[0]!.reason).toBe("fail");
+    expect(doc.drills[0]!.reason).toMatch(/pg_wal\.tar is a symbolic link: not followed/);
   }, 180_000);
 
   it("a FIFO among a directory dump's data files is a defect, not a run blocked for good", async () => {

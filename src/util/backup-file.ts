@@ -8,6 +8,14 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 
 /**
+ * A backup's file Attest will not read as it is: a link, a FIFO, a device, a file over its bound.
+ * The backup's writer chose that; an error from the filesystem itself (EACCES, EIO) is not one.
+ */
+export class RefusedFile extends Error {
+  override readonly name = "RefusedFile";
+}
+
+/**
  * Opens the regular file at `path` for reading: never waiting on a FIFO, never a device or
  * socket, and (unless `follow`, for a path the configuration names) never through a final link.
  * Returns the descriptor; the caller closes it.
@@ -19,11 +27,11 @@ export function openBackupFile(path: string, opts: { follow?: boolean } = {}): n
     fd = openSync(path, flags);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ELOOP")
-      throw new Error("is a symbolic link: not followed", { cause: err });
+      throw new RefusedFile("is a symbolic link: not followed", { cause: err });
     throw err;
   }
   try {
-    if (!fstatSync(fd).isFile()) throw new Error("is not a regular file: not read");
+    if (!fstatSync(fd).isFile()) throw new RefusedFile("is not a regular file: not read");
   } catch (err) {
     closeSync(fd);
     throw err;
@@ -36,7 +44,7 @@ export function readBackupFile(path: string, maxBytes: number): Buffer {
   const fd = openBackupFile(path);
   try {
     const st = fstatSync(fd);
-    if (st.size > maxBytes) throw new Error(`is larger than ${maxBytes} bytes: not read`);
+    if (st.size > maxBytes) throw new RefusedFile(`is larger than ${maxBytes} bytes: not read`);
     const buf = Buffer.alloc(st.size);
     let n = 0;
     while (n < buf.length) {
@@ -52,5 +60,5 @@ export function readBackupFile(path: string, maxBytes: number): Buffer {
 
 /** Throws unless `path` itself is a regular file (no link, FIFO or device): before a reader that follows links. */
 export function assertRegularFile(path: string): void {
-  if (!lstatSync(path).isFile()) throw new Error("is a link or a special file: not read");
+  if (!lstatSync(path).isFile()) throw new RefusedFile("is a link or a special file: not read");
 }

@@ -9,6 +9,7 @@ import { join, posix } from "node:path";
 import type { Readable } from "node:stream";
 import { type Backup, detailOf } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
+import { openBackupFile, RefusedFile } from "../../util/backup-file.js";
 import { formatBytes } from "../../util/duration.js";
 import { BackupDefectError, describeError, VerifierError } from "../../util/errors.js";
 import { compressionOfName } from "../../wal/compression.js";
@@ -41,13 +42,17 @@ export async function extractTar(
   ctx: RestoreContext,
 ): Promise<number> {
   const name = hostFile.split("/").pop()!;
-  return extractTarStream(
-    sandbox,
-    name,
-    createReadStream(hostFile, { highWaterMark: 1 << 20 }),
-    destDir,
-    ctx,
-  );
+  // read as root: a link to a host file is not followed and a FIFO is not waited on (it would
+  // hold a thread of this process past every timeout); the descriptor is what is streamed
+  let fd: number;
+  try {
+    fd = openBackupFile(hostFile);
+  } catch (err) {
+    if (err instanceof RefusedFile)
+      throw new BackupDefectError(`${name} ${describeError(err)}`, { cause: err });
+    throw new VerifierError(`cannot read ${hostFile}: ${describeError(err)}`, { cause: err });
+  }
+  return extractTarStream(sandbox, name, createReadStream("", { fd, highWaterMark: 1 << 20 }), destDir, ctx);
 }
 
 /**

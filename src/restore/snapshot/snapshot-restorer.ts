@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import type { DrillPlan, RecoveryTarget } from "../../model.js";
 import type { Sandbox } from "../../runtimes/runtime.js";
-import { readBackupFile } from "../../util/backup-file.js";
+import { RefusedFile, readBackupFile } from "../../util/backup-file.js";
 import { BackupDefectError, describeError, VerifierError } from "../../util/errors.js";
 import { readWalArchive } from "../../wal/wal-archive.js";
 import { parseWalFileName } from "../../wal/wal-names.js";
@@ -45,7 +45,10 @@ function textOf(src: { path: string } | { text: string }): string {
   try {
     return readBackupFile(src.path, 1024 * 1024).toString("utf8");
   } catch (err) {
-    throw new BackupDefectError(`${src.path} ${describeError(err)}`, { cause: err });
+    // a link or special file is the backup's doing; a permission or I/O error is the host's
+    if (err instanceof RefusedFile)
+      throw new BackupDefectError(`${src.path} ${describeError(err)}`, { cause: err });
+    throw new VerifierError(`cannot read ${src.path}: ${describeError(err)}`, { cause: err });
   }
 }
 

@@ -2,7 +2,7 @@
 import { closeSync, constants, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { BaseBackupLayout, WalIncluded } from "../../model.js";
-import { readBackupFile } from "../../util/backup-file.js";
+import { RefusedFile, readBackupFile } from "../../util/backup-file.js";
 import { describeError } from "../../util/errors.js";
 import { compressionOfName, readDecompressedHead } from "../../wal/compression.js";
 import { type BackupLabel, labelOrProblem, type ManifestSummary, parseManifest } from "./backup-label.js";
@@ -50,11 +50,16 @@ function readText(path: string, maxBytes: number): string {
   }
 }
 
-/** A small file of the backup (backup_label, PG_VERSION); undefined with the reason in `problems`. */
+/**
+ * A small file of the backup (backup_label, PG_VERSION); undefined with the reason in `problems`
+ * when the backup made it a link or special file. A filesystem error (EACCES, EIO) is thrown, as
+ * any unreadable file of the directory is: the source skips the backup with a warning.
+ */
 function readSmall(path: string, problems: string[]): string | undefined {
   try {
     return readText(path, 1024 * 1024);
   } catch (err) {
+    if (!(err instanceof Error && err.cause instanceof RefusedFile)) throw err;
     problems.push(describeError(err));
     return undefined;
   }
