@@ -202,7 +202,7 @@ reports: { dir: ${dir}/reports }
     expect(doc.drills[0]!.reason).toMatch(/tablespace_map is a symbolic link/);
   }, 180_000);
 
-  it("a cloned volume's data_subdir or PG_VERSION that is a link to the host is a defect, not followed", () => {
+  it("a cloned volume's data_subdir that leaves the clone is not followed, nor a PG_VERSION link; one that stays on it is", () => {
     const root = mkdtempSync(join(tmpdir(), "attest-rt-clone-"));
     dirs.push(root);
     // a data directory of the verifier host's own (what the link on the clone names)
@@ -213,14 +213,23 @@ reports: { dir: ${dir}/reports }
     const clone = join(root, "clone");
     mkdirSync(clone);
     symlinkSync(hostData, join(clone, "pgdata"));
-    expect(() => findDataDir(clone, "pgdata")).toThrow(BackupDefectError);
-    expect(() => findDataDir(clone, "pgdata")).toThrow(/symbolic link/);
+    // a production host's path, not the backup's defect: Attest cannot verify it here
+    expect(() => findDataDir(clone, "pgdata")).toThrow(VerifierError);
+    expect(() => findDataDir(clone, "pgdata")).toThrow(/is a symbolic link that leaves the clone/);
     // a real directory whose PG_VERSION names a host file
     const clone2 = join(root, "clone2");
     mkdirSync(join(clone2, "pgdata", "global"), { recursive: true });
     writeFileSync(join(clone2, "pgdata", "global", "pg_control"), "");
     symlinkSync(join(hostData, "PG_VERSION"), join(clone2, "pgdata", "PG_VERSION"));
+    expect(() => findDataDir(clone2, "pgdata")).toThrow(BackupDefectError);
     expect(() => findDataDir(clone2, "pgdata")).toThrow(/PG_VERSION on the clone is a symbolic link/);
+    // a link that stays on the clone (a version directory behind a stable name) is followed
+    const clone3 = join(root, "clone3");
+    mkdirSync(join(clone3, "data", "15", "global"), { recursive: true });
+    writeFileSync(join(clone3, "data", "15", "PG_VERSION"), "15\n");
+    symlinkSync("data/15", join(clone3, "pgdata"));
+    for (const sub of ["pgdata", "pgdata//", "./pgdata"])
+      expect(findDataDir(clone3, sub)).toMatchObject({ subdir: "data/15", pgMajor: 15 });
   });
 
   it("a socket directory is emptied without walking into a directory the sandbox made there", () => {

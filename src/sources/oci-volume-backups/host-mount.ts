@@ -16,8 +16,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { rmdir } from "node:fs/promises";
-import { dirname, join, posix } from "node:path";
-import { readBackupFile } from "../../util/backup-file.js";
+import { dirname, join, posix, relative } from "node:path";
+import { RefusedFile, readBackupFile } from "../../util/backup-file.js";
 import { BackupDefectError, describeError, VerifierError } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
 import { runProcess } from "../../util/process.js";
@@ -182,24 +182,33 @@ export const DATA_DIR_SEARCH_DEPTH = 4;
  * backup.
  */
 export function findDataDir(mountPoint: string, subdir: string | undefined): FoundDataDir {
-  const at = (rel: string): FoundDataDir | undefined => {
-    const dir = rel ? join(mountPoint, rel) : mountPoint;
+  const at = (given: string): FoundDataDir | undefined => {
+    // "pgdata//", "./pgdata" and "/pgdata" name one directory
+    let rel = posix.normalize(given || ".").replace(/^\/+|\/+$/g, "");
+    if (rel === ".") rel = "";
+    const linked = rel ? join(mountPoint, rel) : mountPoint;
+    if (!existsSync(join(linked, "PG_VERSION"))) return undefined;
+    // the clone is the production server's disk: a link on the way (data_subdir) that leaves it
+    // would have Attest, as root, hand a host directory to the sandbox. A link that stays on the
+    // clone (pgdata -> data/15) is followed to where it leads; one that leaves it names a path
+    // of the production host, which is not here to verify
+    const root = realpathSync(mountPoint);
+    const dir = realpathSync(linked);
+    if (dir !== root && !dir.startsWith(`${root}/`))
+      throw new VerifierError(
+        `${posix.join("/", rel)} on the clone is a symbolic link that leaves the clone (to ${dir}); set verifier.data_subdir to the data directory's real place on the volume`,
+      );
+    rel = relative(root, dir);
     const file = join(dir, "PG_VERSION");
-    if (!existsSync(file)) return undefined;
-    // the clone is the production server's disk: a link on the way (data_subdir) would have
-    // Attest, as root, hand a host directory to the sandbox, and PG_VERSION must be a file of it
-    if (realpathSync(dir) !== join(realpathSync(mountPoint), rel))
-      throw new BackupDefectError(`${posix.join("/", rel)} on the clone passes through a symbolic link`);
     let text: string;
     try {
       text = readBackupFile(file, 4096).toString("utf8");
     } catch (err) {
-      throw new BackupDefectError(
-        `${posix.join("/", rel, "PG_VERSION")} on the clone ${describeError(err)}`,
-        {
-          cause: err,
-        },
-      );
+      const what = `${posix.join("/", rel, "PG_VERSION")} on the clone`;
+      // a link or a special file is the disk's content; a read error is the host's
+      if (err instanceof RefusedFile)
+        throw new BackupDefectError(`${what} ${describeError(err)}`, { cause: err });
+      throw new VerifierError(`cannot read ${what}: ${describeError(err)}`, { cause: err });
     }
     const major = Number.parseInt(text.trim(), 10);
     if (!Number.isInteger(major) || major < 9) {
@@ -210,7 +219,7 @@ export function findDataDir(mountPoint: string, subdir: string | undefined): Fou
     return { dataDir: dir, subdir: rel, pgMajor: major };
   };
   if (subdir !== undefined) {
-    const found = at(subdir.replace(/^\.\/?|\/$/g, ""));
+    const found = at(subdir);
     if (!found)
       throw new VerifierError(
         `no PostgreSQL data directory at ${subdir} on the clone (no PG_VERSION); check verifier.data_subdir`,
