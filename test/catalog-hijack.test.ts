@@ -151,6 +151,24 @@ describe("Attest's check queries on a hijacked catalog", () => {
     }
   }
 
+  it("a pg_catalog function of an extension that overloads no built-in (adminpack) is no shadow; an overload is", async () => {
+    await query("postgres", "create database adm template template0");
+    try {
+      expect(await query("adm", "create extension adminpack")).toBe("[]");
+      // adminpack's pg_catalog.pg_file_rename(text,text) is language sql, and Attest never calls it
+      const sqlFns =
+        "select count(*)::int as n from pg_catalog.pg_proc where proname = 'pg_file_rename' and prolang = 14";
+      expect(await query("adm", sqlFns)).toBe('[{"n":1}]');
+      expect(await query("adm", catalogShadowsSql(15))).toBe("[]");
+      const overload =
+        "create function pg_catalog.length(pg_catalog.int4) returns int language sql as 'select 1'";
+      expect(await query("adm", overload)).toBe("[]");
+      expect(await query("adm", catalogShadowsSql(15))).toContain("length(integer)");
+    } finally {
+      await query("postgres", "drop database adm");
+    }
+  });
+
   it("the old query shapes run the backup's functions; Attest's checks never do", async () => {
     expect(await query("app", "select nspname from pg_namespace where nspname !~ '^pg_'")).toContain(MARKER);
     expect(await query("app", "select count(*)::text from pg_class")).toContain(MARKER);

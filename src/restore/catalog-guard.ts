@@ -54,7 +54,9 @@ function builtinFunctionRefs(major: number): string {
  * on operands typed exactly as a built-in's, every literal typed, no cast that a CREATE CAST
  * could replace (oid → reg* and regproc → oid are built-in binary casts; reg* values are read
  * in their output form, uncast). Functions and operators count in pg_catalog only, with a
- * language other than C/internal (pg_dump 8.x's plpgsql handlers are C); casts count anywhere
+ * language other than C/internal (pg_dump 8.x's plpgsql handlers are C), functions only when
+ * they overload a built-in's name (Attest calls nothing else: adminpack's SQL
+ * pg_file_rename(text,text) in pg_catalog is no shadow); casts count anywhere
  * when both of their types are built-in (the only casts Attest's queries could meet). A built-in
  * row rewired by a backup's DML (UPDATE pg_aggregate … aggfinalfn, pg_operator.oprcode, a type's
  * I/O, a cast, an index support procedure) to a function of its own counts too, and so does a
@@ -70,6 +72,9 @@ select 'function' as kind, p.oid::pg_catalog.regprocedure as fn, null::pg_catalo
    and p.oid operator(pg_catalog.>=) 16384::pg_catalog.oid
    and l.lanname operator(pg_catalog.<>) 'c'::pg_catalog.name
    and l.lanname operator(pg_catalog.<>) 'internal'::pg_catalog.name
+   and exists (select from pg_catalog.pg_proc b
+                where b.proname operator(pg_catalog.=) p.proname
+                  and b.oid operator(pg_catalog.<) 16384::pg_catalog.oid)
 union all
 select 'operator', null, o.oid::pg_catalog.regoperator, null, null, l.lanname
   from pg_catalog.pg_operator o
