@@ -26,7 +26,9 @@ export function handOverSocketDir(
   // outlive its server and swap a subdirectory for a link to a host directory mid-removal
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (lstatSync(p).isDirectory())
+    // a lingering process may remove its own file between the listing and this look: gone is fine
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (st?.isDirectory())
       throw new VerifierError(`the sandbox made a directory ${p} in its socket directory: refusing to start`);
     rmSync(p, { force: true });
   }

@@ -4,7 +4,7 @@ import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { confinedReaderSpawn } from "../runtimes/local/confine.js";
-import { assertRegularFile } from "../util/backup-file.js";
+import { assertRegularFile, openBackupFile } from "../util/backup-file.js";
 import type { WalCompression } from "./wal-names.js";
 
 /** A decompressing reader of one file. */
@@ -21,10 +21,17 @@ export interface DecompressedFile {
 
 const TOOLS: Record<Exclude<WalCompression, "gz">, string> = { lz4: "lz4", zst: "zstd" };
 
-/** Opens `path` for reading its decompressed content. */
-export function openDecompressed(path: string, compression: WalCompression | undefined): DecompressedFile {
+/** Opens `path` (or, read in-process, the descriptor `fd` of it) for reading its decompressed content. */
+export function openDecompressed(
+  path: string,
+  compression: WalCompression | undefined,
+  fd?: number,
+): DecompressedFile {
   if (compression === undefined || compression === "gz") {
-    const file = createReadStream(path, { highWaterMark: 1 << 20 });
+    const file =
+      fd === undefined
+        ? createReadStream(path, { highWaterMark: 1 << 20 })
+        : createReadStream("", { fd, highWaterMark: 1 << 20 });
     let read = 0;
     file.on("data", (b) => {
       read += b.length;
@@ -107,14 +114,17 @@ export function readDecompressedHead(
   compression: WalCompression | undefined,
   bytes: number,
 ): Promise<Buffer> {
+  // a backup's writer chose the file's type: a link out of it, a FIFO or a device is not read;
+  // what is read in-process is read from the descriptor that was checked, not the path again
+  let fd: number | undefined;
   try {
-    // a backup's writer chose the file's type: a link out of it, a FIFO or a device is not read
-    assertRegularFile(path);
+    if (compression === undefined || compression === "gz") fd = openBackupFile(path);
+    else assertRegularFile(path);
   } catch (err) {
     return Promise.reject(err);
   }
   return new Promise((resolve) => {
-    const f = openDecompressed(path, compression);
+    const f = openDecompressed(path, compression, fd);
     const chunks: Buffer[] = [];
     let total = 0;
     let finished = false;

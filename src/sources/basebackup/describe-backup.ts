@@ -1,8 +1,8 @@
 /** Tells what a subdirectory of a basebackup source holds, from its files (nothing extracted). */
-import { closeSync, constants, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, readdirSync, readSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { BaseBackupLayout, WalIncluded } from "../../model.js";
-import { RefusedFile, readBackupFile } from "../../util/backup-file.js";
+import { openBackupFile, RefusedFile, readBackupFile } from "../../util/backup-file.js";
 import { describeError } from "../../util/errors.js";
 import { compressionOfName, readDecompressedHead } from "../../wal/compression.js";
 import { type BackupLabel, labelOrProblem, type ManifestSummary, parseManifest } from "./backup-label.js";
@@ -78,11 +78,8 @@ function dirSize(dir: string): number {
 /** The system identifier: the first 8 bytes of pg_control. */
 function systemIdentifierOf(dataDir: string): string | undefined {
   try {
-    // never through a link, never waiting on a FIFO: the backup's writer chose the file's type
-    const fd = openSync(
-      join(dataDir, "global", "pg_control"),
-      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
-    );
+    // never through a link, never a FIFO or a device (a disk's first bytes as the identifier)
+    const fd = openBackupFile(join(dataDir, "global", "pg_control"));
     try {
       const b = Buffer.alloc(8);
       return readSync(fd, b, 0, 8, 0) === 8 ? b.readBigUInt64LE(0).toString() : undefined;
