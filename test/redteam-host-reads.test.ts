@@ -45,22 +45,37 @@ describe.runIf(isRoot())("files of a backup read on the host", () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it("are never read through a link or from a FIFO: no host text in the run's records, no hang", async () => {
-    buildBasebackups();
+  /** A workspace with one basebackup source over `<dir>/base` and the WAL archive `wal(dir)`. */
+  const basebackupWorkspace = (name: string, wal: (dir: string) => string) => {
     const ws = workspace(
       (dir) => `sandbox: { runtime: local }
 policies: { rpo: 36500d }
 sources:
-  - name: links
+  - name: ${name}
     type: basebackup
     path: ${dir}/base
-    wal_archive: ${dir}/wal
+    wal_archive: ${wal(dir)}
     wal_stall: { warning: 36500d, critical: 73000d }
 history: { csv: ${dir}/reports/history.csv }
 reports: { dir: ${dir}/reports }
 `,
     );
     dirs.push(ws.dir);
+    return ws;
+  };
+
+  /** One `attest audit --json` of `config`, ended in afterAll should it hang. */
+  const audit = async (config: string) => {
+    const r = await attest(["audit", "--config", config, "--json", "--no-mail"], {
+      onSpawn: (pid) => pids.push(pid),
+    });
+    expect(r.stdout, r.stderr.slice(-2000)).toMatch(/^\{/);
+    return { r, doc: JSON.parse(r.stdout) as RunResult & { findings?: Array<{ message: string }> } };
+  };
+
+  it("are never read through a link or from a FIFO: no host text in the run's records, no hang", async () => {
+    buildBasebackups();
+    const ws = basebackupWorkspace("links", (dir) => `${dir}/wal`);
     const secret = join(ws.dir, "host", "secret");
     mkdirSync(join(ws.dir, "host"), { mode: 0o700 });
     execFileSync("sh", ["-c", 'umask 077 && printf "%s\\n" "$1" > "$2"', "sh", CANARY, secret]);
@@ -73,11 +88,7 @@ reports: { dir: ${dir}/reports }
     symlinkSync(secret, join(ws.dir, "wal", "00000005.history"));
     execFileSync("mkfifo", [join(ws.dir, "wal", "00000006.history")]);
 
-    const r = await attest(["audit", "--config", ws.config, "--json", "--no-mail"], {
-      onSpawn: (pid) => pids.push(pid),
-    });
-    expect(r.stdout, r.stderr.slice(-2000)).toMatch(/^\{/);
-    const doc = JSON.parse(r.stdout) as RunResult & { findings?: Array<{ message: string }> };
+    const { r, doc } = await audit(ws.config);
     const everything = [
       r.stdout,
       r.stderr,
@@ -96,20 +107,7 @@ reports: { dir: ${dir}/reports }
 
   it("a tar base backup's pg_wal.tar linked to a host tar is not streamed into the sandbox", async () => {
     buildBasebackups();
-    const ws = workspace(
-      (dir) => `sandbox: { runtime: local }
-policies: { rpo: 36500d }
-sources:
-  - name: walink
-    type: basebackup
-    path: ${dir}/base
-    wal_archive: ${BASEBACKUPS}/wal
-    wal_stall: { warning: 36500d, critical: 73000d }
-history: { csv: ${dir}/reports/history.csv }
-reports: { dir: ${dir}/reports }
-`,
-    );
-    dirs.push(ws.dir);
+    const ws = basebackupWorkspace("walink", () => `${BASEBACKUPS}/wal`);
     // a root-only tar of the verifier host's: read as root, it would land in the sandbox's pg_wal
     const host = join(ws.dir, "host");
     mkdirSync(host, { mode: 0o700 });
@@ -119,11 +117,7 @@ reports: { dir: ${dir}/reports }
     cpSync(join(BASEBACKUPS, "base", "b2-tar-gz"), join(ws.dir, "base", "b2-tar-gz"), { recursive: true });
     symlinkSync(join(host, "wal.tar"), join(ws.dir, "base", "b2-tar-gz", "pg_wal.tar"));
 
-    const r = await attest(["audit", "--config", ws.config, "--json", "--no-mail"], {
-      onSpawn: (pid) => pids.push(pid),
-    });
-    expect(r.stdout, r.stderr.slice(-2000)).toMatch(/^\{/);
-    const doc = JSON.parse(r.stdout) as RunResult;
+    const { r, doc } = await audit(ws.config);
     expect(r.stdout + r.stderr).not.toContain("ATTESTCANA");
     expect(doc.drills).toHaveLength(1);
     expect(doc.drills[0]!.verdict, doc.drills[0]!.reason).toBe("fail");
@@ -151,11 +145,7 @@ reports: { dir: ${dir}/reports }
     rmSync(join(dump, first));
     execFileSync("mkfifo", [join(dump, first.replace(/\.gz$/, ""))]);
 
-    const r = await attest(["audit", "--config", ws.config, "--json", "--no-mail"], {
-      onSpawn: (pid) => pids.push(pid),
-    });
-    expect(r.stdout, r.stderr.slice(-2000)).toMatch(/^\{/);
-    const doc = JSON.parse(r.stdout) as RunResult;
+    const { doc } = await audit(ws.config);
     expect(doc.drills).toHaveLength(1);
     expect(doc.drills[0]!.verdict, doc.drills[0]!.reason).toBe("fail");
     expect(doc.drills[0]!.reason).toMatch(/is not a regular file/);
@@ -191,11 +181,7 @@ reports: { dir: ${dir}/reports }
     cpSync(join(BASEBACKUPS, "snapshots", "label"), join(ws.dir, "snap", "label"), { recursive: true });
     symlinkSync(secret, join(ws.dir, "snap", "label", "tablespace_map"));
 
-    const r = await attest(["audit", "--config", ws.config, "--json", "--no-mail"], {
-      onSpawn: (pid) => pids.push(pid),
-    });
-    expect(r.stdout, r.stderr.slice(-2000)).toMatch(/^\{/);
-    const doc = JSON.parse(r.stdout) as RunResult;
+    const { r, doc } = await audit(ws.config);
     expect(r.stdout + r.stderr).not.toContain("ATTESTCANARY");
     expect(doc.drills).toHaveLength(1);
     expect(doc.drills[0]!.verdict, doc.drills[0]!.reason).toBe("fail");
