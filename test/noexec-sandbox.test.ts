@@ -7,17 +7,13 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDockerRuntime } from "../src/runtimes/docker/docker-runtime.js";
-import { LocalRuntime } from "../src/runtimes/local/local-runtime.js";
 import { mountPointsUnder } from "../src/runtimes/noexec-mounts.js";
 import type { Sandbox } from "../src/runtimes/runtime.js";
 import { withClient } from "../src/runtimes/sql.js";
-import { createLogger } from "../src/util/log.js";
 import { isRoot } from "../src/util/os-user.js";
-import { selectedRuntimes } from "./support/runtimes.js";
+import { sandboxRuntime, selectedRuntimes } from "./support/runtimes.js";
 
 const LIB = "/usr/lib/postgresql/15/lib/pg_trgm.so";
-const quiet = createLogger({ level: "error" });
 
 /** The same two facts, for a sandbox of `runtime` whose work directory is its own. */
 function noexecSuite(runtime: "local" | "docker"): void {
@@ -36,20 +32,7 @@ function noexecSuite(runtime: "local" | "docker"): void {
         withClient(sandbox, "postgres", async (c) => (await c.query(text)).rows as unknown[]);
 
       beforeAll(async () => {
-        const rt =
-          runtime === "local"
-            ? new LocalRuntime({ user: "attest-sandbox", workDir: work, logger: quiet })
-            : await createDockerRuntime(
-                {
-                  image: "attest/postgres:{major}",
-                  network: "none",
-                  tmpfs: false,
-                  pull: false,
-                  max_processes: 1024,
-                  work_dir: work,
-                },
-                quiet,
-              );
+        const rt = await sandboxRuntime(runtime, work);
         sandbox = await rt.provision({
           pgMajor: 15,
           allowNewer: true,

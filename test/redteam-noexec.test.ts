@@ -9,17 +9,13 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDockerRuntime } from "../src/runtimes/docker/docker-runtime.js";
-import { LocalRuntime } from "../src/runtimes/local/local-runtime.js";
 import { mountPointsUnder } from "../src/runtimes/noexec-mounts.js";
 import type { Sandbox } from "../src/runtimes/runtime.js";
 import { withClient } from "../src/runtimes/sql.js";
-import { createLogger } from "../src/util/log.js";
 import { isRoot } from "../src/util/os-user.js";
-import { selectedRuntimes } from "./support/runtimes.js";
+import { sandboxRuntime, selectedRuntimes } from "./support/runtimes.js";
 
 const LIB = "/usr/lib/postgresql/15/lib/pg_trgm.so";
-const quiet = createLogger({ level: "error" });
 
 function suite(runtime: "local" | "docker"): void {
   describe.runIf(isRoot() && selectedRuntimes().includes(runtime))(
@@ -32,20 +28,7 @@ function suite(runtime: "local" | "docker"): void {
         withClient(sandbox, "postgres", async (c) => (await c.query(text)).rows as Record<string, unknown>[]);
 
       beforeAll(async () => {
-        const rt =
-          runtime === "local"
-            ? new LocalRuntime({ user: "attest-sandbox", workDir: work, logger: quiet })
-            : await createDockerRuntime(
-                {
-                  image: "attest/postgres:{major}",
-                  network: "none",
-                  tmpfs: false,
-                  pull: false,
-                  max_processes: 1024,
-                  work_dir: work,
-                },
-                quiet,
-              );
+        const rt = await sandboxRuntime(runtime, work);
         sandbox = await rt.provision({
           pgMajor: 15,
           allowNewer: true,

@@ -8,16 +8,12 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDockerRuntime } from "../src/runtimes/docker/docker-runtime.js";
-import { LocalRuntime } from "../src/runtimes/local/local-runtime.js";
 import type { ManagedRuntime } from "../src/runtimes/registry.js";
 import type { Runtime, Sandbox } from "../src/runtimes/runtime.js";
 import { VerifierError } from "../src/util/errors.js";
-import { createLogger } from "../src/util/log.js";
 import { isRoot } from "../src/util/os-user.js";
-import { selectedRuntimes } from "./support/runtimes.js";
+import { sandboxRuntime, selectedRuntimes } from "./support/runtimes.js";
 
-const quiet = createLogger({ sink: { write: () => {}, isTTY: false } });
 const work = mkdtempSync(join(tmpdir(), "attest-taken-"));
 chmodSync(work, 0o711);
 
@@ -34,20 +30,7 @@ describe.each(selectedRuntimes())("takeFile in the %s runtime", (runtime) => {
     });
 
   beforeAll(async () => {
-    rt =
-      runtime === "docker"
-        ? await createDockerRuntime(
-            {
-              image: "attest/postgres:{major}",
-              network: "none",
-              tmpfs: false,
-              pull: false,
-              max_processes: 256,
-              work_dir: work,
-            },
-            quiet,
-          )
-        : new LocalRuntime({ user: "attest-sandbox", workDir: work, logger: quiet });
+    rt = await sandboxRuntime(runtime as "local" | "docker", work, 256);
     sandbox = await rt.provision({
       pgMajor: 15,
       allowNewer: true,

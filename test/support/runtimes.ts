@@ -3,7 +3,35 @@ import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { afterAll, expect } from "vitest";
 import type { RunResult } from "../../src/model.js";
+import { createDockerRuntime } from "../../src/runtimes/docker/docker-runtime.js";
+import { LocalRuntime } from "../../src/runtimes/local/local-runtime.js";
+import type { Runtime } from "../../src/runtimes/runtime.js";
+import { createLogger } from "../../src/util/log.js";
 import { attest, type CliResult, localSandboxes, workspace } from "./cli.js";
+
+/**
+ * A runtime of `runtime` whose sandboxes lie in `work`, as the tests of one sandbox make it: the
+ * sandbox account for a local one; the offline image, no network and no pull for a container.
+ */
+export async function sandboxRuntime(
+  runtime: "local" | "docker",
+  work: string,
+  maxProcesses = 1024,
+): Promise<Runtime> {
+  const logger = createLogger({ level: "error" });
+  if (runtime === "local") return new LocalRuntime({ user: "attest-sandbox", workDir: work, logger });
+  return createDockerRuntime(
+    {
+      image: "attest/postgres:{major}",
+      network: "none",
+      tmpfs: false,
+      pull: false,
+      max_processes: maxProcesses,
+      work_dir: work,
+    },
+    logger,
+  );
+}
 
 /** Every runtime this build has. */
 export const ALL_RUNTIMES = ["local", "docker"] as const;
