@@ -510,6 +510,30 @@ describe("docker runtime", () => {
     );
   });
 
+  it("ends what the backup's code started when the server stops, keeping the container alive", async () => {
+    await using sb = await runtime.provision(spec());
+    // a daemon left behind, as the restored server's code can start one (COPY … TO PROGRAM): every
+    // program of the container shares its pid namespace, so it would outlive the server
+    await sb.exec("sh", ["-c", "sleep 1234 </dev/null >/dev/null 2>&1 & exit 0"], { timeoutMs: 10_000 });
+    const sleepers = async () =>
+      (
+        await sb.exec(
+          "sh",
+          [
+            "-c",
+            "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' <$f; echo; done 2>/dev/null | grep -c '^sleep 1234 $'; exit 0",
+          ],
+          { timeoutMs: 10_000 },
+        )
+      ).stdout.trim();
+    expect(await sleepers()).toBe("1");
+    await sb.stop({ timeoutMs: 30_000 });
+    expect(await sleepers()).toBe("0");
+    // the container lives on: the server starts again
+    await sb.start({ timeoutMs: 60_000 });
+    expect(await sb.isRunning()).toBe(true);
+  });
+
   it("reports a container killed mid-restore as a verifier error and leaves nothing", async () => {
     const sb = (await runtime.provision(spec())) as DockerSandbox;
     const running = sb.exec("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-f", "-"], {

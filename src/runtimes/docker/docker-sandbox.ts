@@ -422,7 +422,10 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
-  /** Fast shutdown, then immediate, then SIGKILL — the same ladder as the local runtime. */
+  /**
+   * Fast shutdown, then immediate, then SIGKILL — the same ladder as the local runtime — and then
+   * every other process of the container ends too (see #killStrays).
+   */
   async stop(opts: { timeoutMs: number }): Promise<void> {
     const pidFile = `${LAYOUT.pids}/postmaster.exec.pid`;
     for (const [sig, share] of [
@@ -430,7 +433,7 @@ export class DockerSandbox implements Sandbox {
       ["QUIT", 0.3],
       ["KILL", 0.1],
     ] as const) {
-      if (!(await this.isRunning())) return;
+      if (!(await this.isRunning())) break;
       await this.#signal(pidFile, sig, false);
       try {
         await retryUntil(async () => ((await this.isRunning()) ? undefined : true), {
@@ -439,11 +442,30 @@ export class DockerSandbox implements Sandbox {
           intervalMs: 50,
           maxIntervalMs: 200,
         });
-        return;
+        break;
       } catch (err) {
         if (sig === "KILL") throw new Error(`could not stop the sandbox server: ${describeError(err)}`);
       }
     }
+    await this.#killStrays();
+  }
+
+  /**
+   * Kills every process of the container but its init and the process that keeps it alive (the
+   * oldest after init). All programs of a container share one pid namespace, so what the
+   * backup's code started (`COPY … TO PROGRAM 'daemon &'`) outlives the server; left running, it
+   * could rewrite pages while pg_checksums reads them offline, or wait for the next start.
+   */
+  async #killStrays(): Promise<void> {
+    const script = [
+      // field 22 of /proc/PID/stat (start time) is the 20th after the command's closing ") "
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+      'keep=$(for s in /proc/[0-9]*/stat; do p=${s#/proc/}; p=${p%/stat}; [ "$p" = 1 ] && continue; r=$(cat "$s" 2>/dev/null) || continue; r=${r##*) }; set -- $r; echo "${20} $p"; done | sort -n | head -n 1 | cut -d " " -f 2)',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+      'for s in /proc/[0-9]*; do p=${s#/proc/}; case "$p" in 1|"$keep"|"$$") ;; *) kill -KILL "$p" 2>/dev/null;; esac; done',
+      "exit 0",
+    ].join("\n");
+    await this.#helper(["sh", "-c", script], { timeoutMs: 30_000 });
   }
 
   /** The host path of a path under /sandbox (not under a tmpfs data directory). */
