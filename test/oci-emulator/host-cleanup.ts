@@ -35,12 +35,14 @@ export async function cleanUpHost(core: EmulatorCore): Promise<string[]> {
     }
     await attempt(`release ${device}`, () => core.loops.release(device));
   }
-  const leftovers = await loopDevicesBackedBy(core.stateDir);
-  for (const device of leftovers) {
-    // Best effort: an autoclear device may free itself between listing and this call.
-    await runCommand("losetup", ["-d", device]).catch(() => undefined);
+  // A device detached while mounted is cleared by the kernel once unmounted, and a device udev
+  // is still probing refuses -d: both go a moment later, so wait for that (10 s at most).
+  let remaining = await loopDevicesBackedBy(core.stateDir);
+  for (let i = 0; remaining.length > 0 && i < 100; i++) {
+    for (const device of remaining) await runCommand("losetup", ["-d", device]).catch(() => undefined);
+    remaining = await loopDevicesBackedBy(core.stateDir);
+    if (remaining.length > 0) await new Promise((r) => setTimeout(r, 100));
   }
-  const remaining = await loopDevicesBackedBy(core.stateDir);
   for (const device of remaining)
     core.store.problems.push(`loop device ${device} still uses an emulator image`);
   await attempt(`remove ${core.stateDir}`, () => rm(core.stateDir, { recursive: true, force: true }));
