@@ -45,16 +45,16 @@ describe.runIf(isRoot())("files of a backup read on the host", () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  /** A workspace with one basebackup source over `<dir>/base` and the WAL archive `wal(dir)`. */
-  const basebackupWorkspace = (name: string, wal: (dir: string) => string) => {
+  /** A workspace with one basebackup source over `<dir>/<sub>` and the WAL archive `wal(dir)`. */
+  const basebackupWorkspace = (name: string, wal: (dir: string) => string, sub = "base", more = "") => {
     const ws = workspace(
       (dir) => `sandbox: { runtime: local }
 policies: { rpo: 36500d }
 sources:
   - name: ${name}
     type: basebackup
-    path: ${dir}/base
-    wal_archive: ${wal(dir)}
+    path: ${dir}/${sub}
+    wal_archive: ${wal(dir)}${more}
     wal_stall: { warning: 36500d, critical: 73000d }
 history: { csv: ${dir}/reports/history.csv }
 reports: { dir: ${dir}/reports }
@@ -153,21 +153,7 @@ reports: { dir: ${dir}/reports }
 
   it("a snapshot's tablespace_map linked to a host file is not read into the sandbox or the notes", async () => {
     buildBasebackups();
-    const ws = workspace(
-      (dir) => `sandbox: { runtime: local }
-policies: { rpo: 36500d }
-sources:
-  - name: snap
-    type: basebackup
-    path: ${dir}/snap
-    wal_archive: ${BASEBACKUPS}/wal
-    select: all
-    wal_stall: { warning: 36500d, critical: 73000d }
-history: { csv: ${dir}/reports/history.csv }
-reports: { dir: ${dir}/reports }
-`,
-    );
-    dirs.push(ws.dir);
+    const ws = basebackupWorkspace("snap", () => `${BASEBACKUPS}/wal`, "snap", "\n    select: all");
     // a root-only host file that reads as a tablespace map: its path would land in the notes
     const secret = join(ws.dir, "host", "map");
     mkdirSync(join(ws.dir, "host"), { mode: 0o700 });
